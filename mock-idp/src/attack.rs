@@ -1,0 +1,188 @@
+//! Deliberately broken tokens. Everything that can mint a token a correct resource server must
+//! refuse lives here, behind a name that says so (as jsonwebtoken's `dangerous`), so it is never
+//! reached by accident from the ordinary minting path.
+//!
+//! A [`Forgery`] starts as the valid token of an [`AccessTokenSpec`] and is then bent: header and
+//! claim edits, raw (even non-JSON) header or payload bytes, and a [`Signature`] choice. It covers
+//! the IdP-side cases of the spec checklist §3 (J01-J50): `alg: none` in any spelling, HMAC with a
+//! public key, algorithm/key mismatches, unknown or injected `kid`, unpublished or `enc` keys,
+//! `jku`/`x5u`/`jwk`/`x5c` headers, `crit`, stripped and zeroed signatures, bad times, audiences,
+//! issuers, types and subjects, and duplicate JSON members.
+
+use serde_json::{Map, Value};
+
+use crate::tokens::AccessTokenSpec;
+
+/// A recipe for a token, applied by an issuer ([`crate::IssuerHandle::forge`]) at its clock's now.
+#[derive(Clone, Debug)]
+pub struct Forgery {
+    pub(crate) spec: AccessTokenSpec,
+    pub(crate) header_edits: Vec<Edit>,
+    pub(crate) claim_edits: Vec<Edit>,
+    pub(crate) raw_header: Option<Vec<u8>>,
+    pub(crate) raw_claims: Option<Vec<u8>>,
+    pub(crate) signature: Signature,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Edit {
+    Set(String, Value),
+    Remove(String),
+}
+
+/// How the forged token is signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signature {
+    /// With a key of the issuer, under the key's own algorithm unless `alg` overrides it (J06).
+    Key {
+        /// Which key.
+        key: KeyChoice,
+        /// The algorithm to sign with; also written to the header unless the header is edited.
+        alg: Option<jsonwebtoken::Algorithm>,
+    },
+    /// HMAC with an arbitrary secret, e.g. the issuer's public key bytes (J03, key confusion).
+    Hmac {
+        /// The HMAC key.
+        secret: Vec<u8>,
+        /// HS256, HS384 or HS512.
+        alg: jsonwebtoken::Algorithm,
+    },
+    /// An empty third segment: `header.payload.` (J01, J18).
+    Empty,
+    /// These bytes, base64url-encoded, as the signature (J20 zero ECDSA, J21 DER signatures).
+    Bytes(Vec<u8>),
+    /// This text verbatim as the third segment (malformed base64, J40/J41).
+    Segment(String),
+}
+
+/// Which of the issuer's keys signs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyChoice {
+    /// The current signing key: a correctly signed token.
+    Current,
+    /// A published key by `kid`: a retired key in its grace period, or the `enc` key (J07).
+    Kid(String),
+    /// A key of the same kind that is never published (forged signature, unknown `kid`).
+    Unpublished,
+}
+
+impl Forgery {
+    /// Starts from the valid token `spec` describes, signed by the current key.
+    pub fn new(spec: AccessTokenSpec) -> Self {
+        Self {
+            spec,
+            header_edits: Vec::new(),
+            claim_edits: Vec::new(),
+            raw_header: None,
+            raw_claims: None,
+            signature: Signature::Key {
+                key: KeyChoice::Current,
+                alg: None,
+            },
+        }
+    }
+
+    /// Sets a header parameter (`typ`, `kid`, `jku`, `crit`, even `alg`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.header_edits.push(Edit::Set(name.into(), value.into()));
+        self
+    }
+
+    /// Removes a header parameter (`kid`, `typ`, `alg`).
+    pub fn without_header(mut self, name: impl Into<String>) -> Self {
+        self.header_edits.push(Edit::Remove(name.into()));
+        self
+    }
+
+    /// Sets a claim after the spec's claims are computed, so it wins over all of them.
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claim_edits.push(Edit::Set(name.into(), value.into()));
+        self
+    }
+
+    /// Removes a claim (`exp`, `aud`, `iss`, `sub`...).
+    pub fn without_claim(mut self, name: impl Into<String>) -> Self {
+        self.claim_edits.push(Edit::Remove(name.into()));
+        self
+    }
+
+    /// Uses these bytes as the header instead of the JSON built from the edits (duplicate members,
+    /// non-objects, invalid UTF-8). The signature still covers them.
+    pub fn raw_header(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw_header = Some(bytes.into());
+        self
+    }
+
+    /// Uses these bytes as the payload instead of the claims (J44, J45).
+    pub fn raw_claims(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw_claims = Some(bytes.into());
+        self
+    }
+
+    /// Chooses the signature.
+    pub fn signature(mut self, signature: Signature) -> Self {
+        self.signature = signature;
+        self
+    }
+
+    /// J01/J02: `alg` set to `spelling` (`none`, `None`, `NONE`...) and no signature.
+    pub fn alg_none(spec: AccessTokenSpec, spelling: &str) -> Self {
+        Self::new(spec)
+            .header("alg", spelling)
+            .signature(Signature::Empty)
+    }
+
+    /// Signed by a key the issuer never published; its `kid` is unknown to the JWKS (J08).
+    pub fn unpublished_key(spec: AccessTokenSpec) -> Self {
+        Self::new(spec).signature(Signature::Key {
+            key: KeyChoice::Unpublished,
+            alg: None,
+        })
+    }
+
+    /// Correctly signed, but with a `kid` the JWKS does not have (J08, J09 with odd values).
+    pub fn unknown_kid(spec: AccessTokenSpec, kid: impl Into<Value>) -> Self {
+        Self::new(spec).header("kid", kid)
+    }
+
+    /// J03: HS256 whose HMAC key is `public_key` (the issuer's public key as PEM, DER, JWK or `n`).
+    pub fn hmac_with_public_key(spec: AccessTokenSpec, public_key: impl Into<Vec<u8>>) -> Self {
+        Self::new(spec).signature(Signature::Hmac {
+            secret: public_key.into(),
+            alg: jsonwebtoken::Algorithm::HS256,
+        })
+    }
+
+    /// The header names a key the verifier must never fetch or trust (`jku`, `x5u`: J11/J12;
+    /// `jwk`, `x5c`: J13/J14), and the token is signed by the unpublished key those would lead to.
+    pub fn foreign_key_reference(
+        spec: AccessTokenSpec,
+        header: &str,
+        value: impl Into<Value>,
+    ) -> Self {
+        Self::unpublished_key(spec).header(header, value)
+    }
+
+    pub(crate) fn header_object(&self, mut header: Map<String, Value>) -> Map<String, Value> {
+        apply(&mut header, &self.header_edits);
+        header
+    }
+
+    pub(crate) fn claims_object(&self, mut claims: Map<String, Value>) -> Map<String, Value> {
+        apply(&mut claims, &self.claim_edits);
+        claims
+    }
+}
+
+fn apply(object: &mut Map<String, Value>, edits: &[Edit]) {
+    for edit in edits {
+        match edit {
+            Edit::Set(name, value) => {
+                object.insert(name.clone(), value.clone());
+            }
+            Edit::Remove(name) => {
+                object.remove(name);
+            }
+        }
+    }
+}

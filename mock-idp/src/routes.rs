@@ -1,0 +1,140 @@
+//! The HTTP surface: every issuer (root and `/{tenant}`) gets discovery, RFC 8414 metadata, a
+//! JWKS and a token endpoint; the admin test API is added only when enabled.
+
+mod admin;
+mod discovery;
+mod jwks;
+mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::error::IdpError;
+use crate::faults::Endpoint;
+use crate::issuer::Issuer;
+use crate::server::Shared;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let mut router = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::authorization_server),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/{tenant}",
+            get(discovery::authorization_server),
+        )
+        // Not RFC 8414's form, but what many clients try for a path issuer; serving it costs nothing.
+        .route(
+            "/{tenant}/.well-known/oauth-authorization-server",
+            get(discovery::authorization_server),
+        )
+        .route("/jwks", get(jwks::jwks))
+        .route("/{tenant}/jwks", get(jwks::jwks))
+        .route("/token", post(token::token))
+        .route("/{tenant}/token", post(token::token));
+    if shared.admin {
+        router = router.merge(admin::router());
+    }
+    router
+        .fallback(|| async {
+            error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        // Token requests and admin calls are small; a larger body is a mistake or an attack.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+/// The `{tenant}` path segment, if the route has one.
+pub(crate) struct TenantName(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantName {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let tenant = params.and_then(|params| {
+            params
+                .iter()
+                .find(|(name, _)| *name == "tenant")
+                .map(|(_, value)| value.to_owned())
+        });
+        Ok(Self(tenant))
+    }
+}
+
+/// Runs an issuer endpoint: resolves the issuer, counts the request, applies any injected fault,
+/// performs a due key rotation, then answers with `respond`.
+pub(crate) async fn serve_endpoint<F, Fut>(
+    shared: &Arc<Shared>,
+    tenant: TenantName,
+    endpoint: Endpoint,
+    respond: F,
+) -> Response
+where
+    F: FnOnce(Arc<Issuer>) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let issuer = match resolve(shared, tenant).await {
+        Ok(issuer) => issuer,
+        Err(response) => return response,
+    };
+    if let Some(fault) = issuer.monitor.enter(endpoint)
+        && let Some(response) = fault.apply().await
+    {
+        return response;
+    }
+    if let Err(error) = issuer.rotate_if_due(shared).await {
+        return internal_error(&error);
+    }
+    respond(issuer).await
+}
+
+/// The issuer a request names, or the response explaining why there is none.
+pub(crate) async fn resolve(shared: &Shared, tenant: TenantName) -> Result<Arc<Issuer>, Response> {
+    shared
+        .issuer(tenant.0.as_deref())
+        .await
+        .map_err(|error| match error {
+            IdpError::InvalidTenant(_) | IdpError::TooManyTenants(_) => {
+                error_response(StatusCode::NOT_FOUND, "not_found", &error.to_string())
+            }
+            other => internal_error(&other),
+        })
+}
+
+/// A 500 whose body reveals nothing; the detail goes to the log once, here.
+pub(crate) fn internal_error(error: &IdpError) -> Response {
+    tracing::error!(%error, "mock IdP internal error");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "internal error",
+    )
+}
+
+/// A JSON error body in the RFC 6749 §5.2 shape, for non-token endpoints.
+pub(crate) fn error_response(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -1,0 +1,62 @@
+//! OIDC Discovery 1.0 and RFC 8414 metadata. Both list exactly the endpoints that exist: this
+//! provider has no authorization endpoint, so it advertises no response types or flows it lacks.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{TenantName, serve_endpoint};
+use crate::faults::Endpoint;
+use crate::issuer::Issuer;
+use crate::server::Shared;
+
+pub(super) async fn openid_configuration(
+    State(shared): State<Arc<Shared>>,
+    tenant: TenantName,
+) -> Response {
+    let doc_shared = Arc::clone(&shared);
+    serve_endpoint(
+        &shared,
+        tenant,
+        Endpoint::OpenidConfiguration,
+        |issuer| async move { Json(metadata(&doc_shared, &issuer)).into_response() },
+    )
+    .await
+}
+
+pub(super) async fn authorization_server(
+    State(shared): State<Arc<Shared>>,
+    tenant: TenantName,
+) -> Response {
+    let doc_shared = Arc::clone(&shared);
+    serve_endpoint(
+        &shared,
+        tenant,
+        Endpoint::OauthAuthorizationServer,
+        |issuer| async move { Json(metadata(&doc_shared, &issuer)).into_response() },
+    )
+    .await
+}
+
+fn metadata(shared: &Shared, issuer: &Issuer) -> Value {
+    let mut scopes: Vec<&str> = shared
+        .clients
+        .all()
+        .iter()
+        .flat_map(|c| c.scopes.iter().map(String::as_str))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    let url = &issuer.url;
+    json!({
+        "issuer": url,
+        "token_endpoint": format!("{url}/token"),
+        "jwks_uri": format!("{url}/jwks"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+    })
+}
