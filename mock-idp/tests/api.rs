@@ -16,6 +16,9 @@ mod algorithms;
 #[path = "api/attack.rs"]
 mod attack;
 #[cfg(test)]
+#[path = "api/binary.rs"]
+mod binary;
+#[cfg(test)]
 #[path = "api/discovery.rs"]
 mod discovery;
 #[cfg(test)]
