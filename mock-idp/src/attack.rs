@@ -9,8 +9,11 @@
 //! `jku`/`x5u`/`jwk`/`x5c` headers, `crit`, stripped and zeroed signatures, bad times, audiences,
 //! issuers, types and subjects, and duplicate JSON members.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
+use crate::error::IdpError;
 use crate::tokens::AccessTokenSpec;
 
 /// A recipe for a token, applied by an issuer ([`crate::IssuerHandle::forge`]) at its clock's now.
@@ -53,6 +56,10 @@ pub enum Signature {
     Bytes(Vec<u8>),
     /// This text verbatim as the third segment (malformed base64, J40/J41).
     Segment(String),
+    /// RS256 with an RSA key of any size given as PKCS#8 PEM, signed by the `rsa` crate because
+    /// aws-lc refuses keys under 2048 bits: the J22 weak-key case (publish it with
+    /// [`crate::IssuerHandle::publish_jwk`] and [`rsa_public_jwk`]).
+    RsaPem(String),
 }
 
 /// Which of the issuer's keys signs.
@@ -172,6 +179,40 @@ impl Forgery {
         apply(&mut claims, &self.claim_edits);
         claims
     }
+}
+
+/// The public JWK (`kty`, `n`, `e`, plus `kid`, `use: sig`, `alg: RS256`) of an RSA private key
+/// of any size in PKCS#8 PEM, for publishing keys the ordinary path refuses (J22).
+///
+/// # Errors
+/// [`IdpError::InvalidKey`] when the PEM is not an RSA private key.
+pub fn rsa_public_jwk(private_pem: &str, kid: &str) -> Result<Value, IdpError> {
+    use rsa::traits::PublicKeyParts as _;
+    let key = rsa_private_key(private_pem)?;
+    let encode = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    Ok(serde_json::json!({
+        "kty": "RSA",
+        "n": encode(&key.n().to_be_bytes_trimmed_vartime()),
+        "e": encode(&key.e().to_be_bytes_trimmed_vartime()),
+        "kid": kid,
+        "use": "sig",
+        "alg": "RS256",
+    }))
+}
+
+/// RS256 (PKCS#1 v1.5, SHA-256) over `input` with an RSA key of any size.
+pub(crate) fn sign_rs256_any_size(private_pem: &str, input: &[u8]) -> Result<Vec<u8>, IdpError> {
+    use rsa::signature::{SignatureEncoding as _, Signer as _};
+    let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(rsa_private_key(private_pem)?);
+    let signature = signer
+        .try_sign(input)
+        .map_err(|e| IdpError::Signing(e.to_string()))?;
+    Ok(signature.to_vec())
+}
+
+fn rsa_private_key(private_pem: &str) -> Result<rsa::PrivateKey, IdpError> {
+    use rsa::pkcs8::DecodePrivateKey as _;
+    rsa::PrivateKey::from_pkcs8_pem(private_pem).map_err(|e| IdpError::InvalidKey(e.to_string()))
 }
 
 fn apply(object: &mut Map<String, Value>, edits: &[Edit]) {

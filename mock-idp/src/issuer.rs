@@ -187,6 +187,7 @@ impl Issuer {
                 (Some(key), alg)
             }
             Signature::Hmac { alg, .. } => (None, *alg),
+            Signature::RsaPem(_) => (None, jsonwebtoken::Algorithm::RS256),
             Signature::Empty | Signature::Bytes(_) | Signature::Segment(_) => {
                 (None, self.ring().current().alg.jwt())
             }
@@ -213,6 +214,13 @@ impl Issuer {
                 use base64::Engine as _;
                 let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
                 Ok(format!("{}.{encoded}", signing_input(&header, &claims)))
+            }
+            Signature::RsaPem(pem) => {
+                use base64::Engine as _;
+                let input = signing_input(&header, &claims);
+                let signature = crate::attack::sign_rs256_any_size(pem, input.as_bytes())?;
+                let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+                Ok(format!("{input}.{encoded}"))
             }
             Signature::Segment(segment) => {
                 Ok(format!("{}.{segment}", signing_input(&header, &claims)))
@@ -334,6 +342,12 @@ impl IssuerHandle {
     /// [`IdpError::KeyGeneration`] if a key cannot be made.
     pub async fn publish_encryption_key(&self) -> Result<String, IdpError> {
         self.issuer.publish_encryption_key(&self.shared).await
+    }
+
+    /// Publishes an arbitrary JWK in this issuer's JWKS (a weak RSA key for J22, an `oct` key,
+    /// a key with odd `key_ops`...). It stays until the IdP stops.
+    pub fn publish_jwk(&self, jwk: Value) {
+        self.issuer.ring().publish_raw(jwk);
     }
 
     /// The `kid` of the key signing now.

@@ -284,6 +284,7 @@ pub(crate) struct KeyRing {
     current: SigningKey,
     retired: Vec<(SigningKey, i64)>,
     extra: Vec<(SigningKey, &'static str)>,
+    raw: Vec<Value>,
     rotated_at: i64,
 }
 
@@ -304,6 +305,7 @@ impl KeyRing {
             current,
             retired: Vec::new(),
             extra: Vec::new(),
+            raw: Vec::new(),
             rotated_at: now,
         }
     }
@@ -334,6 +336,10 @@ impl KeyRing {
         self.extra.push((key, key_use));
     }
 
+    pub(crate) fn publish_raw(&mut self, jwk: Value) {
+        self.raw.push(jwk);
+    }
+
     /// The JWKS `keys` array at `now`: current first, then retired keys still in their grace
     /// period, then extras. Retired keys past their grace period are dropped for good.
     pub(crate) fn published(&mut self, now: i64) -> Vec<Value> {
@@ -349,6 +355,7 @@ impl KeyRing {
                     .iter()
                     .map(|(k, key_use)| k.pair.public_jwk(k.alg, key_use)),
             )
+            .chain(self.raw.iter().cloned())
             .collect()
     }
 

@@ -251,3 +251,54 @@ async fn algorithm_and_key_mismatches_can_be_built() {
         .await;
     assert!(matches!(refused, Err(mock_idp::IdpError::Signing(_))));
 }
+
+#[tokio::test]
+async fn a_weak_rsa_key_can_be_published_and_sign_genuine_rs256_tokens() {
+    // J22: aws-lc refuses RSA keys under 2048 bits, so the IdP signs these with the rsa crate.
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::signature::Verifier as _;
+    let idp = start().await;
+    let pem = std::fs::read_to_string(keys_dir().join("rsa-1024-weak.pem")).unwrap();
+    idp.issuer()
+        .publish_jwk(mock_idp::attack::rsa_public_jwk(&pem, "weak-1024").unwrap());
+    let jwks = fetch_jwks(&idp.issuer().jwks_uri()).await;
+    let weak = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == "weak-1024")
+        .unwrap();
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(weak["n"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        128,
+        "1024 bits"
+    );
+
+    let token = idp
+        .issuer()
+        .forge(
+            &Forgery::new(spec())
+                .header("kid", "weak-1024")
+                .signature(Signature::RsaPem(pem)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inspect(&token).0["alg"], "RS256");
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let public_pem = std::fs::read_to_string(keys_dir().join("rsa-1024-weak.pub.pem")).unwrap();
+    let public = rsa::PublicKey::from_public_key_pem(&public_pem).unwrap();
+    let verifier = rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(public);
+    let signature =
+        rsa::pkcs1v15::Signature::try_from(URL_SAFE_NO_PAD.decode(signature).unwrap().as_slice())
+            .unwrap();
+    verifier
+        .verify(input.as_bytes(), &signature)
+        .expect("a genuine RS256 signature by the weak key");
+    assert!(
+        verify(&token, &jwks, idp.url(), DEMO_AUDIENCE).is_err(),
+        "jsonwebtoken/aws-lc refuses it"
+    );
+}
