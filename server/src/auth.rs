@@ -1,0 +1,304 @@
+//! The bearer layer: `Authorization` header in, [`Principal`] or a challenge out (RFC 6750,
+//! checklist C01-C07). The token comes from the header only (C03: query tokens are ignored),
+//! the scheme is case-insensitive (C02), exactly one credential is accepted (B13), and the
+//! token is never logged (D11).
+
+pub mod challenge;
+pub mod discovery;
+pub mod keys;
+pub mod principal;
+pub mod scopes;
+pub mod token;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub use challenge::{AuthError, Challenger};
+use keys::KeySource;
+pub use principal::{Principal, TokenKind};
+use scopes::ScopePolicy;
+use token::{TokenError, ValidationPolicy};
+
+use crate::clock::Clock;
+
+/// A bearer token exactly as the client sent it. Not `Display` or `Serialize`, so it cannot reach
+/// a log line or a response by accident; [`BearerToken::expose`] is the only way to its bytes.
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// The raw token, for the validator only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken([redacted])")
+    }
+}
+
+/// Everything the auth layers need: the validation policy, the keys, the clock, the scope policy
+/// and the challenge builder. Shared by all requests.
+#[derive(Debug)]
+pub struct Authenticator {
+    policy: ValidationPolicy,
+    keys: Arc<KeySource>,
+    clock: Arc<dyn Clock>,
+    challenger: Challenger,
+    scopes: ScopePolicy,
+    max_body_bytes: usize,
+}
+
+impl Authenticator {
+    /// Assembles the auth layers' state.
+    pub fn new(
+        policy: ValidationPolicy,
+        keys: Arc<KeySource>,
+        clock: Arc<dyn Clock>,
+        challenger: Challenger,
+        scopes: ScopePolicy,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            policy,
+            keys,
+            clock,
+            challenger,
+            scopes,
+            max_body_bytes,
+        }
+    }
+
+    /// The key source, for readiness.
+    pub fn keys(&self) -> &Arc<KeySource> {
+        &self.keys
+    }
+
+    /// The scope policy, for metadata.
+    pub fn scopes(&self) -> &ScopePolicy {
+        &self.scopes
+    }
+
+    /// The response for an auth failure.
+    pub fn respond(&self, error: &AuthError) -> Response {
+        self.challenger.respond(error)
+    }
+
+    /// Authenticates a request from its headers.
+    ///
+    /// # Errors
+    /// [`AuthError`] for missing, malformed or invalid credentials, or unavailable keys.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let token = bearer_token(headers)?;
+        let keys = self.keys.keys().await?;
+        let claims = match token::validate(token.expose(), &keys, self.clock.now(), &self.policy) {
+            Err(TokenError::UnknownKey) => {
+                // A key rotated at the AS: refetch once (rate-limited), then judge again.
+                let refreshed = self.keys.refresh_for_unknown_kid().await?;
+                if Arc::ptr_eq(&refreshed, &keys) {
+                    Err(TokenError::UnknownKey)
+                } else {
+                    token::validate(token.expose(), &refreshed, self.clock.now(), &self.policy)
+                }
+            }
+            other => other,
+        };
+        match claims {
+            Ok(claims) => Ok(Principal::new(claims)),
+            Err(error) => {
+                tracing::debug!(reason = %error, "bearer token refused");
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// Middleware: every request to `/mcp` must carry a valid bearer token (C04); the caller's
+/// [`Principal`] goes into the request extensions for the layers and tools after it.
+pub async fn require_bearer(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match auth.authenticate(request.headers()).await {
+        Ok(principal) => {
+            tracing::debug!(iss = %principal.claims().issuer, client_id = ?principal.claims().client_id, "authenticated");
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(error) => auth.respond(&error),
+    }
+}
+
+/// Middleware: a POST whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
+/// before rmcp sees it (H02). Bodies over the limit get 413; bodies that are not JSON pass on,
+/// so rmcp answers them with a JSON-RPC parse error.
+pub async fn require_scopes(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, auth.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
+    if let (Some(principal), Ok(message)) = (
+        parts.extensions.get::<Principal>(),
+        serde_json::from_slice::<serde_json::Value>(&bytes),
+    ) && let Err(error) = auth.scopes.check(principal, &message)
+    {
+        return auth.respond(&error);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// The one bearer credential of a request, or why there is none.
+fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::MalformedRequest(
+            "more than one Authorization header",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::MalformedRequest("the Authorization header is not ASCII"))?;
+    let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // B12: another scheme is "no authentication information" for this resource.
+        return Err(AuthError::MissingToken);
+    }
+    let credentials = credentials.trim_start_matches(' ');
+    if credentials.is_empty() {
+        return Err(AuthError::MalformedRequest("empty bearer token"));
+    }
+    if credentials.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::InvalidToken(TokenError::Malformed(
+            "token too large",
+        )));
+    }
+    if !is_token68(credentials) {
+        return Err(AuthError::MalformedRequest(
+            "the bearer credentials are not one token68 value",
+        ));
+    }
+    Ok(BearerToken(credentials.to_owned()))
+}
+
+/// RFC 9110 §11.2 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Real access tokens are a few KiB; this bound keeps hostile ones from costing more (J39).
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn bearer_tokens_debug_as_redacted() {
+        assert_eq!(
+            format!("{:?}", BearerToken("secret".into())),
+            "BearerToken([redacted])"
+        );
+    }
+
+    /// C01, C02: the scheme is case-insensitive.
+    #[test]
+    fn the_scheme_matches_case_insensitively() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let value = format!("{scheme} abc.def.ghi");
+            assert_eq!(
+                bearer_token(&headers(&[value.as_bytes()]))
+                    .unwrap()
+                    .expose(),
+                "abc.def.ghi"
+            );
+        }
+    }
+
+    /// B01, B12: no header, or another scheme, is "no credentials".
+    #[test]
+    fn no_header_or_another_scheme_is_a_missing_token() {
+        assert_eq!(
+            bearer_token(&HeaderMap::new()).unwrap_err(),
+            AuthError::MissingToken
+        );
+        assert_eq!(
+            bearer_token(&headers(&[b"Basic dTpw"])).unwrap_err(),
+            AuthError::MissingToken
+        );
+        assert_eq!(
+            bearer_token(&headers(&[b"DPoP abc"])).unwrap_err(),
+            AuthError::MissingToken
+        );
+    }
+
+    /// B13, C05: repeated, empty, spaced or non-ASCII credentials are malformed requests.
+    #[test]
+    fn malformed_credentials_are_invalid_requests() {
+        for value in [
+            &b"Bearer "[..],
+            b"Bearer",
+            b"Bearer a b",
+            "Bearer äöü".as_bytes(),
+            b"Bearer a=b",
+        ] {
+            assert!(
+                matches!(
+                    bearer_token(&headers(&[value])),
+                    Err(AuthError::MalformedRequest(_))
+                ),
+                "{value:?}"
+            );
+        }
+        assert!(matches!(
+            bearer_token(&headers(&[b"Bearer a", b"Bearer b"])),
+            Err(AuthError::MalformedRequest(_))
+        ));
+    }
+
+    /// J39: oversized tokens are refused before any parsing.
+    #[test]
+    fn oversized_tokens_are_refused() {
+        let value = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
+        assert!(matches!(
+            bearer_token(&headers(&[value.as_bytes()])),
+            Err(AuthError::InvalidToken(_))
+        ));
+    }
+}

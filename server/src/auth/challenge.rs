@@ -1,0 +1,208 @@
+//! The one place auth failures become HTTP: status, RFC 6750 `WWW-Authenticate` challenge with
+//! RFC 9728 `resource_metadata`, and a JSON body (checklist B01-B16, H01-H06).
+//!
+//! - no credentials → 401, challenge without `error` (B08, RFC 6750 §3.1);
+//! - a bad token → 401 `invalid_token` with a specific description (B09, E08);
+//! - a malformed request → 400 `invalid_request` (B13);
+//! - missing scopes → 403 `insufficient_scope` naming every scope the operation needs (H01, H03);
+//! - keys unavailable → 503 with no challenge: the token was not judged (D12 fails closed).
+//!
+//! Every challenge carries `resource_metadata` and, when known, `scope` (B03, B10); values are
+//! quoted strings of allowed characters only (B05, B07), each parameter at most once (B06).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::keys::KeysUnavailable;
+use super::token::TokenError;
+
+/// Why a request to `/mcp` was refused by the auth layers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` credentials (including other schemes, B12).
+    #[error("bearer token required")]
+    MissingToken,
+    /// Credentials that are not one well-formed bearer token.
+    #[error("{0}")]
+    MalformedRequest(&'static str),
+    /// The token was judged and refused.
+    #[error(transparent)]
+    InvalidToken(#[from] TokenError),
+    /// The token lacks scopes the operation needs; `required` lists all the operation needs.
+    #[error("insufficient scope")]
+    InsufficientScope {
+        /// Every scope the operation needs, in a stable order (H05).
+        required: Vec<String>,
+    },
+    /// The keys needed to judge the token are unavailable.
+    #[error(transparent)]
+    KeysUnavailable(#[from] KeysUnavailable),
+}
+
+/// Builds challenges for one resource.
+#[derive(Debug, Clone)]
+pub struct Challenger {
+    resource_metadata: String,
+    basic_scopes: Vec<String>,
+}
+
+impl Challenger {
+    /// `resource_metadata` is the absolute RFC 9728 URL; `basic_scopes` what a client should
+    /// request first (B10), never `offline_access` (H06).
+    pub fn new(resource_metadata: String, basic_scopes: Vec<String>) -> Self {
+        let basic_scopes = basic_scopes
+            .into_iter()
+            .filter(|s| s != "offline_access")
+            .collect();
+        Self {
+            resource_metadata,
+            basic_scopes,
+        }
+    }
+
+    /// The response for `error`.
+    pub fn respond(&self, error: &AuthError) -> Response {
+        let (status, code, description) = match error {
+            AuthError::MissingToken => (
+                StatusCode::UNAUTHORIZED,
+                None,
+                "Bearer token required".to_owned(),
+            ),
+            AuthError::MalformedRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                (*why).to_owned(),
+            ),
+            AuthError::InvalidToken(why) => (
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                why.to_string(),
+            ),
+            AuthError::InsufficientScope { required } => (
+                StatusCode::FORBIDDEN,
+                Some("insufficient_scope"),
+                format!("this request needs the scopes: {}", required.join(" ")),
+            ),
+            AuthError::KeysUnavailable(why) => {
+                tracing::warn!(reason = %why, "refusing a request: keys unavailable");
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "temporarily_unavailable", "error_description": "token validation is temporarily unavailable"})),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            }
+        };
+        let scope = match error {
+            AuthError::InsufficientScope { required } => required
+                .iter()
+                .filter(|s| *s != "offline_access")
+                .cloned()
+                .collect(),
+            _ => self.basic_scopes.clone(),
+        };
+        let mut params = vec![format!(
+            "resource_metadata=\"{}\"",
+            quoted(&self.resource_metadata)
+        )];
+        if !scope.is_empty() {
+            params.push(format!("scope=\"{}\"", quoted(&scope.join(" "))));
+        }
+        if let Some(code) = code {
+            params.push(format!("error=\"{code}\""));
+            params.push(format!("error_description=\"{}\"", quoted(&description)));
+        }
+        let challenge = format!("Bearer {}", params.join(", "));
+        let body = match code {
+            Some(code) => json!({"error": code, "error_description": description}),
+            None => json!({"error_description": description}),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// RFC 6750 §3 allows %x20-21 / %x23-5B / %x5D-7E in values: anything else is dropped, so a
+/// value can never break out of its quotes.
+fn quoted(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenger() -> Challenger {
+        Challenger::new(
+            "https://h/.well-known/oauth-protected-resource/mcp".into(),
+            vec!["mcp:tools".into(), "offline_access".into()],
+        )
+    }
+
+    fn challenge(error: &AuthError) -> (StatusCode, String) {
+        let response = challenger().respond(error);
+        let header = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status(), header)
+    }
+
+    /// B01, B03, B08, B10, H06: no token → 401, metadata and scope, no error, no offline_access.
+    #[test]
+    fn a_missing_token_gets_a_bare_challenge_with_metadata_and_scope() {
+        let (status, header) = challenge(&AuthError::MissingToken);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            header,
+            "Bearer resource_metadata=\"https://h/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:tools\""
+        );
+    }
+
+    /// B09, E08: a bad token → 401 invalid_token with a description.
+    #[test]
+    fn an_invalid_token_gets_invalid_token_with_its_reason() {
+        let (status, header) = challenge(&AuthError::InvalidToken(TokenError::Expired));
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            header.ends_with("error=\"invalid_token\", error_description=\"token expired\""),
+            "{header}"
+        );
+    }
+
+    /// H01, H03: 403 naming every scope the operation needs.
+    #[test]
+    fn insufficient_scope_is_403_naming_all_needed_scopes() {
+        let (status, header) = challenge(&AuthError::InsufficientScope {
+            required: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            header.contains("scope=\"a b\", error=\"insufficient_scope\""),
+            "{header}"
+        );
+    }
+
+    /// B07: nothing outside the allowed characters survives in a parameter value.
+    #[test]
+    fn quoted_values_drop_quotes_backslashes_and_non_ascii() {
+        assert_eq!(quoted("a\"b\\c\u{e9}d\ne"), "abcde");
+    }
+}

@@ -1,0 +1,48 @@
+//! Who called: the verified claims of the caller's token, as tools and the session binding see
+//! them. A `Principal` exists only after validation succeeded, so holding one is the proof.
+
+use super::token::VerifiedClaims;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    claims: VerifiedClaims,
+}
+
+/// Whether a person or a service holds the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A user's token: `sub` names someone other than the client.
+    User,
+    /// A client-credentials token: `sub` is the client itself (RFC 9068 §2.2).
+    Machine,
+}
+
+impl Principal {
+    pub(crate) fn new(claims: VerifiedClaims) -> Self {
+        Self { claims }
+    }
+
+    /// The verified claims.
+    pub fn claims(&self) -> &VerifiedClaims {
+        &self.claims
+    }
+
+    /// User or machine-to-machine.
+    pub fn kind(&self) -> TokenKind {
+        match &self.claims.client_id {
+            Some(client) if *client == self.claims.subject => TokenKind::Machine,
+            _ => TokenKind::User,
+        }
+    }
+
+    /// What identifies the caller across requests: issuer and subject (K04 binds sessions to it).
+    pub fn identity(&self) -> (&str, &str) {
+        (&self.claims.issuer, &self.claims.subject)
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.claims.scopes.iter().any(|granted| granted == scope)
+    }
+}

@@ -1,0 +1,82 @@
+//! What each MCP request needs: the scopes every request needs, plus those of the tool a
+//! `tools/call` names (declared in code, overridable by configuration). Decided from the request
+//! body before rmcp runs, so a missing scope is an HTTP 403 with a step-up challenge, never a
+//! JSON-RPC error inside a 200 (checklist H01-H05, N4).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::challenge::AuthError;
+use super::principal::Principal;
+
+/// Scopes per operation.
+#[derive(Debug, Clone, Default)]
+pub struct ScopePolicy {
+    every_request: Vec<String>,
+    per_tool: BTreeMap<String, Vec<String>>,
+}
+
+impl ScopePolicy {
+    /// `every_request` applies to all MCP requests; `per_tool` adds scopes for `tools/call`.
+    pub fn new(every_request: Vec<String>, per_tool: BTreeMap<String, Vec<String>>) -> Self {
+        Self {
+            every_request,
+            per_tool,
+        }
+    }
+
+    /// All scopes mentioned anywhere, for `scopes_supported` (A10).
+    pub fn all_scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .every_request
+            .iter()
+            .chain(self.per_tool.values().flatten())
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The scopes every request needs (the first thing a client should ask for, B10).
+    pub fn basic(&self) -> &[String] {
+        &self.every_request
+    }
+
+    /// The scopes a JSON-RPC message (or batch) needs, in a stable order without repeats.
+    pub fn required_for(&self, message: &Value) -> Vec<String> {
+        let mut required = self.every_request.clone();
+        let messages: Vec<&Value> = match message {
+            Value::Array(batch) => batch.iter().collect(),
+            single => vec![single],
+        };
+        for message in messages {
+            if message.get("method").and_then(Value::as_str) == Some("tools/call") {
+                let tool = message
+                    .pointer("/params/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                for scope in self.per_tool.get(tool).into_iter().flatten() {
+                    if !required.contains(scope) {
+                        required.push(scope.clone());
+                    }
+                }
+            }
+        }
+        required
+    }
+
+    /// Refuses `message` for `principal` when any needed scope is missing.
+    ///
+    /// # Errors
+    /// [`AuthError::InsufficientScope`] listing every scope the operation needs.
+    pub fn check(&self, principal: &Principal, message: &Value) -> Result<(), AuthError> {
+        let required = self.required_for(message);
+        if required.iter().all(|scope| principal.has_scope(scope)) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope { required })
+        }
+    }
+}
