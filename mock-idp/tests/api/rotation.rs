@@ -10,6 +10,12 @@ use serde_json::{Value, json};
 
 use crate::harness::{DEMO_AUDIENCE, builder, fetch_jwks, http, inspect, start, verify};
 
+/// A clock standing still at the real now: boundaries are exact, and tokens still verify
+/// against jsonwebtoken's system-clock `exp` check.
+fn frozen_now() -> mock_idp::Clock {
+    mock_idp::Clock::frozen_at(mock_idp::Clock::system().now())
+}
+
 fn kids(jwks: &Value) -> Vec<String> {
     jwks["keys"]
         .as_array()
@@ -26,6 +32,7 @@ async fn the_old_key_verifies_during_the_grace_period_and_not_after() {
             grace_period: Duration::from_secs(600),
             ..IssuerSettings::default()
         })
+        .clock(frozen_now())
         .start()
         .await
         .unwrap();
@@ -64,6 +71,7 @@ async fn a_scheduled_rotation_happens_when_the_clock_reaches_it() {
             rotation_period: Some(Duration::from_secs(3600)),
             ..IssuerSettings::default()
         })
+        .clock(frozen_now())
         .start()
         .await
         .unwrap();
