@@ -1,3 +1,369 @@
-//! Black-box conformance tests of the MCP OAuth server against the mock IdP and real IdPs.
+//! The conformance harness: a mock IdP and the MCP server on random loopback ports, in-process,
+//! with the server's configuration overridable per test, an HTTP client, MCP helpers, and the
+//! IdP's counters, faults and clock. Starting one costs milliseconds, so every test gets its own.
 //!
-//! The harness and suites arrive with the server; the mock IdP's own tests live in `mock-idp/tests`.
+//! Tests cite the spec-checklist ids they prove; `docs/conformance.md` maps ids to tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness: failing loudly is its job"
+)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap_free::parse_args;
+use mcp_oauth_server::clock::OffsetClock;
+use mcp_oauth_server::{App, Config};
+use mock_idp::{AccessTokenSpec, IssuerSettings, KeyPair, KeySupply, MockIdp, MockIdpBuilder};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The repository's `fixtures/` folder.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A fixture private key by file stem (`rsa-1`, `p256-2`, `ed25519-1`).
+pub fn fixture_key(stem: &str) -> KeyPair {
+    let pem = std::fs::read_to_string(fixtures_dir().join(format!("keys/{stem}.pem"))).unwrap();
+    KeyPair::from_pem(&pem).unwrap()
+}
+
+/// Every strong fixture key: no test waits for key generation.
+pub fn fixture_supply() -> KeySupply {
+    let stems = [
+        "rsa-1",
+        "rsa-2",
+        "rsa-3",
+        "rsa-4",
+        "p256-1",
+        "p256-2",
+        "ed25519-1",
+        "ed25519-2",
+    ];
+    KeySupply::new(stems.into_iter().map(fixture_key))
+}
+
+/// The MCP protocol version the helpers speak.
+pub const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// A mock IdP and a server trusting it.
+pub struct TestEnv {
+    /// The identity provider.
+    pub idp: MockIdp,
+    /// The server's validated configuration.
+    pub config: Config,
+    /// The server's clock (system time plus an offset the test controls).
+    pub clock: OffsetClock,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The MCP endpoint as requested (`http://127.0.0.1:PORT/mcp`).
+    pub endpoint: String,
+    /// An HTTP client that follows no redirects.
+    pub http: reqwest::Client,
+    app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// How to set up a [`TestEnv`].
+pub struct Setup {
+    idp: MockIdpBuilder,
+    args: Vec<String>,
+    wait_ready: bool,
+}
+
+impl Setup {
+    /// Changes the mock IdP (algorithm, clients, tenants...).
+    pub fn idp(mut self, change: impl FnOnce(MockIdpBuilder) -> MockIdpBuilder) -> Self {
+        self.idp = change(self.idp);
+        self
+    }
+
+    /// Adds server flags, as a user would pass them (`["--required-scopes", "mcp:tools"]`).
+    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts without waiting for the keys (for readiness and outage tests).
+    pub fn no_wait(mut self) -> Self {
+        self.wait_ready = false;
+        self
+    }
+
+    /// Starts the IdP, then the server, and waits until the server is ready.
+    pub async fn start(self) -> TestEnv {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let resource = format!("http://localhost:{port}/mcp");
+        let idp = self
+            .idp
+            .settings(IssuerSettings {
+                default_audience: resource.clone(),
+                ..IssuerSettings::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        let mut argv = vec![
+            "mcp-oauth-server".to_owned(),
+            "--issuer".into(),
+            idp.url().to_owned(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+        ];
+        argv.extend(self.args);
+        let config = Config::from_args(&parse_args(&argv)).unwrap();
+        let clock = OffsetClock::default();
+        let app = App::start(config.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = app.clone();
+        let task = tokio::spawn(serving.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        let base = format!("http://127.0.0.1:{port}");
+        let env = TestEnv {
+            idp,
+            endpoint: format!("{base}{}", config.resource.path()),
+            base,
+            config,
+            clock,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            app,
+            stop: Some(stop),
+            task,
+        };
+        if self.wait_ready {
+            env.wait_until_ready(Duration::from_secs(10)).await;
+        }
+        env
+    }
+}
+
+impl TestEnv {
+    /// A setup with fixture keys and the admin API on.
+    pub fn setup() -> Setup {
+        Setup {
+            idp: MockIdp::builder().keys(fixture_supply()).admin(true),
+            args: Vec::new(),
+            wait_ready: true,
+        }
+    }
+
+    /// The default environment.
+    pub async fn start() -> Self {
+        Self::setup().start().await
+    }
+
+    /// The server app (for its key source and configuration).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Polls `/readyz` until 200 or the deadline.
+    pub async fn wait_until_ready(&self, deadline: Duration) {
+        let ready = eventually(deadline, || async {
+            self.http
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "server not ready within {deadline:?}");
+    }
+
+    /// The server's canonical resource URL (`http://localhost:PORT/mcp`), the default audience.
+    pub fn resource(&self) -> &str {
+        self.config.resource.as_str()
+    }
+
+    /// A valid user token from the root issuer.
+    pub async fn token(&self) -> String {
+        self.mint(AccessTokenSpec::user("alice").scope(["mcp:tools"]))
+            .await
+    }
+
+    /// A token for `spec` from the root issuer.
+    pub async fn mint(&self, spec: AccessTokenSpec) -> String {
+        self.idp.issuer().mint(&spec).await.unwrap()
+    }
+
+    /// Headers of an MCP POST: JSON, both accepted types, protocol version, bearer token.
+    pub fn mcp_headers(&self, token: Option<&str>, session: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert(
+            "accept",
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static(PROTOCOL_VERSION),
+        );
+        if let Some(token) = token {
+            headers.insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            );
+        }
+        if let Some(session) = session {
+            headers.insert("mcp-session-id", HeaderValue::from_str(session).unwrap());
+        }
+        headers
+    }
+
+    /// POSTs a JSON-RPC message to the MCP endpoint.
+    pub async fn post(
+        &self,
+        token: Option<&str>,
+        session: Option<&str>,
+        message: &Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(&self.endpoint)
+            .headers(self.mcp_headers(token, session))
+            .json(message)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `initialize` then `notifications/initialized`; returns the session id (None when stateless).
+    pub async fn initialize(&self, token: &str) -> Option<String> {
+        let response = self.post(Some(token), None, &initialize_request()).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "initialize failed: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let _ = response.bytes().await;
+        let notified = self
+            .post(
+                Some(token),
+                session.as_deref(),
+                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            )
+            .await;
+        assert_eq!(notified.status(), 202);
+        session
+    }
+
+    /// Calls a tool in a session (or statelessly) and returns the JSON-RPC response object.
+    pub async fn call_tool(&self, token: &str, session: Option<&str>, name: &str) -> Value {
+        let message = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": {}}});
+        let response = self.post(Some(token), session, &message).await;
+        assert_eq!(response.status(), 200);
+        jsonrpc_body(response).await
+    }
+}
+
+/// The `initialize` request the helpers send.
+pub fn initialize_request() -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "conformance", "version": "1"}}
+    })
+}
+
+/// The JSON-RPC message in a response, whether sent as JSON or as SSE `data:` lines.
+pub async fn jsonrpc_body(response: reqwest::Response) -> Value {
+    let is_sse = response.headers().get("content-type").is_some_and(|v| {
+        v.to_str()
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    });
+    let text = response.text().await.unwrap();
+    if !is_sse {
+        return serde_json::from_str(&text).unwrap();
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC response in the SSE stream: {text}"))
+}
+
+/// Polls `probe` every 20 ms until it is true or `deadline` passes; returns the last answer.
+pub async fn eventually<F, Fut>(deadline: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The parameters of a `WWW-Authenticate: Bearer ...` challenge, in order (quoted values unquoted).
+pub fn challenge_params(header: &str) -> Vec<(String, String)> {
+    let rest = header
+        .strip_prefix("Bearer ")
+        .unwrap_or_else(|| panic!("not a Bearer challenge: {header}"));
+    let mut params = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || *c == ' ') {
+            chars.next();
+        }
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if name.is_empty() {
+            return params;
+        }
+        assert_eq!(
+            chars.next(),
+            Some('"'),
+            "{name} is not a quoted string in {header}"
+        );
+        let value: String = chars.by_ref().take_while(|c| *c != '"').collect();
+        params.push((name, value));
+    }
+}
+
+mod clap_free {
+    use clap::Parser as _;
+    use mcp_oauth_server::Args;
+
+    /// Parses server flags as the binary would (env variables included).
+    pub(super) fn parse_args(argv: &[String]) -> Args {
+        Args::try_parse_from(argv).unwrap()
+    }
+}
