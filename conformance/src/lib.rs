@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use clap_free::parse_args;
 use mcp_oauth_server::clock::OffsetClock;
 use mcp_oauth_server::{App, Config};
-use mock_idp::{AccessTokenSpec, IssuerSettings, KeyPair, KeySupply, MockIdp, MockIdpBuilder};
+use mock_idp::{
+    AccessTokenSpec, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp, MockIdpBuilder,
+};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -82,9 +84,14 @@ impl Drop for TestEnv {
     }
 }
 
+/// Server flags computed from the started IdP.
+type IdpArgs = Box<dyn FnOnce(&MockIdp) -> Vec<String>>;
+
 /// How to set up a [`TestEnv`].
 pub struct Setup {
     idp: MockIdpBuilder,
+    idp_args: Option<IdpArgs>,
+    faults_at_start: Vec<(Endpoint, Fault)>,
     args: Vec<String>,
     wait_ready: bool,
 }
@@ -99,6 +106,19 @@ impl Setup {
     /// Adds server flags, as a user would pass them (`["--required-scopes", "mcp:tools"]`).
     pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds server flags that depend on the started IdP (its URLs have a random port).
+    pub fn args_for_idp(mut self, args: impl FnOnce(&MockIdp) -> Vec<String> + 'static) -> Self {
+        self.idp_args = Some(Box::new(args));
+        self
+    }
+
+    /// Makes an IdP endpoint fail from before the server starts (clear it with
+    /// `env.idp.issuer().clear_faults()`).
+    pub fn idp_fault_at_start(mut self, endpoint: Endpoint, fault: Fault) -> Self {
+        self.faults_at_start.push((endpoint, fault));
         self
     }
 
@@ -124,6 +144,9 @@ impl Setup {
             .start()
             .await
             .unwrap();
+        for (endpoint, fault) in self.faults_at_start {
+            idp.issuer().set_fault(endpoint, fault);
+        }
         let mut argv = vec![
             "mcp-oauth-server".to_owned(),
             "--issuer".into(),
@@ -134,6 +157,9 @@ impl Setup {
             port.to_string(),
         ];
         argv.extend(self.args);
+        if let Some(idp_args) = self.idp_args {
+            argv.extend(idp_args(&idp));
+        }
         let config = Config::from_args(&parse_args(&argv)).unwrap();
         let clock = OffsetClock::default();
         let app = App::start(config.clone(), Arc::new(clock.clone()))
@@ -171,6 +197,8 @@ impl TestEnv {
     pub fn setup() -> Setup {
         Setup {
             idp: MockIdp::builder().keys(fixture_supply()).admin(true),
+            idp_args: None,
+            faults_at_start: Vec::new(),
             args: Vec::new(),
             wait_ready: true,
         }
@@ -197,6 +225,15 @@ impl TestEnv {
         })
         .await;
         assert!(ready, "server not ready within {deadline:?}");
+    }
+
+    /// Moves the server's and the IdP's clocks forward together, so tokens minted after the
+    /// move are valid for the server and cache ages, cooldowns and stale windows elapse.
+    pub fn advance(&self, secs: u32) {
+        self.clock.advance(i64::from(secs));
+        self.idp
+            .clock()
+            .advance(Duration::from_secs(u64::from(secs)));
     }
 
     /// The server's canonical resource URL (`http://localhost:PORT/mcp`), the default audience.

@@ -58,6 +58,9 @@ struct CacheState {
     fresh_until: i64,
     stale_until: i64,
     last_attempt: Option<i64>,
+    /// When an unknown `kid` last triggered a fetch: these are rate-limited on their own, so a
+    /// rotation right after start is still picked up at once.
+    last_kid_refresh: Option<i64>,
     attempts: u64,
 }
 
@@ -118,10 +121,22 @@ impl KeySource {
         self.usable(self.clock.now())
     }
 
-    /// Called when a token names a `kid` the cached keys lack: refetches once, unless a fetch
-    /// happened within the cooldown (so random `kid`s cannot multiply fetches, G05).
+    /// Called when a token names a `kid` the cached keys lack: refetches, at most once per
+    /// cooldown (so random `kid`s cannot multiply fetches, G05).
     pub async fn refresh_for_unknown_kid(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
-        if self.cooldown_over(self.clock.now()) {
+        let now = self.clock.now();
+        let cooldown = i64::try_from(self.settings.cooldown.as_secs()).unwrap_or(i64::MAX);
+        let allowed = {
+            let mut state = self.write();
+            let allowed = state
+                .last_kid_refresh
+                .is_none_or(|last| now >= last.saturating_add(cooldown));
+            if allowed {
+                state.last_kid_refresh = Some(now);
+            }
+            allowed
+        };
+        if allowed {
             let _ = self.refresh().await;
         }
         self.usable(self.clock.now())

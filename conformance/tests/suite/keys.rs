@@ -1,0 +1,241 @@
+//! The authorization server's keys: discovery (G01, G02), rotation without restart and at most
+//! one refresh per cooldown for unknown kids (G05), outages (D12), readiness.
+
+use std::time::Duration;
+
+use conformance::{TestEnv, initialize_request};
+use mock_idp::attack::Forgery;
+use mock_idp::{AccessTokenSpec, Endpoint, Fault};
+use reqwest::StatusCode;
+
+/// G01, G05: after a rotation at the IdP, a token under the new kid is accepted with no restart,
+/// through one JWKS refresh.
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_without_restart() {
+    let env = TestEnv::start().await;
+    let issuer = env.idp.issuer();
+    let before = issuer.requests(Endpoint::Jwks);
+    issuer.rotate(None).await.unwrap();
+    let token = env.token().await;
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(issuer.requests(Endpoint::Jwks) - before, 1);
+}
+
+/// G05, J08: many tokens with random kids cause at most one JWKS fetch per cooldown window.
+#[tokio::test]
+async fn random_kids_cannot_multiply_jwks_fetches() {
+    let env = TestEnv::start().await;
+    let issuer = env.idp.issuer();
+    let before = issuer.requests(Endpoint::Jwks);
+    for i in 0..200 {
+        let token = issuer
+            .forge(&Forgery::unknown_kid(
+                AccessTokenSpec::user("mallory"),
+                format!("kid-{i}"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            env.post(Some(&token), None, &initialize_request())
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(
+        issuer.requests(Endpoint::Jwks) - before <= 1,
+        "{} fetches",
+        issuer.requests(Endpoint::Jwks) - before
+    );
+    // After the cooldown, the next unknown kid may trigger one more.
+    env.advance(31);
+    let token = issuer
+        .forge(&Forgery::unknown_kid(
+            AccessTokenSpec::user("mallory"),
+            "late",
+        ))
+        .await
+        .unwrap();
+    env.post(Some(&token), None, &initialize_request()).await;
+    assert!(issuer.requests(Endpoint::Jwks) - before <= 2);
+}
+
+/// D12: with the JWKS endpoint failing (500, garbage, dropped connection), known keys keep
+/// working within the stale window, unknown kids fail closed (401, never 200); past the stale
+/// window every token fails closed (503) and readiness drops.
+#[tokio::test]
+async fn a_jwks_outage_serves_known_keys_then_fails_closed() {
+    let env = TestEnv::setup()
+        .args(["--jwks-stale-secs", "600"])
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    for fault in [
+        Fault::status(500),
+        Fault::malformed_body(),
+        Fault::drop_connection(),
+    ] {
+        issuer.set_fault(Endpoint::Jwks, fault.clone());
+        env.advance(400);
+        let token = env.token().await;
+        assert_eq!(
+            env.post(Some(&token), None, &initialize_request())
+                .await
+                .status(),
+            StatusCode::OK,
+            "{fault:?}: stale keys serve"
+        );
+        let forged = issuer
+            .forge(&Forgery::unpublished_key(AccessTokenSpec::user("m")))
+            .await
+            .unwrap();
+        assert_eq!(
+            env.post(Some(&forged), None, &initialize_request())
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED,
+            "{fault:?}"
+        );
+        issuer.clear_faults();
+        env.advance(31);
+        assert_eq!(
+            env.post(Some(&token), None, &initialize_request())
+                .await
+                .status(),
+            StatusCode::OK,
+            "refreshed"
+        );
+    }
+    issuer.set_fault(Endpoint::Jwks, Fault::status(503));
+    env.advance(2000);
+    let token = env.token().await;
+    let response = env.post(Some(&token), None, &initialize_request()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "fails closed past the stale window"
+    );
+    let ready = env
+        .http
+        .get(format!("{}/readyz", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// D12: a JWKS endpoint that hangs costs at most the fetch timeout, and the token is refused.
+#[tokio::test]
+async fn a_hanging_jwks_endpoint_is_bounded_by_the_timeout() {
+    let env = TestEnv::setup()
+        .args(["--jwks-timeout-secs", "1"])
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    issuer.set_fault(Endpoint::Jwks, Fault::delay(Duration::from_secs(30)));
+    let forged = issuer
+        .forge(&Forgery::unpublished_key(AccessTokenSpec::user("m")))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = env
+        .post(Some(&forged), None, &initialize_request())
+        .await
+        .status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Readiness: the IdP down at start → /readyz 503 and tokens refused with 503 (fail closed),
+/// /healthz 200; once the IdP is back the server becomes ready with no restart and no request.
+#[tokio::test]
+async fn readiness_waits_for_the_keys_and_recovers_without_restart() {
+    let env = TestEnv::setup()
+        .idp_fault_at_start(Endpoint::Jwks, Fault::status(503))
+        .no_wait()
+        .start()
+        .await;
+    let ready = env
+        .http
+        .get(format!("{}/readyz", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let healthy = env
+        .http
+        .get(format!("{}/healthz", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthy.status(), StatusCode::OK, "alive while not ready");
+    let token = env.token().await;
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    env.idp.issuer().clear_faults();
+    env.wait_until_ready(Duration::from_secs(10)).await;
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// G02: metadata naming another issuer is never used; the server does not start.
+#[tokio::test]
+async fn metadata_naming_another_issuer_stops_the_start() {
+    let idp = mock_idp::MockIdp::builder()
+        .keys(conformance::fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let args = <mcp_oauth_server::Args as clap::Parser>::try_parse_from([
+        "mcp-oauth-server",
+        "--issuer",
+        &format!("{}/", idp.url()),
+        "--host",
+        "127.0.0.1",
+        "--well-known-url",
+        &idp.issuer().openid_configuration_url(),
+    ])
+    .unwrap();
+    let config = mcp_oauth_server::Config::from_args(&args).unwrap();
+    let clock = std::sync::Arc::new(mcp_oauth_server::clock::SystemClock);
+    let error = mcp_oauth_server::App::start(config, clock)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("names issuer"), "{error}");
+}
+
+/// Stale keys are refetched on demand once the IdP answers again.
+#[tokio::test]
+async fn stale_keys_are_refetched_on_demand() {
+    let env = TestEnv::start().await;
+    let issuer = env.idp.issuer();
+    issuer.set_fault(Endpoint::Jwks, Fault::status(500));
+    env.advance(100_000);
+    assert!(!env.app().auth().keys().is_ready());
+    issuer.clear_faults();
+    let token = env.token().await;
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(env.app().auth().keys().is_ready());
+}

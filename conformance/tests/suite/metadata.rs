@@ -1,0 +1,210 @@
+//! RFC 9728 metadata (A01-A18) and the sample's AS-metadata forwarding (A20).
+
+use conformance::TestEnv;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A01-A05, A07-A09, A12, A14, A17: both documents, unauthenticated, JSON, cacheable, `resource`
+/// equal to the endpoint URL.
+#[tokio::test]
+async fn both_metadata_documents_describe_the_mcp_endpoint() {
+    let env = TestEnv::setup()
+        .args([
+            "--required-scopes",
+            "mcp:tools",
+            "--tool-scopes",
+            "get_me=mcp:read",
+        ])
+        .start()
+        .await;
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        for auth in [None, Some("Bearer garbage")] {
+            let mut request = env.http.get(format!("{}{path}", env.base));
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path} A09");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/json",
+                "A07"
+            );
+            assert!(
+                response.headers()["cache-control"]
+                    .to_str()
+                    .unwrap()
+                    .contains("max-age"),
+                "A17"
+            );
+            let doc: Value = response.json().await.unwrap();
+            assert_eq!(doc["resource"], env.resource(), "A03, A04");
+            assert_eq!(
+                doc["authorization_servers"],
+                serde_json::json!([env.idp.url()]),
+                "A02"
+            );
+            assert_eq!(
+                doc["bearer_methods_supported"],
+                serde_json::json!(["header"]),
+                "A12"
+            );
+            assert_eq!(
+                doc["scopes_supported"],
+                serde_json::json!(["mcp:read", "mcp:tools"]),
+                "A10"
+            );
+            assert!(doc["resource_name"].is_string(), "A14");
+            assert!(
+                doc.as_object()
+                    .unwrap()
+                    .values()
+                    .all(|v| !v.is_null() && *v != serde_json::json!([])),
+                "A08"
+            );
+        }
+    }
+}
+
+/// A08, A11: no empty `scopes_supported`, never `offline_access`.
+#[tokio::test]
+async fn empty_scopes_are_omitted_and_offline_access_never_listed() {
+    let env = TestEnv::start().await;
+    let doc: Value = env
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc.get("scopes_supported").is_none());
+    let env = TestEnv::setup()
+        .args(["--required-scopes", "mcp:tools offline_access"])
+        .start()
+        .await;
+    let doc: Value = env
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["scopes_supported"], serde_json::json!(["mcp:tools"]));
+}
+
+/// A18, D06: nothing in the metadata comes from the request's Host or X-Forwarded-* headers.
+#[tokio::test]
+async fn metadata_ignores_host_and_forwarded_headers() {
+    let env = TestEnv::start().await;
+    let doc: Value = env
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            env.base
+        ))
+        .header("host", "evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!doc.to_string().contains("evil.example"));
+    assert_eq!(doc["resource"], env.resource());
+}
+
+/// A20, the sample's contract: GET and HEAD of `/.well-known/oauth-authorization-server` answer
+/// 307 to the AS metadata (the issuer's RFC 8414 URL by default, OAUTH_WELL_KNOWN_URL if set).
+#[tokio::test]
+async fn the_authorization_server_metadata_is_forwarded_with_307() {
+    let env = TestEnv::start().await;
+    let expected = env.idp.issuer().authorization_server_metadata_url();
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let response = env
+            .http
+            .request(
+                method.clone(),
+                format!("{}/.well-known/oauth-authorization-server", env.base),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::TEMPORARY_REDIRECT,
+            "{method}"
+        );
+        assert_eq!(response.headers()["location"], expected.as_str());
+    }
+    let env = TestEnv::setup()
+        .args_for_idp(|idp| {
+            vec![
+                "--well-known-url".into(),
+                idp.issuer().openid_configuration_url(),
+            ]
+        })
+        .start()
+        .await;
+    let response = env
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["location"],
+        env.idp.issuer().openid_configuration_url().as_str(),
+        "OAUTH_WELL_KNOWN_URL"
+    );
+}
+
+/// A20 (proxy mode): a cached copy of the AS metadata, for browser clients.
+#[tokio::test]
+async fn the_proxy_mode_serves_a_cached_copy() {
+    let env = TestEnv::setup()
+        .args(["--as-metadata", "proxy"])
+        .start()
+        .await;
+    let before = env
+        .idp
+        .issuer()
+        .requests(mock_idp::Endpoint::OauthAuthorizationServer);
+    for _ in 0..3 {
+        let response = env
+            .http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                env.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["issuer"], env.idp.url());
+    }
+    let fetched = env
+        .idp
+        .issuer()
+        .requests(mock_idp::Endpoint::OauthAuthorizationServer)
+        - before;
+    assert_eq!(fetched, 1, "fetched once, then served from the cache");
+}

@@ -1,0 +1,255 @@
+//! Every request authenticated (C04), sessions bound to their principal (K04, K06), Origin and
+//! Host checks (T02, T03, T05), CORS preflight (N16), and limits.
+
+use conformance::{TestEnv, initialize_request};
+use mock_idp::AccessTokenSpec;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// C04, K03: after a successful initialize, each kind of request without a token gets 401:
+/// POST request, POSTed notification (not 202), GET stream, DELETE.
+#[tokio::test]
+async fn every_kind_of_request_needs_the_token() {
+    let env = TestEnv::start().await;
+    let token = env.token().await;
+    let session = env.initialize(&token).await.expect("a session");
+    let list = env
+        .post(
+            None,
+            Some(&session),
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(
+        list.status(),
+        StatusCode::UNAUTHORIZED,
+        "POST with a session id"
+    );
+    let notification = env
+        .post(
+            None,
+            Some(&session),
+            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+    assert_eq!(
+        notification.status(),
+        StatusCode::UNAUTHORIZED,
+        "notification"
+    );
+    let headers = env.mcp_headers(None, Some(&session));
+    let get = env
+        .http
+        .get(&env.endpoint)
+        .headers(headers.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::UNAUTHORIZED, "GET stream");
+    let delete = env
+        .http
+        .delete(&env.endpoint)
+        .headers(headers)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::UNAUTHORIZED, "DELETE");
+    // And with the token, the session still works.
+    assert_eq!(
+        env.call_tool(&token, Some(&session), "get_me").await["result"]["isError"],
+        false
+    );
+}
+
+/// K04, K06: another principal's token with a session id gets 404, as does an unknown id; the
+/// owner's still works, and DELETE ends the session.
+#[tokio::test]
+async fn a_session_belongs_to_the_principal_that_opened_it() {
+    let env = TestEnv::start().await;
+    let alice = env.mint(AccessTokenSpec::user("alice")).await;
+    let bob = env.mint(AccessTokenSpec::user("bob")).await;
+    let session = env.initialize(&alice).await.expect("a session");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(
+        env.post(Some(&bob), Some(&session), &list).await.status(),
+        StatusCode::NOT_FOUND,
+        "K04"
+    );
+    assert_eq!(
+        env.post(Some(&alice), Some("no-such-session"), &list)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND,
+        "K06"
+    );
+    assert_eq!(
+        env.post(Some(&alice), Some(&session), &list).await.status(),
+        StatusCode::OK
+    );
+    let delete = env
+        .http
+        .delete(&env.endpoint)
+        .headers(env.mcp_headers(Some(&alice), Some(&session)))
+        .send()
+        .await
+        .unwrap();
+    assert!(delete.status().is_success(), "{}", delete.status());
+    assert_eq!(
+        env.post(Some(&alice), Some(&session), &list).await.status(),
+        StatusCode::NOT_FOUND,
+        "ended"
+    );
+}
+
+/// T02: a present, disallowed Origin gets 403 even with a valid token; T03: no Origin is fine;
+/// an allowed (loopback) Origin is fine.
+#[tokio::test]
+async fn a_disallowed_origin_gets_403() {
+    let env = TestEnv::start().await;
+    let token = env.token().await;
+    let evil = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .header("origin", "https://evil.example")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = evil.json().await.unwrap();
+    assert!(
+        body["id"].is_null() && body["error"].is_object(),
+        "a JSON-RPC error without id: {body}"
+    );
+    let local = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .header("origin", "http://localhost:6274")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), StatusCode::OK);
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK,
+        "T03"
+    );
+}
+
+/// T05, D06: a Host that is not allowed gets 403 (DNS rebinding), even with a token whose
+/// audience names that host.
+#[tokio::test]
+async fn a_disallowed_host_gets_403() {
+    let env = TestEnv::start().await;
+    let token = env
+        .mint(AccessTokenSpec::user("alice").audience("http://evil.example/mcp"))
+        .await;
+    let response = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .header("host", "evil.example")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+/// N16: a CORS preflight is answered without authentication and exposes the challenge and
+/// session headers.
+#[tokio::test]
+async fn a_cors_preflight_is_answered_without_auth() {
+    let env = TestEnv::start().await;
+    let response = env
+        .http
+        .request(reqwest::Method::OPTIONS, &env.endpoint)
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, mcp-session-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let headers = response.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:6274"
+    );
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("mcp-session-id"),
+        "{allowed}"
+    );
+    let token = env.token().await;
+    let actual = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .header("origin", "http://localhost:6274")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    let exposed = actual.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"),
+        "{exposed}"
+    );
+}
+
+/// Stateless mode: no session, JSON answers, get_me in one request.
+#[tokio::test]
+async fn stateless_mode_answers_json_without_sessions() {
+    let env = TestEnv::setup().args(["--stateless"]).start().await;
+    let token = env.token().await;
+    let response = env.post(Some(&token), None, &initialize_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("mcp-session-id").is_none());
+    let result = env.call_tool(&token, None, "get_me").await;
+    assert_eq!(result["result"]["structuredContent"]["user_id"], "alice");
+}
+
+/// An oversized body gets 413, invalid JSON a JSON-RPC parse error; the server keeps serving.
+#[tokio::test]
+async fn oversized_and_invalid_bodies_are_refused_and_the_server_keeps_serving() {
+    let env = TestEnv::setup()
+        .args(["--max-body-bytes", "4096"])
+        .start()
+        .await;
+    let token = env.token().await;
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(8192)}});
+    assert_eq!(
+        env.post(Some(&token), None, &big).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let invalid = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(invalid.status().is_client_error(), "{}", invalid.status());
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

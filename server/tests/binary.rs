@@ -1,0 +1,116 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+//! The binary as a user meets it: refusing to start without configuration (and saying what to
+//! set), and `--demo` printing a token that works.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+
+/// The running binary; killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn server_binary() -> std::path::PathBuf {
+    // The conformance crate depends on the server library; its binary is built by
+    // `cargo test --workspace` (and built here if missing).
+    let target = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug/mcp-oauth-server");
+    if !target.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "mcp-oauth-server"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    target
+}
+
+/// Config errors: without --demo and without OAUTH_ISSUER the server refuses to start and names
+/// what to set; it never falls back to a mock by itself.
+#[test]
+fn without_configuration_the_server_refuses_to_start_and_says_what_to_set() {
+    let output = Command::new(server_binary())
+        .env_remove("OAUTH_ISSUER")
+        .env_remove("OAUTH_JWKS_URI")
+        .env("HOST", "10.1.2.3")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OAUTH_ISSUER: required"), "{stderr}");
+    assert!(
+        stderr.contains("MCP_RESOURCE_URL: required when HOST is not loopback"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--demo"), "{stderr}");
+}
+
+/// --demo: the printed token works against the printed endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_a_token_that_works() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(server_binary())
+        .args(["--demo", "--port", &port.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut token = None;
+    let mut endpoint = None;
+    while token.is_none() || endpoint.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the demo banner");
+        if let Some(value) = line.strip_prefix("export TOKEN=") {
+            token = Some(value.to_owned());
+        }
+        if let Some(value) = line.trim().strip_prefix("MCP endpoint:") {
+            endpoint = Some(value.trim().to_owned());
+        }
+    }
+    let (token, endpoint) = (token.unwrap(), endpoint.unwrap());
+    assert_eq!(endpoint, format!("http://localhost:{port}/mcp"));
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("mcp-session-id"));
+}
