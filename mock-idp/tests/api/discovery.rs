@@ -27,13 +27,14 @@ async fn both_metadata_documents_name_the_issuer_and_only_endpoints_that_answer(
             doc["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
-        let endpoints: Vec<&str> = doc
+        let mut endpoints: Vec<&str> = doc
             .as_object()
             .unwrap()
             .iter()
             .filter(|(name, _)| name.ends_with("_endpoint") || name.as_str() == "jwks_uri")
             .map(|(name, _)| name.as_str())
             .collect();
+        endpoints.sort_unstable();
         assert_eq!(
             endpoints,
             ["jwks_uri", "token_endpoint"],

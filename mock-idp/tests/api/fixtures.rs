@@ -29,8 +29,9 @@ fn fixture_keys_load_with_the_expected_families_and_match_their_committed_jwks()
         }
         let committed = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_FIXTURES=1", path.display()));
+        let committed: serde_json::Value = serde_json::from_str(&committed).unwrap();
         assert_eq!(
-            committed, text,
+            committed, jwk,
             "{stem}: the committed JWK does not match the PEM"
         );
     }
