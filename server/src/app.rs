@@ -32,6 +32,7 @@ use crate::auth::token::ValidationPolicy;
 use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::edge::{HeaderLimit, limit_headers};
 use crate::guard::{Guard, check_origin_and_host};
 use crate::metadata::{self, Metadata};
 use crate::session::{SessionBindings, bind_sessions};
@@ -114,6 +115,7 @@ impl App {
             &config,
             scopes.all_scopes(),
             fetcher,
+            Arc::clone(&keys),
             Arc::clone(&clock),
         ));
         let auth = Arc::new(Authenticator::new(
@@ -214,6 +216,10 @@ impl App {
             .merge(health)
             .layer(
                 ServiceBuilder::new()
+                    .layer(from_fn_with_state(
+                        HeaderLimit(self.config.max_header_bytes),
+                        limit_headers,
+                    ))
                     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                     .layer(TraceLayer::new_for_http().make_span_with(request_span))
                     .layer(PropagateRequestIdLayer::x_request_id()),

@@ -138,8 +138,8 @@ pub async fn require_bearer(
 }
 
 /// Middleware: a POST whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
-/// before rmcp sees it (H02). Bodies over the limit get 413; bodies that are not JSON pass on,
-/// so rmcp answers them with a JSON-RPC parse error.
+/// before rmcp sees it (H02). Bodies over the limit get 413; bodies that are not JSON get the
+/// JSON-RPC parse error (-32700) with 400.
 pub async fn require_scopes(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
@@ -149,15 +149,20 @@ pub async fn require_scopes(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, auth.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    let Ok(bytes) = to_bytes(body, auth.max_body_bytes).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
-    if let (Some(principal), Ok(message)) = (
-        parts.extensions.get::<Principal>(),
-        serde_json::from_slice::<serde_json::Value>(&bytes),
-    ) && let Err(error) = auth.scopes.check(principal, &message)
-    {
+    let Ok(message) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        let error = serde_json::json!({
+            "jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error: the body is not JSON"}
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    };
+    let Some(principal) = parts.extensions.get::<Principal>() else {
+        // The bearer layer always runs first; without it nothing may pass.
+        return auth.respond(&AuthError::MissingToken);
+    };
+    if let Err(error) = auth.scopes.check(principal, &message) {
         return auth.respond(&error);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))

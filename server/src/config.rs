@@ -103,6 +103,9 @@ pub struct Args {
     /// Largest accepted MCP request body, bytes.
     #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest accepted total of request header fields, bytes (larger: 431).
+    #[arg(long, env = "MCP_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
 }
 
 /// The `typ` headers a token may carry.
@@ -164,6 +167,8 @@ pub struct Config {
     pub jwks: JwksSettings,
     /// Largest MCP request body.
     pub max_body_bytes: usize,
+    /// Largest total of request header fields.
+    pub max_header_bytes: usize,
 }
 
 /// Bounds of every fetch from the authorization server.
@@ -294,6 +299,12 @@ impl Config {
                 problems.add(name, "must be at least 1");
             }
         }
+        if args.max_header_bytes < 8 * 1024 {
+            problems.add(
+                "MCP_MAX_HEADER_BYTES",
+                "must be at least 8192 bytes (tokens are a few KiB)",
+            );
+        }
         if args.jwks_max_bytes < 1024 || args.max_body_bytes < 1024 {
             let variable = if args.jwks_max_bytes < 1024 {
                 "OAUTH_JWKS_MAX_BYTES"
@@ -392,6 +403,7 @@ impl Config {
                 stale_for: Duration::from_secs(args.jwks_stale_secs),
             },
             max_body_bytes: args.max_body_bytes,
+            max_header_bytes: args.max_header_bytes,
         })
     }
 

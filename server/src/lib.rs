@@ -3,6 +3,7 @@
 //! - [`config`]: flags, environment and `.env`, parsed and cross-checked once at start-up.
 //! - [`auth`]: the bearer layer: `Authorization` header → verified JWT → [`auth::Principal`];
 //!   keys, discovery, challenges, scopes.
+//! - [`edge`]: limits applied before anything reads the request.
 //! - [`guard`]: Origin and Host checks (DNS rebinding).
 //! - [`session`]: MCP sessions bound to the principal that opened them.
 //! - [`metadata`]: RFC 9728 resource metadata and authorization-server metadata forwarding.
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod edge;
 pub mod guard;
 pub mod health;
 pub mod metadata;

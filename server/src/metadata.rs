@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::auth::discovery::Fetcher;
+use crate::auth::keys::KeySource;
 use crate::clock::Clock;
 use crate::config::{AsMetadataMode, Config};
 
@@ -21,6 +22,9 @@ use crate::config::{AsMetadataMode, Config};
 pub struct Metadata {
     document: Value,
     as_metadata_url: Url,
+    /// When `OAUTH_WELL_KNOWN_URL` is unset, the URL discovery found wins over the default.
+    as_metadata_configured: bool,
+    keys: Arc<KeySource>,
     mode: AsMetadataMode,
     fetcher: Fetcher,
     clock: Arc<dyn Clock>,
@@ -33,6 +37,7 @@ impl Metadata {
         config: &Config,
         scopes: Vec<String>,
         fetcher: Fetcher,
+        keys: Arc<KeySource>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut document = json!({
@@ -52,6 +57,8 @@ impl Metadata {
         Self {
             document,
             as_metadata_url: config.as_metadata_url.clone(),
+            as_metadata_configured: config.well_known_configured,
+            keys,
             mode: config.as_metadata_mode,
             fetcher,
             clock,
@@ -62,6 +69,15 @@ impl Metadata {
     /// The RFC 9728 document.
     pub fn document(&self) -> &Value {
         &self.document
+    }
+
+    /// Where the AS metadata lives: `OAUTH_WELL_KNOWN_URL`, else where discovery found it, else
+    /// the issuer's RFC 8414 URL.
+    pub fn as_metadata_url(&self) -> Url {
+        match (self.as_metadata_configured, self.keys.metadata_url()) {
+            (false, Some(discovered)) => discovered,
+            _ => self.as_metadata_url.clone(),
+        }
     }
 }
 
@@ -80,7 +96,7 @@ pub async fn protected_resource(State(metadata): State<Arc<Metadata>>) -> Respon
 pub async fn authorization_server(State(metadata): State<Arc<Metadata>>) -> Response {
     match metadata.mode {
         AsMetadataMode::Redirect => {
-            match HeaderValue::from_str(metadata.as_metadata_url.as_str()) {
+            match HeaderValue::from_str(metadata.as_metadata_url().as_str()) {
                 Ok(location) => (
                     StatusCode::TEMPORARY_REDIRECT,
                     [(header::LOCATION, location)],
@@ -102,7 +118,7 @@ async fn proxied(metadata: &Metadata) -> Response {
         .clone();
     let document = match cached {
         Some((document, fetched_at)) if now < fetched_at.saturating_add(PROXY_TTL_SECS) => document,
-        _ => match metadata.fetcher.json(&metadata.as_metadata_url).await {
+        _ => match metadata.fetcher.json(&metadata.as_metadata_url()).await {
             Ok((document, _)) => {
                 *metadata
                     .cached

@@ -63,43 +63,11 @@ fn without_configuration_the_server_refuses_to_start_and_says_what_to_set() {
 /// --demo: the printed token works against the printed endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_a_token_that_works() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(server_binary())
-        .args(["--demo", "--port", &port.to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut token = None;
-    let mut endpoint = None;
-    while token.is_none() || endpoint.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the demo banner");
-        if let Some(value) = line.strip_prefix("export TOKEN=") {
-            token = Some(value.to_owned());
-        }
-        if let Some(value) = line.trim().strip_prefix("MCP endpoint:") {
-            endpoint = Some(value.trim().to_owned());
-        }
-    }
-    let (token, endpoint) = (token.unwrap(), endpoint.unwrap());
-    assert_eq!(endpoint, format!("http://localhost:{port}/mcp"));
+    let (_running, token, endpoint) = start_demo(&[]);
+    assert!(
+        endpoint.starts_with("http://localhost:") && endpoint.ends_with("/mcp"),
+        "{endpoint}"
+    );
     let response = reqwest::Client::new()
         .post(&endpoint)
         .bearer_auth(&token)
@@ -113,4 +81,149 @@ async fn the_demo_prints_a_token_that_works() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("mcp-session-id"));
+}
+
+/// --demo --stateless: the printed token calls get_me in one request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stateless_demo_token_calls_get_me_directly() {
+    let (_running, token, endpoint) = start_demo(&["--stateless"]);
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["result"]["structuredContent"]["user_id"], "demo-user");
+}
+
+/// Starts `--demo` on a free port; returns the process and the banner's token and endpoint.
+fn start_demo(extra: &[&str]) -> (Running, String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(server_binary())
+        .args(["--demo", "--port", &port.to_string()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut token, mut endpoint) = (None, None);
+    while token.is_none() || endpoint.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the demo banner");
+        if let Some(value) = line.strip_prefix("export TOKEN=") {
+            token = Some(value.to_owned());
+        }
+        if let Some(value) = line.trim().strip_prefix("MCP endpoint:") {
+            endpoint = Some(value.trim().to_owned());
+        }
+    }
+    (Running(child), token.unwrap(), endpoint.unwrap())
+}
+
+/// Operations: SIGTERM stops the server gracefully (exit 0), even with an SSE stream open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_gracefully() {
+    let (mut running, token, endpoint) = start_demo(&[]);
+    let client = reqwest::Client::new();
+    let initialize = client
+        .post(&endpoint)
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    let session = initialize.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _stream = client
+        .get(&endpoint)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// The sample's `.env` contract: variables are read from `.env` in the working directory;
+/// a malformed `.env` stops the start.
+#[test]
+fn settings_are_read_from_a_dot_env_file() {
+    let dir = std::env::temp_dir().join(format!("mcp-oauth-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        "OAUTH_ISSUER=https://idp.example.com\nHOST=10.1.2.3\n",
+    )
+    .unwrap();
+    let output = Command::new(server_binary())
+        .env_remove("OAUTH_ISSUER")
+        .env_remove("HOST")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("OAUTH_ISSUER"),
+        "OAUTH_ISSUER came from .env: {stderr}"
+    );
+    assert!(
+        stderr.contains("MCP_RESOURCE_URL"),
+        "HOST came from .env: {stderr}"
+    );
+    std::fs::write(dir.join(".env"), "OAUTH_ISSUER='unterminated\n").unwrap();
+    let output = Command::new(server_binary())
+        .env_remove("OAUTH_ISSUER")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains(".env"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

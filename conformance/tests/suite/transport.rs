@@ -224,18 +224,41 @@ async fn stateless_mode_answers_json_without_sessions() {
     assert_eq!(result["result"]["structuredContent"]["user_id"], "alice");
 }
 
-/// An oversized body gets 413, invalid JSON a JSON-RPC parse error; the server keeps serving.
+/// C07: an oversized header gets 431, an oversized body 413, invalid JSON a JSON-RPC parse error
+/// (-32700); after each, a valid request still succeeds.
 #[tokio::test]
-async fn oversized_and_invalid_bodies_are_refused_and_the_server_keeps_serving() {
+async fn oversized_and_invalid_requests_are_refused_and_the_server_keeps_serving() {
     let env = TestEnv::setup()
         .args(["--max-body-bytes", "4096"])
         .start()
         .await;
     let token = env.token().await;
+    let padded = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .header("x-padding", "a".repeat(64 * 1024))
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(padded.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(8192)}});
     assert_eq!(
         env.post(Some(&token), None, &big).await.status(),
         StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        env.post(Some(&token), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
     );
     let invalid = env
         .http
@@ -245,11 +268,49 @@ async fn oversized_and_invalid_bodies_are_refused_and_the_server_keeps_serving()
         .send()
         .await
         .unwrap();
-    assert!(invalid.status().is_client_error(), "{}", invalid.status());
+    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = invalid.json().await.unwrap();
+    assert_eq!(error["error"]["code"], -32700);
+    assert!(error["id"].is_null());
     assert_eq!(
         env.post(Some(&token), None, &initialize_request())
             .await
             .status(),
         StatusCode::OK
     );
+}
+
+/// MCP 2026-07-28: a stateless request with the new headers and `_meta` is served (rmcp speaks
+/// versions up to 2026-07-28), behind the same bearer layer.
+#[tokio::test]
+async fn a_2026_07_28_request_is_served_behind_the_same_auth() {
+    let env = TestEnv::start().await;
+    let token = env.token().await;
+    let request = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/list",
+        "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "conformance", "version": "1"}
+        }}
+    });
+    let send = |token: Option<String>| {
+        let mut headers = env.mcp_headers(token.as_deref(), None);
+        headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+        headers.insert("mcp-method", "tools/list".parse().unwrap());
+        env.http
+            .post(&env.endpoint)
+            .headers(headers)
+            .json(&request)
+            .send()
+    };
+    assert_eq!(
+        send(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "N12: authorization on every request"
+    );
+    let response = send(Some(token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let list = conformance::jsonrpc_body(response).await;
+    assert_eq!(list["result"]["tools"][0]["name"], "get_me");
 }

@@ -164,7 +164,7 @@ pub struct Metadata {
 }
 
 /// Finds the issuer's metadata: `preferred` (OAUTH_WELL_KNOWN_URL) when set, else RFC 8414's
-/// path-inserted URL, then OIDC's appended one.
+/// path-inserted URL, OIDC's appended one, then `{issuer}/.well-known/oauth-authorization-server`.
 ///
 /// # Errors
 /// The last [`FetchError`]; an issuer mismatch stops the search at once.
@@ -175,10 +175,16 @@ pub async fn discover(
 ) -> Result<Metadata, FetchError> {
     let candidates: Vec<Url> = match preferred {
         Some(url) => vec![url.clone()],
-        None => [rfc8414_url(issuer), oidc_discovery_url(issuer)]
-            .into_iter()
-            .flatten()
-            .collect(),
+        // RFC 8414's inserted form, OIDC's appended form, then RFC 8414 appended (what Okta and
+        // others serve for issuers with a path).
+        None => [
+            rfc8414_url(issuer),
+            oidc_discovery_url(issuer),
+            appended_rfc8414_url(issuer),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     };
     let mut last = FetchError::Invalid {
         url: issuer.to_owned(),
@@ -192,6 +198,13 @@ pub async fn discover(
         }
     }
     Err(last)
+}
+
+fn appended_rfc8414_url(issuer: &str) -> Option<Url> {
+    let base = issuer.trim_end_matches('/');
+    let url = Url::parse(&format!("{base}/.well-known/oauth-authorization-server")).ok()?;
+    // For a host-only issuer this is the inserted form again: no need to try it twice.
+    (url.path() != "/.well-known/oauth-authorization-server").then_some(url)
 }
 
 async fn fetch_metadata(

@@ -55,6 +55,8 @@ pub struct KeySource {
 struct CacheState {
     keys: Option<Arc<KeySet>>,
     jwks_uri: Option<Url>,
+    /// Where discovery found the AS metadata (the forwarding route's default target).
+    metadata_url: Option<Url>,
     fresh_until: i64,
     stale_until: i64,
     last_attempt: Option<i64>,
@@ -93,6 +95,11 @@ impl KeySource {
     pub fn is_ready(&self) -> bool {
         let state = self.read();
         state.keys.is_some() && self.clock.now() < state.stale_until
+    }
+
+    /// Where discovery found the authorization server's metadata, once it has.
+    pub fn metadata_url(&self) -> Option<Url> {
+        self.read().metadata_url.clone()
     }
 
     /// How many fetch attempts were made (for logs and tests).
@@ -188,9 +195,10 @@ impl KeySource {
             (Some(uri), _) => uri,
             (None, JwksLocation::Configured(uri)) => uri.clone(),
             (None, JwksLocation::Discover { issuer, preferred }) => {
-                discover(&self.fetcher, issuer, preferred.as_ref())
-                    .await?
-                    .jwks_uri
+                let metadata = discover(&self.fetcher, issuer, preferred.as_ref()).await?;
+                tracing::info!(metadata = %metadata.url, jwks_uri = %metadata.jwks_uri, "authorization server discovered");
+                self.write().metadata_url = Some(metadata.url);
+                metadata.jwks_uri
             }
         };
         let (document, max_age) = self.fetcher.json(&jwks_uri).await?;
