@@ -10,6 +10,8 @@
     reason = "a test harness: failing loudly is its job"
 )]
 
+pub mod attacks;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;

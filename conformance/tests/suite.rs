@@ -2,6 +2,9 @@
 //! over HTTP as clients drive them. Each test names the spec-checklist ids it proves.
 
 #[cfg(test)]
+#[path = "suite/attacks.rs"]
+mod attacks;
+#[cfg(test)]
 #[path = "suite/challenges.rs"]
 mod challenges;
 #[cfg(test)]

@@ -643,6 +643,22 @@ async fn the_subject_must_be_present_and_non_empty() {
     );
 }
 
+/// J48, D13: a key-bound (DPoP / mTLS) token presented as a bearer token is refused.
+#[tokio::test]
+async fn sender_constrained_tokens_are_refused() {
+    let f = Fixture::rs256().await;
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+    ] {
+        assert_eq!(
+            f.check(spec().claim("cnf", cnf.clone())).await,
+            Err(TokenError::SenderConstrained),
+            "{cnf}"
+        );
+    }
+}
+
 /// E10: `scope` strings are split on spaces; Okta's `scp` arrays are taken as they are; a scope
 /// claim of another type is an error, not "no scopes".
 #[tokio::test]

@@ -67,6 +67,9 @@ pub enum TokenError {
     /// `aud` names none of this server's audiences.
     #[error("token audience is not this server")]
     WrongAudience,
+    /// The token is bound to a key (`cnf`: DPoP or mTLS) and was presented as a bearer token.
+    #[error("token is bound to a key and cannot be used as a bearer token")]
+    SenderConstrained,
 }
 
 /// What a token must satisfy.
@@ -330,6 +333,8 @@ struct Claims {
     azp: Option<String>,
     #[serde(default)]
     uid: Option<Value>,
+    #[serde(default)]
+    cnf: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -496,6 +501,11 @@ fn check_claims(
         .ok_or(TokenError::MissingClaim("sub"))?;
     if subject.trim().is_empty() {
         return Err(TokenError::InvalidClaim("sub"));
+    }
+    if claims.cnf.is_some() {
+        // RFC 9449 §7.2 / RFC 8705: a key-bound token used without its proof must not pass; this
+        // server verifies no DPoP or mTLS proof, so it accepts bearer tokens only (J48, D13).
+        return Err(TokenError::SenderConstrained);
     }
     Ok(VerifiedClaims {
         issuer: issuer.to_owned(),

@@ -1,0 +1,139 @@
+//! The attack corpus (`fixtures/attacks/*.json`, checklist §3 J01-J50 and header-level abuse):
+//! none may be accepted, none may produce a 5xx, and the server keeps serving after each.
+
+use conformance::attacks::{AttackCase, EnvKind, load_corpus};
+use conformance::{TestEnv, challenge_params, initialize_request};
+use mock_idp::Algorithm;
+use reqwest::StatusCode;
+
+async fn env_for(kind: EnvKind) -> TestEnv {
+    let setup = TestEnv::setup().args(["--required-scopes", "mcp:tools"]);
+    match kind {
+        EnvKind::Rs256 => setup.start().await,
+        EnvKind::Es256 => {
+            setup
+                .idp(|idp| idp.algorithm(Algorithm::ES256))
+                .start()
+                .await
+        }
+    }
+}
+
+/// Sends one case; returns what went wrong, if anything.
+async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
+    case.prepare(env).await;
+    let token = case.credential(env).await;
+    let url = if case.request.query_token {
+        format!("{}?access_token={token}", env.endpoint)
+    } else {
+        env.endpoint.clone()
+    };
+    let mut request = env
+        .http
+        .post(&url)
+        .headers(env.mcp_headers(None, None))
+        .json(&initialize_request());
+    for template in &case.request.authorization {
+        let value = template.replace("{token}", &token);
+        let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|e| format!("unsendable header: {e}"))?;
+        request = request.header("authorization", value);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("transport error: {e}"))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(format!("answered {status}: a 5xx"));
+    }
+    if !case.expect.status.contains(&status.as_u16()) {
+        return Err(format!(
+            "answered {status}, expected one of {:?}",
+            case.expect.status
+        ));
+    }
+    let error = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(challenge_params)
+        .and_then(|params| {
+            params
+                .into_iter()
+                .find(|(name, _)| name == "error")
+                .map(|(_, value)| value)
+        });
+    if status != StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE && error != case.expect.error {
+        return Err(format!(
+            "challenge error {error:?}, expected {:?}",
+            case.expect.error
+        ));
+    }
+    if let Some(tenant) = &case.expect.never_fetched_tenant {
+        let fetched = env
+            .idp
+            .tenant(tenant)
+            .await
+            .map_err(|e| e.to_string())?
+            .requests(mock_idp::Endpoint::Jwks);
+        if fetched != 0 {
+            return Err(format!(
+                "the server fetched a key URL from the token header ({fetched} times)"
+            ));
+        }
+    }
+    // The server keeps serving: a valid request right after succeeds.
+    let valid = env.token().await;
+    let after = env
+        .post(Some(&valid), None, &initialize_request())
+        .await
+        .status();
+    if after != StatusCode::OK {
+        return Err(format!("a valid request after the attack got {after}"));
+    }
+    Ok(())
+}
+
+/// Every case of the corpus, each against a fresh-enough environment of its algorithm; all
+/// failures are reported together, by file and checklist id.
+#[tokio::test]
+async fn no_attack_in_the_corpus_is_accepted() {
+    let corpus = load_corpus();
+    assert!(corpus.len() >= 45, "the corpus has {} cases", corpus.len());
+    let rs256 = env_for(EnvKind::Rs256).await;
+    let es256 = env_for(EnvKind::Es256).await;
+    let mut failures = Vec::new();
+    for (file, case) in &corpus {
+        let env = match case.env {
+            EnvKind::Rs256 => &rs256,
+            EnvKind::Es256 => &es256,
+        };
+        if let Err(why) = run(env, case).await {
+            failures.push(format!("{file} ({}: {}): {why}", case.id, case.title));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} attack cases failed:\n{}",
+        failures.len(),
+        corpus.len(),
+        failures.join("\n")
+    );
+}
+
+/// The corpus covers every J case of checklist §3 that can be built offline.
+#[test]
+fn the_corpus_covers_the_offline_j_cases() {
+    let ids: std::collections::BTreeSet<String> =
+        load_corpus().into_iter().map(|(_, case)| case.id).collect();
+    // J27 (iat in the future) is a MAY we do not exercise; J36 (typ spelling variants) must be
+    // accepted and is proved by the validator tests; J32 (aud array containing us) likewise;
+    // J51 (introspection) does not apply to JWT validation.
+    let not_attacks = ["J27", "J32", "J36", "J51"];
+    let missing: Vec<String> = (1..=50)
+        .map(|n| format!("J{n:02}"))
+        .filter(|id| !not_attacks.contains(&id.as_str()) && !ids.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "no corpus case for {missing:?}");
+}
