@@ -306,7 +306,7 @@ impl AttackCase {
         }
         let kid = issuer.current_kid();
         let mut forgery = Forgery::new(spec).signature(self.signature(issuer, &kid).await);
-        if !matches!(recipe.tenant, None) {
+        if recipe.tenant.is_some() {
             forgery = forgery.claim("iss", places.issuer.clone());
         }
         for (name, value) in &recipe.claims {
