@@ -28,3 +28,6 @@ mod scopes;
 #[cfg(test)]
 #[path = "suite/transport.rs"]
 mod transport;
+#[cfg(test)]
+#[path = "suite/wire_format.rs"]
+mod wire_format;

@@ -24,23 +24,23 @@ pub struct McpTools {
 /// `get_me`'s answer: the Python sample's fields, in its order.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Me {
-    /// `sub`.
+    /// The caller's subject identifier (the token's `sub`).
     pub user_id: String,
-    /// Okta's `uid`, if present.
+    /// Okta's user id (`uid`), when the token has one.
     pub uid: Option<String>,
-    /// `iss`.
+    /// The authorization server that issued the token (`iss`).
     pub issuer: String,
-    /// `aud`, a string or an array as in the token.
+    /// The token's audience (`aud`): a string or an array, as in the token.
     pub audience: Value,
-    /// `client_id`, else Okta's `cid`, else `azp`.
+    /// The OAuth client the token was issued to (`client_id`, else Okta's `cid`, else `azp`).
     pub client_id: Option<String>,
-    /// Granted scopes: `scope` split on spaces, or `scp`.
+    /// The granted scopes (`scope` split on spaces, or `scp`).
     pub scopes: Vec<String>,
-    /// `iat` in RFC 3339 UTC.
+    /// When the token was issued (`iat`), RFC 3339 UTC.
     pub issued_at: Option<String>,
-    /// `exp` in RFC 3339 UTC.
+    /// When the token expires (`exp`), RFC 3339 UTC.
     pub expires_at: String,
-    /// `jti`.
+    /// The token's unique id (`jti`), when it has one.
     pub token_id: Option<String>,
 }
 
