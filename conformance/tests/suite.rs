@@ -20,6 +20,9 @@ mod logs;
 #[path = "suite/metadata.rs"]
 mod metadata;
 #[cfg(test)]
+#[path = "suite/properties.rs"]
+mod properties;
+#[cfg(test)]
 #[path = "suite/rmcp_client.rs"]
 mod rmcp_client;
 #[cfg(test)]
