@@ -92,6 +92,7 @@ type IdpArgs = Box<dyn FnOnce(&MockIdp) -> Vec<String>>;
 /// How to set up a [`TestEnv`].
 pub struct Setup {
     idp: MockIdpBuilder,
+    idp_settings: IssuerSettings,
     idp_args: Option<IdpArgs>,
     faults_at_start: Vec<(Endpoint, Fault)>,
     args: Vec<String>,
@@ -108,6 +109,12 @@ impl Setup {
     /// Adds server flags, as a user would pass them (`["--required-scopes", "mcp:tools"]`).
     pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The IdP's issuer settings (its default audience is always the server's resource).
+    pub fn idp_settings(mut self, settings: IssuerSettings) -> Self {
+        self.idp_settings = settings;
         self
     }
 
@@ -141,7 +148,7 @@ impl Setup {
             .idp
             .settings(IssuerSettings {
                 default_audience: resource.clone(),
-                ..IssuerSettings::default()
+                ..self.idp_settings
             })
             .start()
             .await
@@ -199,6 +206,7 @@ impl TestEnv {
     pub fn setup() -> Setup {
         Setup {
             idp: MockIdp::builder().keys(fixture_supply()).admin(true),
+            idp_settings: IssuerSettings::default(),
             idp_args: None,
             faults_at_start: Vec::new(),
             args: Vec::new(),

@@ -14,9 +14,6 @@ mod get_me;
 #[path = "suite/keys.rs"]
 mod keys;
 #[cfg(test)]
-#[path = "suite/logs.rs"]
-mod logs;
-#[cfg(test)]
 #[path = "suite/metadata.rs"]
 mod metadata;
 #[cfg(test)]

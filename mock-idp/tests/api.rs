@@ -31,9 +31,6 @@ mod fixtures;
 #[path = "api/interop.rs"]
 mod interop;
 #[cfg(test)]
-#[path = "api/logs.rs"]
-mod logs;
-#[cfg(test)]
 #[path = "api/rotation.rs"]
 mod rotation;
 #[cfg(test)]

@@ -102,7 +102,8 @@ impl App {
             })
             .collect();
         tool_scopes.extend(config.tool_scopes.clone());
-        let scopes = ScopePolicy::new(config.required_scopes.clone(), tool_scopes);
+        let scopes = ScopePolicy::new(config.required_scopes.clone(), tool_scopes)
+            .with_hierarchy(&config.scope_implies);
         let policy = ValidationPolicy {
             issuer: config.issuer.clone(),
             audiences: config.audiences.clone(),

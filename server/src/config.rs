@@ -69,6 +69,10 @@ pub struct Args {
     /// (e.g. "get_me=mcp:read").
     #[arg(long, env = "MCP_TOOL_SCOPES", value_delimiter = ',')]
     pub tool_scopes: Vec<String>,
+    /// Scope hierarchy: a broader scope satisfies narrower ones, as SCOPE=IMPLIED[ IMPLIED...],
+    /// comma-separated (e.g. "mcp:admin=mcp:read mcp:write").
+    #[arg(long, env = "OAUTH_SCOPE_IMPLIES", value_delimiter = ',')]
+    pub scope_implies: Vec<String>,
     /// Which token `typ` headers are accepted: `default` (none, JWT, at+jwt) or `strict`
     /// (at+jwt only, RFC 9068).
     #[arg(long, env = "OAUTH_TOKEN_TYPES", value_enum, default_value_t = TokenTypePolicy::Default)]
@@ -155,6 +159,8 @@ pub struct Config {
     pub required_scopes: Vec<String>,
     /// Per-tool scope overrides.
     pub tool_scopes: BTreeMap<String, Vec<String>>,
+    /// Scope hierarchy: each scope and the narrower ones it grants (D08).
+    pub scope_implies: BTreeMap<String, Vec<String>>,
     /// Accepted `typ` headers.
     pub token_types: TokenTypePolicy,
     /// Accepted `Host` values (T05).
@@ -276,21 +282,18 @@ impl Config {
                 "at most 300 seconds (RFC 9068: a few minutes)",
             );
         }
-        let mut tool_scopes = BTreeMap::new();
-        for entry in args.tool_scopes.iter().filter(|e| !e.trim().is_empty()) {
-            match entry.split_once('=') {
-                Some((tool, scopes)) if !tool.trim().is_empty() => {
-                    tool_scopes.insert(
-                        tool.trim().to_owned(),
-                        scopes.split_whitespace().map(str::to_owned).collect(),
-                    );
-                }
-                _ => problems.add(
-                    "MCP_TOOL_SCOPES",
-                    format!("{entry:?} is not TOOL=SCOPE[ SCOPE...]"),
-                ),
-            }
-        }
+        let tool_scopes = assignments(
+            &args.tool_scopes,
+            "MCP_TOOL_SCOPES",
+            "TOOL=SCOPE[ SCOPE...]",
+            &mut problems,
+        );
+        let scope_implies = assignments(
+            &args.scope_implies,
+            "OAUTH_SCOPE_IMPLIES",
+            "SCOPE=IMPLIED[ IMPLIED...]",
+            &mut problems,
+        );
         for (name, value) in [
             ("OAUTH_JWKS_TIMEOUT_SECS", args.jwks_timeout_secs),
             ("OAUTH_JWKS_COOLDOWN_SECS", args.jwks_cooldown_secs),
@@ -392,6 +395,7 @@ impl Config {
                 .cloned()
                 .collect(),
             tool_scopes,
+            scope_implies,
             token_types: args.token_types,
             allowed_hosts,
             allowed_origins,
@@ -445,6 +449,28 @@ fn authority(url: &Url) -> String {
         Some(port) => format!("{host}:{port}"),
         None => host,
     }
+}
+
+/// `NAME=VALUE[ VALUE...]` entries into a map; malformed entries are reported under `variable`.
+fn assignments(
+    entries: &[String],
+    variable: &'static str,
+    shape: &str,
+    problems: &mut Problems,
+) -> BTreeMap<String, Vec<String>> {
+    let mut map = BTreeMap::new();
+    for entry in entries.iter().filter(|e| !e.trim().is_empty()) {
+        match entry.split_once('=') {
+            Some((name, values)) if !name.trim().is_empty() => {
+                map.insert(
+                    name.trim().to_owned(),
+                    values.split_whitespace().map(str::to_owned).collect(),
+                );
+            }
+            _ => problems.add(variable, format!("{entry:?} is not {shape}")),
+        }
+    }
+    map
 }
 
 #[derive(Default)]

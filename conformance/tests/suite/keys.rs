@@ -26,13 +26,13 @@ async fn a_rotated_key_is_picked_up_without_restart() {
     assert_eq!(issuer.requests(Endpoint::Jwks) - before, 1);
 }
 
-/// G05, J08: many tokens with random kids cause at most one JWKS fetch per cooldown window.
+/// G05, J08: 1,000 tokens with random kids cause at most one JWKS fetch per cooldown window.
 #[tokio::test]
 async fn random_kids_cannot_multiply_jwks_fetches() {
     let env = TestEnv::start().await;
     let issuer = env.idp.issuer();
     let before = issuer.requests(Endpoint::Jwks);
-    for i in 0..200 {
+    for i in 0..1000 {
         let token = issuer
             .forge(&Forgery::unknown_kid(
                 AccessTokenSpec::user("mallory"),
@@ -63,6 +63,57 @@ async fn random_kids_cannot_multiply_jwks_fetches() {
         .unwrap();
     env.post(Some(&token), None, &initialize_request()).await;
     assert!(issuer.requests(Endpoint::Jwks) - before <= 2);
+}
+
+/// G05, OIDC Core §10.1.1: after the IdP's grace period the old key leaves its JWKS, and once
+/// the server's cached copy expires the old key's tokens get 401 (unknown key), while the new
+/// key's tokens keep working.
+#[tokio::test]
+async fn after_the_grace_period_the_old_keys_tokens_are_refused() {
+    let env = TestEnv::setup()
+        .idp_settings(mock_idp::IssuerSettings {
+            grace_period: Duration::from_secs(600),
+            ..mock_idp::IssuerSettings::default()
+        })
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    let long_lived = |who: &str| {
+        AccessTokenSpec::user(who)
+            .scope(["mcp:tools"])
+            .expires_in(Duration::from_secs(86_400))
+    };
+    let old = env.mint(long_lived("old")).await;
+    issuer.rotate(None).await.unwrap();
+    let new = env.mint(long_lived("new")).await;
+    assert_eq!(
+        env.post(Some(&new), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK,
+        "new kid, no restart"
+    );
+    assert_eq!(
+        env.post(Some(&old), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK,
+        "old key within grace"
+    );
+    env.advance(601 + 300);
+    let refused = env.post(Some(&old), None, &initialize_request()).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("unknown key"), "{challenge}");
+    assert_eq!(
+        env.post(Some(&new), None, &initialize_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 /// D12: with the JWKS endpoint failing (500, garbage, dropped connection), known keys keep

@@ -124,3 +124,33 @@ async fn offline_access_is_never_challenged_for() {
     let header = response.headers()["www-authenticate"].to_str().unwrap();
     assert!(!header.contains("offline_access"), "{header}");
 }
+
+/// D08: scope hierarchies: a broader scope (configured to imply narrower ones, transitively)
+/// satisfies a tool that needs a narrower one; an unrelated scope does not.
+#[tokio::test]
+async fn a_broader_scope_satisfies_a_narrower_one() {
+    let env = TestEnv::setup()
+        .args([
+            "--tool-scopes",
+            "get_me=mcp:read",
+            "--scope-implies",
+            "mcp:admin=mcp:write,mcp:write=mcp:read",
+        ])
+        .start()
+        .await;
+    for (granted, expected) in [
+        ("mcp:admin", StatusCode::OK),
+        ("mcp:write", StatusCode::OK),
+        ("mcp:read", StatusCode::OK),
+        ("mcp:other", StatusCode::FORBIDDEN),
+    ] {
+        let token = env
+            .mint(AccessTokenSpec::user("alice").scope([granted]))
+            .await;
+        let session = env.initialize(&token).await;
+        let response = env
+            .post(Some(&token), session.as_deref(), &call("get_me"))
+            .await;
+        assert_eq!(response.status(), expected, "{granted}");
+    }
+}

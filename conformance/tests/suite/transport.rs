@@ -314,3 +314,23 @@ async fn a_2026_07_28_request_is_served_behind_the_same_auth() {
     let list = conformance::jsonrpc_body(response).await;
     assert_eq!(list["result"]["tools"][0]["name"], "get_me");
 }
+
+/// K01, K02: session ids are unique, unguessable-looking and visible ASCII.
+#[tokio::test]
+async fn session_ids_are_unique_and_visible_ascii() {
+    let env = TestEnv::start().await;
+    let token = env.token().await;
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..300 {
+        let response = env.post(Some(&token), None, &initialize_request()).await;
+        let id = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            id.len() >= 16 && id.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+            "K02: {id}"
+        );
+        assert!(ids.insert(id), "K01: a session id repeated");
+    }
+}

@@ -15,6 +15,8 @@ use super::principal::Principal;
 pub struct ScopePolicy {
     every_request: Vec<String>,
     per_tool: BTreeMap<String, Vec<String>>,
+    /// Each scope and every narrower scope it grants, transitively (D08).
+    grants: BTreeMap<String, Vec<String>>,
 }
 
 impl ScopePolicy {
@@ -23,7 +25,37 @@ impl ScopePolicy {
         Self {
             every_request,
             per_tool,
+            grants: BTreeMap::new(),
         }
+    }
+
+    /// Adds a scope hierarchy: `implies[broad]` lists scopes `broad` also grants. Chains are
+    /// followed (`admin` → `write` → `read`), cycles are harmless.
+    pub fn with_hierarchy(mut self, implies: &BTreeMap<String, Vec<String>>) -> Self {
+        for broad in implies.keys() {
+            let mut granted: Vec<String> = Vec::new();
+            let mut pending: Vec<&String> = vec![broad];
+            while let Some(scope) = pending.pop() {
+                for narrower in implies.get(scope).into_iter().flatten() {
+                    if narrower != broad && !granted.contains(narrower) {
+                        granted.push(narrower.clone());
+                        pending.push(narrower);
+                    }
+                }
+            }
+            self.grants.insert(broad.clone(), granted);
+        }
+        self
+    }
+
+    /// Whether `principal` holds `scope`, directly or through a broader granted scope.
+    fn holds(&self, principal: &Principal, scope: &str) -> bool {
+        principal.has_scope(scope)
+            || principal.claims().scopes.iter().any(|granted| {
+                self.grants
+                    .get(granted)
+                    .is_some_and(|implied| implied.iter().any(|s| s == scope))
+            })
     }
 
     /// All scopes mentioned anywhere, for `scopes_supported` (A10).
@@ -73,7 +105,7 @@ impl ScopePolicy {
     /// [`AuthError::InsufficientScope`] listing every scope the operation needs.
     pub fn check(&self, principal: &Principal, message: &Value) -> Result<(), AuthError> {
         let required = self.required_for(message);
-        if required.iter().all(|scope| principal.has_scope(scope)) {
+        if required.iter().all(|scope| self.holds(principal, scope)) {
             Ok(())
         } else {
             Err(AuthError::InsufficientScope { required })

@@ -1,11 +1,20 @@
 //! Secrets, tokens and private keys never reach a log line, even at `trace` level.
+//!
+//! Its own test binary: tracing caches per-callsite interest process-wide, so a thread-local
+//! capture shares a process badly with tests that log nowhere.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use mock_idp::AccessTokenSpec;
 
-use crate::harness::{demo_token, start};
+use mock_idp::{KeySupply, MockIdp};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -28,12 +37,27 @@ async fn no_secret_token_or_key_reaches_the_logs() {
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let idp = start().await;
-    let token = demo_token(&idp.issuer().token_endpoint()).await;
+    let idp = MockIdp::builder()
+        .keys(KeySupply::default())
+        .start()
+        .await
+        .unwrap();
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(idp.issuer().token_endpoint())
+        .basic_auth("demo-client", Some("demo-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = response["access_token"].as_str().unwrap().to_owned();
     let minted = idp
         .issuer()
         .mint(&AccessTokenSpec::user("alice"))
