@@ -41,7 +41,7 @@ pub struct Args {
     /// Address to listen on (default 0.0.0.0; 127.0.0.1 with --demo).
     #[arg(long, env = "HOST")]
     pub host: Option<IpAddr>,
-    /// Port to listen on.
+    /// Port to listen on (0: any free port, which the derived resource URL then names).
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
     /// The canonical URL of the MCP endpoint, as clients reach it (e.g. https://mcp.example.com/mcp).

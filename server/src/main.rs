@@ -1,12 +1,14 @@
 //! `mcp-oauth-server`: load `.env`, parse the configuration, start tracing, serve until
 //! SIGTERM/SIGINT. Nothing else lives here.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use mcp_oauth_server::clock::SystemClock;
 use mcp_oauth_server::{App, Args, Config};
+use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -22,7 +24,23 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // PORT=0: take a free port now, so the derived resource URL names the real one.
+    let early = if args.port == 0 {
+        let fallback = if args.demo {
+            Ipv4Addr::LOCALHOST
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        let host = args.host.unwrap_or(IpAddr::V4(fallback));
+        let listener = TcpListener::bind((host, 0))
+            .await
+            .context("binding a free port")?;
+        args.port = listener.local_addr()?.port();
+        Some(listener)
+    } else {
+        None
+    };
 
     #[cfg(feature = "demo")]
     let (demo, config) = if args.demo {
@@ -40,9 +58,12 @@ async fn main() -> anyhow::Result<()> {
         config_or_exit(&args)
     };
 
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
+    let listener = match early {
+        Some(listener) => listener,
+        None => TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?,
+    };
     let app = App::start(config, Arc::new(SystemClock)).await?;
     let endpoint = app.config().resource.to_string();
     #[cfg(feature = "demo")]

@@ -102,13 +102,8 @@ async fn the_stateless_demo_token_calls_get_me_directly() {
 
 /// Starts `--demo` on a free port; returns the process and the banner's token and endpoint.
 fn start_demo(extra: &[&str]) -> (Running, String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut child = Command::new(server_binary())
-        .args(["--demo", "--port", &port.to_string()])
+        .args(["--demo", "--port", "0"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
