@@ -11,6 +11,7 @@
 )]
 
 pub mod attacks;
+pub mod coverage;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -28,6 +28,9 @@ impl Write for Captured {
     }
 }
 
+/// D11: a valid, an expired and an unscoped token, a session and a bad session id: none of the
+/// tokens (nor their signatures) appear in the logs at trace level.
+///
 /// A current-thread runtime runs the server on this thread, so the thread-local subscriber sees
 /// every event the server emits.
 #[tokio::test(flavor = "current_thread")]

@@ -234,6 +234,7 @@ mod tests {
         headers
     }
 
+    /// D11: a bearer token cannot reach a log line through `Debug`.
     #[test]
     fn bearer_tokens_debug_as_redacted() {
         assert_eq!(

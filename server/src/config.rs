@@ -614,6 +614,8 @@ mod tests {
         assert!(text.contains("HMAC is never accepted"), "{text}");
     }
 
+    /// A03, A16, T07, D07: the resource URL is https off loopback, canonical (lowercase host,
+    /// no trailing slash, query or fragment).
     #[test]
     fn resource_urls_must_be_canonical_and_tls_outside_loopback() {
         for bad in [
@@ -645,6 +647,7 @@ mod tests {
         assert_eq!(config.allowed_origins, ["https://mcp.example.com"]);
     }
 
+    /// G04, T07: an issuer is https (http only to loopback) with no query or fragment.
     #[test]
     fn an_issuer_with_a_query_or_plain_http_off_loopback_is_refused() {
         for bad in [
@@ -655,6 +658,33 @@ mod tests {
             let error = Config::from_args(&args(&["--issuer", bad])).unwrap_err();
             assert_eq!(error.problems[0].variable, "OAUTH_ISSUER", "{bad}");
         }
+    }
+
+    /// G03: RFC 8414 inserts the well-known segment before the issuer's path; OIDC appends it.
+    #[test]
+    fn well_known_urls_follow_rfc_8414_and_oidc_discovery() {
+        assert_eq!(
+            rfc8414_url("https://as.example.com/tenant1")
+                .unwrap()
+                .as_str(),
+            "https://as.example.com/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            rfc8414_url("https://as.example.com/").unwrap().as_str(),
+            "https://as.example.com/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            oidc_discovery_url("https://as.example.com/tenant1")
+                .unwrap()
+                .as_str(),
+            "https://as.example.com/tenant1/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            oidc_discovery_url("https://tenant.auth0.com/")
+                .unwrap()
+                .as_str(),
+            "https://tenant.auth0.com/.well-known/openid-configuration"
+        );
     }
 
     #[test]

@@ -60,7 +60,8 @@ fn without_configuration_the_server_refuses_to_start_and_says_what_to_set() {
     assert!(stderr.contains("--demo"), "{stderr}");
 }
 
-/// --demo: the printed token works against the printed endpoint.
+/// --demo: the printed token works against the printed endpoint, which listens on loopback
+/// (T04).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_a_token_that_works() {
     let (_running, token, endpoint) = start_demo(&[]);

@@ -321,7 +321,7 @@ async fn broken_signatures_are_refused() {
     );
 }
 
-/// J23, J24, J25, E05, E09: `exp` required, enforced with the leeway, numeric only.
+/// J23, J24, J25, E05, E09, D02: `exp` required, enforced with the leeway, numeric only.
 #[tokio::test]
 async fn expiry_is_required_and_enforced_with_leeway() {
     let f = Fixture::rs256().await;

@@ -52,7 +52,7 @@ async fn a_request_without_a_token_gets_a_bare_challenge_pointing_at_the_metadat
     assert_eq!(metadata["resource"], env.resource(), "B04, A04");
 }
 
-/// B09, E08: a bad token → 401 invalid_token with a description naming the problem.
+/// B09, B14, E08: a bad token → 401 invalid_token with a description naming the problem.
 #[tokio::test]
 async fn a_bad_token_gets_invalid_token_with_a_specific_description() {
     let env = TestEnv::start().await;
@@ -87,7 +87,7 @@ async fn a_bad_token_gets_invalid_token_with_a_specific_description() {
     }
 }
 
-/// B13, C05: two Authorization headers, empty or non-token68 credentials → 400 invalid_request.
+/// B13, B14, C05: two Authorization headers, empty or non-token68 credentials → 400 invalid_request.
 #[tokio::test]
 async fn malformed_credentials_get_400_invalid_request() {
     let env = TestEnv::start().await;
@@ -245,4 +245,28 @@ async fn challenge_parameters_are_unique_and_clean() {
             "B07: {value}"
         );
     }
+}
+
+/// D01, D02: the token is validated before the request is processed: a tool call with an
+/// expired token gets 401 and no result, and the server logs no tool activity for it.
+#[tokio::test]
+async fn an_invalid_token_never_reaches_the_tool() {
+    let env = TestEnv::start().await;
+    let valid = env.token().await;
+    let session = env.initialize(&valid).await;
+    let expired = env
+        .mint(
+            mock_idp::AccessTokenSpec::user("alice")
+                .scope(["mcp:tools"])
+                .expired_since(std::time::Duration::from_secs(600)),
+        )
+        .await;
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}});
+    let response = env.post(Some(&expired), session.as_deref(), &call).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains("structuredContent") && !body.contains("alice"),
+        "{body}"
+    );
 }

@@ -4,7 +4,7 @@ use conformance::TestEnv;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// A01-A05, A07-A09, A12, A14, A17: both documents, unauthenticated, JSON, cacheable, `resource`
+/// A01-A09, A12, A14, A17: both documents (the root one, A06, with the same `resource`), unauthenticated, JSON, cacheable, `resource`
 /// equal to the endpoint URL.
 #[tokio::test]
 async fn both_metadata_documents_describe_the_mcp_endpoint() {

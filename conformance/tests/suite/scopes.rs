@@ -9,7 +9,7 @@ fn call(tool: &str) -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
 }
 
-/// H01, H02, H03, H05: a call needing two missing scopes gets one HTTP 403 naming every scope
+/// H01, H02, H03, H05, B14, D02: a call needing two missing scopes gets one HTTP 403 naming every scope
 /// the operation needs, with resource_metadata; the same call gets the same challenge again.
 #[tokio::test]
 async fn missing_scopes_get_one_403_naming_all_of_them() {

@@ -6,7 +6,7 @@ use mock_idp::AccessTokenSpec;
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// C04, K03: after a successful initialize, each kind of request without a token gets 401:
+/// C04, K03, T06, L08: after a successful initialize (whose notification got 202), each kind of request without a token gets 401:
 /// POST request, POSTed notification (not 202), GET stream, DELETE.
 #[tokio::test]
 async fn every_kind_of_request_needs_the_token() {
@@ -61,7 +61,8 @@ async fn every_kind_of_request_needs_the_token() {
     );
 }
 
-/// K04, K06: another principal's token with a session id gets 404, as does an unknown id; the
+/// K04, K06, K07, K08: another principal's token with a session id gets 404 (the session header
+/// is sent in lower case, as header names are case-insensitive), as does an unknown id; the
 /// owner's still works, and DELETE ends the session.
 #[tokio::test]
 async fn a_session_belongs_to_the_principal_that_opened_it() {
@@ -101,7 +102,7 @@ async fn a_session_belongs_to_the_principal_that_opened_it() {
     );
 }
 
-/// T02: a present, disallowed Origin gets 403 even with a valid token; T03: no Origin is fine;
+/// T01, T02: a present, disallowed Origin gets 403 even with a valid token; T03: no Origin is fine;
 /// an allowed (loopback) Origin is fine.
 #[tokio::test]
 async fn a_disallowed_origin_gets_403() {
@@ -333,4 +334,38 @@ async fn session_ids_are_unique_and_visible_ascii() {
         );
         assert!(ids.insert(id), "K01: a session id repeated");
     }
+}
+
+/// K05: in session mode, a non-initialize request without a session id gets 400.
+#[tokio::test]
+async fn a_request_without_a_session_id_gets_400() {
+    let env = TestEnv::start().await;
+    let token = env.token().await;
+    let response = env
+        .post(
+            Some(&token),
+            None,
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// L01: an invalid or unsupported MCP-Protocol-Version gets 400, after authentication.
+#[tokio::test]
+async fn an_unsupported_protocol_version_header_gets_400() {
+    let env = TestEnv::start().await;
+    let token = env.token().await;
+    let session = env.initialize(&token).await;
+    let mut headers = env.mcp_headers(Some(&token), session.as_deref());
+    headers.insert("mcp-protocol-version", "1999-01-01".parse().unwrap());
+    let response = env
+        .http
+        .post(&env.endpoint)
+        .headers(headers)
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }

@@ -158,7 +158,7 @@ async fn forbidden_origin_and_host() {
     insta::assert_json_snapshot!("host_forbidden", view(&env, host).await);
 }
 
-/// A01-A17: both RFC 9728 documents.
+/// A01-A05, A07-A12, A14, A17: both RFC 9728 documents.
 #[tokio::test]
 async fn rfc9728_documents() {
     let env = env().await;
