@@ -1,6 +1,7 @@
 //! `cargo run -p mock-idp`: a standards-correct OAuth provider on a laptop in one command.
 //! Prints, once ready, the issuer, a ready client and a curl command that obtains a token.
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -130,13 +131,27 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
 fn print_banner(idp: &MockIdp) {
+    // Written in one go, ignoring errors: a closed stdout must not stop a running IdP.
+    let mut out = String::new();
     let issuer = idp.issuer();
-    println!("mock-idp ready");
-    println!("  issuer:         {}", issuer.url());
-    println!("  discovery:      {}", issuer.openid_configuration_url());
-    println!("  jwks:           {}", issuer.jwks_uri());
-    println!("  token endpoint: {}", issuer.token_endpoint());
+    outln!(out, "mock-idp ready");
+    outln!(out, "  issuer:         {}", issuer.url());
+    outln!(
+        out,
+        "  discovery:      {}",
+        issuer.openid_configuration_url()
+    );
+    outln!(out, "  jwks:           {}", issuer.jwks_uri());
+    outln!(out, "  token endpoint: {}", issuer.token_endpoint());
     if let Some(client) = idp.clients().first() {
         // The demo credentials are printed on purpose: they are what the user asked for.
         let secret = client.client_secret.expose();
@@ -145,10 +160,11 @@ fn print_banner(idp: &MockIdp) {
             .first()
             .map(String::as_str)
             .unwrap_or_default();
-        println!("  client id:      {}", client.client_id);
-        println!("  client secret:  {secret}");
-        println!("get a token:");
-        println!(
+        outln!(out, "  client id:      {}", client.client_id);
+        outln!(out, "  client secret:  {secret}");
+        outln!(out, "get a token:");
+        outln!(
+            out,
             "  curl -s -u '{}:{secret}' -d grant_type=client_credentials -d resource={resource} {}",
             client.client_id,
             issuer.token_endpoint()
@@ -159,11 +175,13 @@ fn print_banner(idp: &MockIdp) {
     } else {
         "off"
     };
-    println!("  admin API:      {admin}");
-    println!(
+    outln!(out, "  admin API:      {admin}");
+    outln!(
+        out,
         "other issuers:    {}/<tenant> (any name, own keys)",
         issuer.url()
     );
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
 }
 
 async fn shutdown_signal() {

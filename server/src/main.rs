@@ -1,6 +1,7 @@
 //! `mcp-oauth-server`: load `.env`, parse the configuration, start tracing, serve until
 //! SIGTERM/SIGINT. Nothing else lives here.
 
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -71,7 +72,12 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, %endpoint, issuer = %app.config().issuer, "mcp-oauth-server listening");
     #[cfg(feature = "demo")]
     if let Some(demo) = &demo {
-        println!("{}", demo.banner(&endpoint, stateless));
+        // A closed stdout must not stop a running server: the write error is ignored.
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            demo.banner(&endpoint, stateless)
+        );
     }
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");

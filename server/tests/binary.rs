@@ -115,9 +115,9 @@ fn start_demo(extra: &[&str]) -> (Running, String, String) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            // Keep draining after the test stops listening: a closed pipe would make the
+            // child's next write fail.
+            let _ = tx.send(line);
         }
     });
     let (mut token, mut endpoint) = (None, None);
@@ -151,10 +151,15 @@ async fn sigterm_stops_the_server_gracefully() {
         .send()
         .await
         .unwrap();
-    let session = initialize.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let status = initialize.status();
+    let headers = initialize.headers().clone();
+    assert_eq!(
+        status,
+        200,
+        "initialize: {headers:?} {}",
+        initialize.text().await.unwrap_or_default()
+    );
+    let session = headers["mcp-session-id"].to_str().unwrap().to_owned();
     let _stream = client
         .get(&endpoint)
         .bearer_auth(&token)

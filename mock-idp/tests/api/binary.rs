@@ -33,9 +33,9 @@ fn start_binary(extra: &[&str]) -> (Running, Vec<String>) {
     let (lines_tx, lines_rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
+            // Keep draining after the test stops listening: a closed pipe would make the
+            // child's next write fail.
+            let _ = lines_tx.send(line);
         }
     });
     let mut banner = Vec::new();
