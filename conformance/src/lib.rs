@@ -303,6 +303,24 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// POSTs a JSON-RPC message with extra headers (Origin, Host, padding...).
+    pub async fn post_with(
+        &self,
+        token: Option<&str>,
+        session: Option<&str>,
+        extra: &[(&str, &str)],
+        message: &Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.endpoint)
+            .headers(self.mcp_headers(token, session));
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        request.json(message).send().await.unwrap()
+    }
+
     /// `initialize` then `notifications/initialized`; returns the session id (None when stateless).
     pub async fn initialize(&self, token: &str) -> Option<String> {
         let response = self.post(Some(token), None, &initialize_request()).await;

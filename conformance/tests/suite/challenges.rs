@@ -93,14 +93,13 @@ async fn malformed_credentials_get_400_invalid_request() {
     let env = TestEnv::start().await;
     let token = env.token().await;
     let two = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("authorization", &format!("Bearer {token}"))],
+            &initialize_request(),
+        )
+        .await;
     let mut responses = vec![("two headers", two)];
     for value in ["Bearer ", "Bearer a b", "Bearer a=b"] {
         let mut headers = env.mcp_headers(None, None);

@@ -109,14 +109,13 @@ async fn a_disallowed_origin_gets_403() {
     let env = TestEnv::start().await;
     let token = env.token().await;
     let evil = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("origin", "https://evil.example")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("origin", "https://evil.example")],
+            &initialize_request(),
+        )
+        .await;
     assert_eq!(evil.status(), StatusCode::FORBIDDEN);
     let body: serde_json::Value = evil.json().await.unwrap();
     assert!(
@@ -124,14 +123,13 @@ async fn a_disallowed_origin_gets_403() {
         "a JSON-RPC error without id: {body}"
     );
     let local = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("origin", "http://localhost:6274")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("origin", "http://localhost:6274")],
+            &initialize_request(),
+        )
+        .await;
     assert_eq!(local.status(), StatusCode::OK);
     assert_eq!(
         env.post(Some(&token), None, &initialize_request())
@@ -151,14 +149,13 @@ async fn a_disallowed_host_gets_403() {
         .mint(AccessTokenSpec::user("alice").audience("http://evil.example/mcp"))
         .await;
     let response = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("host", "evil.example")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("host", "evil.example")],
+            &initialize_request(),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
@@ -195,14 +192,13 @@ async fn a_cors_preflight_is_answered_without_auth() {
     );
     let token = env.token().await;
     let actual = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("origin", "http://localhost:6274")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("origin", "http://localhost:6274")],
+            &initialize_request(),
+        )
+        .await;
     let exposed = actual.headers()["access-control-expose-headers"]
         .to_str()
         .unwrap()
@@ -235,14 +231,13 @@ async fn oversized_and_invalid_requests_are_refused_and_the_server_keeps_serving
         .await;
     let token = env.token().await;
     let padded = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("x-padding", "a".repeat(64 * 1024))
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("x-padding", &"a".repeat(64 * 1024))],
+            &initialize_request(),
+        )
+        .await;
     assert_eq!(padded.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert_eq!(
         env.post(Some(&token), None, &initialize_request())

@@ -109,14 +109,13 @@ async fn rfc6750_malformed_request() {
     let env = env().await;
     let token = env.token().await;
     let response = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("authorization", &format!("Bearer {token}"))],
+            &initialize_request(),
+        )
+        .await;
     insta::assert_json_snapshot!("rfc6750_invalid_request", view(&env, response).await);
 }
 
@@ -137,24 +136,22 @@ async fn forbidden_origin_and_host() {
     let env = env().await;
     let token = env.token().await;
     let origin = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("origin", "https://evil.example")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("origin", "https://evil.example")],
+            &initialize_request(),
+        )
+        .await;
     insta::assert_json_snapshot!("origin_forbidden", view(&env, origin).await);
     let host = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("host", "evil.example")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("host", "evil.example")],
+            &initialize_request(),
+        )
+        .await;
     insta::assert_json_snapshot!("host_forbidden", view(&env, host).await);
 }
 
@@ -259,14 +256,13 @@ async fn refusals_before_the_token_is_judged() {
     let response = env.post(Some(&token), None, &initialize_request()).await;
     insta::assert_json_snapshot!("keys_unavailable", view(&env, response).await);
     let response = env
-        .http
-        .post(&env.endpoint)
-        .headers(env.mcp_headers(Some(&token), None))
-        .header("x-padding", "a".repeat(40 * 1024))
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
+        .post_with(
+            Some(&token),
+            None,
+            &[("x-padding", &"a".repeat(40 * 1024))],
+            &initialize_request(),
+        )
+        .await;
     insta::assert_json_snapshot!("header_fields_too_large", view(&env, response).await);
     env.idp.issuer().clear_faults();
     env.wait_until_ready(std::time::Duration::from_secs(10))
