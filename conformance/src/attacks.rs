@@ -3,8 +3,6 @@
 //! keys, how to send it, and what the server must answer. This module turns a case into a
 //! request; `tests/suite/attacks.rs` runs every case.
 
-use std::path::Path;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mock_idp::attack::{Forgery, KeyChoice, Signature};
@@ -469,14 +467,4 @@ fn decode_hex(hex: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
-}
-
-/// Where the corpus lives, for messages.
-pub fn corpus_dir() -> std::path::PathBuf {
-    fixtures_dir().join("attacks")
-}
-
-/// Whether a path is inside the corpus (used by the coverage scan).
-pub fn is_corpus_file(path: &Path) -> bool {
-    path.starts_with(corpus_dir())
 }

@@ -253,10 +253,6 @@ pub struct VerifiedClaims {
     pub uid: Option<String>,
 }
 
-/// Where validation stopped before the signature, so the caller can refresh the keys once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownKid(pub Option<String>);
-
 /// Validates `token` against `keys` at `now` under `policy`.
 ///
 /// # Errors
@@ -271,15 +267,6 @@ pub fn validate(
     let key = select_key(&parsed, keys)?;
     verify_signature(&parsed, key)?;
     check_claims(&parsed.claims, now, policy)
-}
-
-/// The `kid` a token names, if its header is acceptable; lets the caller decide whether an
-/// unknown key justifies a JWKS refresh before spending it.
-///
-/// # Errors
-/// [`TokenError`] for tokens that fail before key selection.
-pub fn key_id(token: &str, policy: &ValidationPolicy) -> Result<Option<String>, TokenError> {
-    parse(token, policy).map(|parsed| parsed.header.kid)
 }
 
 struct Parsed<'a> {
