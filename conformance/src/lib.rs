@@ -303,6 +303,12 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// The status of an `initialize` POST with `token`: the quickest probe of "is this token
+    /// accepted?".
+    pub async fn initialize_status(&self, token: Option<&str>) -> reqwest::StatusCode {
+        self.post(token, None, &initialize_request()).await.status()
+    }
+
     /// POSTs a JSON-RPC message with extra headers (Origin, Host, padding...).
     pub async fn post_with(
         &self,

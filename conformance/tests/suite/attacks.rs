@@ -85,10 +85,7 @@ async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
     }
     // The server keeps serving: a valid request right after succeeds.
     let valid = env.token().await;
-    let after = env
-        .post(Some(&valid), None, &initialize_request())
-        .await
-        .status();
+    let after = env.initialize_status(Some(&valid)).await;
     if after != StatusCode::OK {
         return Err(format!("a valid request after the attack got {after}"));
     }

@@ -17,12 +17,7 @@ async fn a_rotated_key_is_picked_up_without_restart() {
     let before = issuer.requests(Endpoint::Jwks);
     issuer.rotate(None).await.unwrap();
     let token = env.token().await;
-    assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
     assert_eq!(issuer.requests(Endpoint::Jwks) - before, 1);
 }
 
@@ -41,9 +36,7 @@ async fn random_kids_cannot_multiply_jwks_fetches() {
             .await
             .unwrap();
         assert_eq!(
-            env.post(Some(&token), None, &initialize_request())
-                .await
-                .status(),
+            env.initialize_status(Some(&token)).await,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -87,16 +80,12 @@ async fn after_the_grace_period_the_old_keys_tokens_are_refused() {
     issuer.rotate(None).await.unwrap();
     let new = env.mint(long_lived("new")).await;
     assert_eq!(
-        env.post(Some(&new), None, &initialize_request())
-            .await
-            .status(),
+        env.initialize_status(Some(&new)).await,
         StatusCode::OK,
         "new kid, no restart"
     );
     assert_eq!(
-        env.post(Some(&old), None, &initialize_request())
-            .await
-            .status(),
+        env.initialize_status(Some(&old)).await,
         StatusCode::OK,
         "old key within grace"
     );
@@ -108,12 +97,7 @@ async fn after_the_grace_period_the_old_keys_tokens_are_refused() {
         .unwrap()
         .to_owned();
     assert!(challenge.contains("unknown key"), "{challenge}");
-    assert_eq!(
-        env.post(Some(&new), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&new)).await, StatusCode::OK);
 }
 
 /// D12: with the JWKS endpoint failing (500, garbage, dropped connection), known keys keep
@@ -135,9 +119,7 @@ async fn a_jwks_outage_serves_known_keys_then_fails_closed() {
         env.advance(400);
         let token = env.token().await;
         assert_eq!(
-            env.post(Some(&token), None, &initialize_request())
-                .await
-                .status(),
+            env.initialize_status(Some(&token)).await,
             StatusCode::OK,
             "{fault:?}: stale keys serve"
         );
@@ -146,18 +128,14 @@ async fn a_jwks_outage_serves_known_keys_then_fails_closed() {
             .await
             .unwrap();
         assert_eq!(
-            env.post(Some(&forged), None, &initialize_request())
-                .await
-                .status(),
+            env.initialize_status(Some(&forged)).await,
             StatusCode::UNAUTHORIZED,
             "{fault:?}"
         );
         issuer.clear_faults();
         env.advance(31);
         assert_eq!(
-            env.post(Some(&token), None, &initialize_request())
-                .await
-                .status(),
+            env.initialize_status(Some(&token)).await,
             StatusCode::OK,
             "refreshed"
         );
@@ -194,10 +172,7 @@ async fn a_hanging_jwks_endpoint_is_bounded_by_the_timeout() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let status = env
-        .post(Some(&forged), None, &initialize_request())
-        .await
-        .status();
+    let status = env.initialize_status(Some(&forged)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -231,19 +206,12 @@ async fn readiness_waits_for_the_keys_and_recovers_without_restart() {
     assert_eq!(healthy.status(), StatusCode::OK, "alive while not ready");
     let token = env.token().await;
     assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
+        env.initialize_status(Some(&token)).await,
         StatusCode::SERVICE_UNAVAILABLE
     );
     env.idp.issuer().clear_faults();
     env.wait_until_ready(Duration::from_secs(10)).await;
-    assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
 }
 
 /// G02: metadata naming another issuer is never used; the server does not start.
@@ -282,11 +250,6 @@ async fn stale_keys_are_refetched_on_demand() {
     assert!(!env.app().auth().keys().is_ready());
     issuer.clear_faults();
     let token = env.token().await;
-    assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
     assert!(env.app().auth().keys().is_ready());
 }

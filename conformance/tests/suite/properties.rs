@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use conformance::{TestEnv, fixture_supply, initialize_request};
+use conformance::{TestEnv, fixture_supply};
 use jsonwebtoken::jwk::Jwk;
 use mcp_oauth_server::auth::token::{KeySet, ValidationPolicy, VerificationKey, validate};
 use mcp_oauth_server::config::TokenTypePolicy;
@@ -292,10 +292,7 @@ fn prop_server_agrees_with_the_rfc_oracle_over_http() {
     let result = runner(32).run(&away_from_boundaries, |case| {
         let status = runtime.block_on(async {
             let token = build(&issuer, &resource, env.idp.clock().now(), &case).await;
-            env.post(Some(&token), None, &initialize_request())
-                .await
-                .status()
-                .as_u16()
+            env.initialize_status(Some(&token)).await.as_u16()
         });
         prop_assert_eq!(status, oracle_status(&case));
         Ok(())

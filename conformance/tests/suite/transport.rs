@@ -132,9 +132,7 @@ async fn a_disallowed_origin_gets_403() {
         .await;
     assert_eq!(local.status(), StatusCode::OK);
     assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
+        env.initialize_status(Some(&token)).await,
         StatusCode::OK,
         "T03"
     );
@@ -239,23 +237,13 @@ async fn oversized_and_invalid_requests_are_refused_and_the_server_keeps_serving
         )
         .await;
     assert_eq!(padded.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(8192)}});
     assert_eq!(
         env.post(Some(&token), None, &big).await.status(),
         StatusCode::PAYLOAD_TOO_LARGE
     );
-    assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
     let invalid = env
         .http
         .post(&env.endpoint)
@@ -268,12 +256,7 @@ async fn oversized_and_invalid_requests_are_refused_and_the_server_keeps_serving
     let error: serde_json::Value = invalid.json().await.unwrap();
     assert_eq!(error["error"]["code"], -32700);
     assert!(error["id"].is_null());
-    assert_eq!(
-        env.post(Some(&token), None, &initialize_request())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
 }
 
 /// MCP 2026-07-28: a stateless request with the new headers and `_meta` is served (rmcp speaks
