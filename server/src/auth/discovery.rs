@@ -270,3 +270,44 @@ fn without_url(error: &reqwest::Error) -> String {
         "request failed".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// T07, G04: keys and metadata are fetched over https, or plain http to loopback only; the
+    /// refusal happens before any connection is made.
+    #[tokio::test]
+    async fn plain_http_off_loopback_is_never_fetched() {
+        let fetcher = Fetcher::new(Duration::from_secs(1), 1024).unwrap();
+        for url in [
+            "http://idp.example.com/jwks",
+            "ftp://idp.example.com/jwks",
+            "file:///etc/passwd",
+        ] {
+            let error = fetcher.json(&Url::parse(url).unwrap()).await.unwrap_err();
+            assert!(
+                matches!(error, FetchError::Invalid { .. }),
+                "{url}: {error}"
+            );
+        }
+    }
+
+    /// G02: an issuer is never taken from metadata that names another one.
+    #[test]
+    fn an_issuer_mismatch_is_permanent() {
+        let error = FetchError::IssuerMismatch {
+            url: "u".into(),
+            expected: "a".into(),
+            found: "b".into(),
+        };
+        assert!(error.is_permanent());
+        assert!(
+            !FetchError::Status {
+                url: "u".into(),
+                status: 500
+            }
+            .is_permanent()
+        );
+    }
+}
