@@ -15,12 +15,20 @@ use std::time::{Duration, Instant};
 
 use conformance::TestEnv;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mcp_oauth_server::Transport;
 use serde_json::json;
 
 fn bench_http(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    for (mode, args) in [("stateless", vec!["--stateless"]), ("session", vec![])] {
-        let env = runtime.block_on(TestEnv::setup().args(args).start());
+    for (mode, transport) in [
+        ("stateless", Transport::Stateless),
+        ("session", Transport::Sessions),
+    ] {
+        let env = runtime.block_on(
+            TestEnv::setup()
+                .configure(move |s| s.transport = transport)
+                .start(),
+        );
         let token = runtime.block_on(env.token());
         let session = runtime.block_on(env.initialize(&token));
         // JSON-RPC ids must be unique among a session's in-flight requests (rmcp ends a session

@@ -250,8 +250,10 @@ impl AttackCase {
             resource: env.resource().to_owned(),
             idp: env.idp.url().to_owned(),
             port: env
-                .config
+                .settings
                 .resource
+                .url
+                .as_url()
                 .port()
                 .map(|p| p.to_string())
                 .unwrap_or_default(),

@@ -18,9 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap_free::parse_args;
-use mcp_oauth_server::clock::OffsetClock;
-use mcp_oauth_server::{App, Config};
+use mcp_oauth_server::{App, Issuer, OffsetClock, ResourceUrl, Settings};
 use mock_idp::{
     AccessTokenSpec, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp, MockIdpBuilder,
 };
@@ -63,8 +61,8 @@ pub const PROTOCOL_VERSION: &str = "2025-06-18";
 pub struct TestEnv {
     /// The identity provider.
     pub idp: MockIdp,
-    /// The server's validated configuration.
-    pub config: Config,
+    /// The settings the server runs with.
+    pub settings: Settings,
     /// The server's clock (system time plus an offset the test controls).
     pub clock: OffsetClock,
     /// `http://127.0.0.1:PORT`.
@@ -87,16 +85,16 @@ impl Drop for TestEnv {
     }
 }
 
-/// Server flags computed from the started IdP.
-type IdpArgs = Box<dyn FnOnce(&MockIdp) -> Vec<String>>;
+/// A change to the server's settings, made once the IdP runs (its URLs have a random port).
+type Configure = Box<dyn FnOnce(&mut Settings, &MockIdp)>;
 
-/// How to set up a [`TestEnv`].
+/// How to set up a [`TestEnv`]. The server's settings start from [`Settings::new`] for the
+/// IdP's issuer and `http://localhost:PORT/mcp`; nothing is read from the process environment.
 pub struct Setup {
     idp: MockIdpBuilder,
     idp_settings: IssuerSettings,
-    idp_args: Option<IdpArgs>,
+    configure: Vec<Configure>,
     faults_at_start: Vec<(Endpoint, Fault)>,
-    args: Vec<String>,
     wait_ready: bool,
 }
 
@@ -107,21 +105,34 @@ impl Setup {
         self
     }
 
-    /// Adds server flags, as a user would pass them (`["--required-scopes", "mcp:tools"]`).
-    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
-        self.args.extend(args.into_iter().map(Into::into));
+    /// Changes the server's settings (`|s| s.transport = Transport::Stateless`).
+    pub fn configure(mut self, change: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.configure
+            .push(Box::new(move |settings, _| change(settings)));
         self
+    }
+
+    /// Changes the server's settings with the started IdP at hand (for its URLs).
+    pub fn configure_with_idp(
+        mut self,
+        change: impl FnOnce(&mut Settings, &MockIdp) + 'static,
+    ) -> Self {
+        self.configure.push(Box::new(change));
+        self
+    }
+
+    /// Every MCP request needs `scopes` (as `OAUTH_REQUIRED_SCOPES` says).
+    pub fn required_scopes(self, scopes: &'static [&'static str]) -> Self {
+        self.configure(move |settings| {
+            settings
+                .scopes
+                .require_for_every_request(scopes.iter().copied());
+        })
     }
 
     /// The IdP's issuer settings (its default audience is always the server's resource).
     pub fn idp_settings(mut self, settings: IssuerSettings) -> Self {
         self.idp_settings = settings;
-        self
-    }
-
-    /// Adds server flags that depend on the started IdP (its URLs have a random port).
-    pub fn args_for_idp(mut self, args: impl FnOnce(&MockIdp) -> Vec<String> + 'static) -> Self {
-        self.idp_args = Some(Box::new(args));
         self
     }
 
@@ -157,22 +168,16 @@ impl Setup {
         for (endpoint, fault) in self.faults_at_start {
             idp.issuer().set_fault(endpoint, fault);
         }
-        let mut argv = vec![
-            "mcp-oauth-server".to_owned(),
-            "--issuer".into(),
-            idp.url().to_owned(),
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-        ];
-        argv.extend(self.args);
-        if let Some(idp_args) = self.idp_args {
-            argv.extend(idp_args(&idp));
+        let mut settings = Settings::new(
+            Issuer::parse(idp.url()).unwrap(),
+            ResourceUrl::local(port),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        );
+        for change in self.configure {
+            change(&mut settings, &idp);
         }
-        let config = Config::from_args(&parse_args(&argv)).unwrap();
         let clock = OffsetClock::default();
-        let app = App::start(config.clone(), Arc::new(clock.clone()))
+        let app = App::start(settings.clone(), Arc::new(clock.clone()))
             .await
             .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -183,9 +188,9 @@ impl Setup {
         let base = format!("http://127.0.0.1:{port}");
         let env = TestEnv {
             idp,
-            endpoint: format!("{base}{}", config.resource.path()),
+            endpoint: format!("{base}{}", settings.resource.url.path()),
             base,
-            config,
+            settings,
             clock,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -208,9 +213,8 @@ impl TestEnv {
         Setup {
             idp: MockIdp::builder().keys(fixture_supply()).admin(true),
             idp_settings: IssuerSettings::default(),
-            idp_args: None,
+            configure: Vec::new(),
             faults_at_start: Vec::new(),
-            args: Vec::new(),
             wait_ready: true,
         }
     }
@@ -220,7 +224,7 @@ impl TestEnv {
         Self::setup().start().await
     }
 
-    /// The server app (for its key source and configuration).
+    /// The server app (for its readiness and settings).
     pub fn app(&self) -> &App {
         &self.app
     }
@@ -249,7 +253,7 @@ impl TestEnv {
 
     /// The server's canonical resource URL (`http://localhost:PORT/mcp`), the default audience.
     pub fn resource(&self) -> &str {
-        self.config.resource.as_str()
+        self.settings.resource.url.as_str()
     }
 
     /// A valid user token from the root issuer.
@@ -427,15 +431,5 @@ pub fn challenge_params(header: &str) -> Vec<(String, String)> {
         );
         let value: String = chars.by_ref().take_while(|c| *c != '"').collect();
         params.push((name, value));
-    }
-}
-
-mod clap_free {
-    use clap::Parser as _;
-    use mcp_oauth_server::Args;
-
-    /// Parses server flags as the binary would (env variables included).
-    pub(super) fn parse_args(argv: &[String]) -> Args {
-        Args::try_parse_from(argv).unwrap()
     }
 }

@@ -45,7 +45,7 @@ async fn tokens_never_reach_the_logs() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools"])
+        .required_scopes(&["mcp:tools"])
         .start()
         .await;
     let valid = env.token().await;

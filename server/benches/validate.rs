@@ -9,8 +9,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
-use mcp_oauth_server::auth::token::{KeySet, ValidationPolicy, VerificationKey, validate};
-use mcp_oauth_server::config::TokenTypePolicy;
+use mcp_oauth_server::{
+    AlgorithmAllowList, Audience, Issuer, KeySet, ValidationPolicy, VerificationKey, validate,
+};
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, KeySupply, MockIdp};
 
@@ -60,13 +61,11 @@ fn bench_validate(c: &mut Criterion) {
                 })
                 .collect(),
         );
-        let policy = ValidationPolicy {
-            issuer: idp.url().to_owned(),
-            audiences: vec![audience.to_owned()],
-            algorithms: vec![alg.as_str().parse().unwrap()],
-            leeway_secs: 60,
-            token_types: TokenTypePolicy::Default,
-        };
+        let policy = ValidationPolicy::new(
+            Issuer::parse(idp.url()).unwrap(),
+            Audience::new(audience).unwrap(),
+        )
+        .with_algorithms(AlgorithmAllowList::new([alg.as_str().parse().unwrap()]).unwrap());
         let now = idp.clock().now();
         c.bench_function(&format!("validate {alg} (valid)"), |b| {
             b.iter(|| validate(std::hint::black_box(&token), &keys, now, &policy).unwrap())

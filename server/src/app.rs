@@ -21,44 +21,46 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::authorization_server::AuthorizationServer;
 use crate::auth::challenge::Challenger;
-use crate::auth::discovery::{FetchError, Fetcher};
-use crate::auth::keys::{JwksLocation, KeySource};
-use crate::auth::scopes::ScopePolicy;
-use crate::auth::token::ValidationPolicy;
+use crate::auth::fetch::Fetcher;
+use crate::auth::keys::{KeySource, RefreshError};
 use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::edge::{HeaderLimit, limit_headers};
-use crate::guard::{Guard, check_origin_and_host};
+use crate::edge::limit_headers;
+use crate::guard::{GuardPolicy, check_origin_and_host};
 use crate::metadata::{self, Metadata};
-use crate::session::{SessionBindings, bind_sessions};
-use crate::tools::{McpTools, TOOL_SCOPES};
+use crate::resource::metadata_path;
+use crate::session::{SessionBindings, Transport, bind_sessions};
+use crate::settings::Settings;
+use crate::tools::McpTools;
 use crate::{health, session};
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The HTTP client for the authorization server cannot be built.
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     HttpClient(#[from] reqwest::Error),
     /// The authorization server's metadata names another issuer (G02): a configuration error.
     #[error(
         "{0}; check OAUTH_ISSUER (it must equal the metadata's issuer byte for byte) or OAUTH_WELL_KNOWN_URL"
     )]
-    Discovery(FetchError),
+    Discovery(#[source] RefreshError),
 }
 
 /// A configured server: state shared by all requests, and the router over it.
 #[derive(Debug, Clone)]
 pub struct App {
-    config: Arc<Config>,
+    settings: Arc<Settings>,
     auth: Arc<Authenticator>,
+    keys: Arc<KeySource>,
     sessions: Arc<SessionBindings>,
-    guard: Arc<Guard>,
+    guard: Arc<GuardPolicy>,
     metadata: Arc<Metadata>,
     shutdown: CancellationToken,
 }
@@ -66,25 +68,21 @@ pub struct App {
 impl App {
     /// Builds the server and makes a first attempt to load the keys. A metadata document naming
     /// another issuer stops the start; an unreachable authorization server does not: readiness
-    /// stays false and a background task keeps trying (call [`App::spawn_key_loader`]).
+    /// stays false and a background task keeps trying (started by [`App::serve`]).
     ///
     /// # Errors
     /// [`StartError`] when the HTTP client cannot be built or discovery finds another issuer.
-    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let fetcher = Fetcher::new(config.jwks.timeout, config.jwks.max_bytes)?;
-        let location = match &config.jwks_uri {
-            Some(uri) => JwksLocation::Configured(uri.clone()),
-            None => JwksLocation::Discover {
-                issuer: config.issuer.clone(),
-                preferred: config
-                    .well_known_configured
-                    .then(|| config.as_metadata_url.clone()),
-            },
-        };
+    pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
+        let authorization_server = Arc::new(AuthorizationServer::new(
+            settings.issuer().clone(),
+            settings.authorization_server.clone(),
+            fetcher,
+            Arc::clone(&clock),
+        ));
         let keys = Arc::new(KeySource::new(
-            fetcher.clone(),
-            location,
-            config.jwks,
+            Arc::clone(&authorization_server),
+            settings.keys,
             Arc::clone(&clock),
         ));
         if let Err(error) = keys.refresh().await
@@ -92,50 +90,29 @@ impl App {
         {
             return Err(StartError::Discovery(error));
         }
-        let mut tool_scopes: std::collections::BTreeMap<String, Vec<String>> = TOOL_SCOPES
-            .iter()
-            .map(|(tool, scopes)| {
-                (
-                    (*tool).to_owned(),
-                    scopes.iter().map(|s| (*s).to_owned()).collect(),
-                )
-            })
-            .collect();
-        tool_scopes.extend(config.tool_scopes.clone());
-        let scopes = ScopePolicy::new(config.required_scopes.clone(), tool_scopes)
-            .with_hierarchy(&config.scope_implies);
-        let policy = ValidationPolicy {
-            issuer: config.issuer.clone(),
-            audiences: config.audiences.clone(),
-            algorithms: config.algorithms.clone(),
-            leeway_secs: i64::try_from(config.leeway.as_secs()).unwrap_or(300),
-            token_types: config.token_types,
-        };
-        let challenger = Challenger::new(config.resource_metadata_url(), scopes.basic().to_vec());
+        let challenger = Challenger::new(
+            settings.resource.url.metadata_url(),
+            settings.scopes.basic().to_vec(),
+        );
         let metadata = Arc::new(Metadata::new(
-            &config,
-            scopes.all_scopes(),
-            fetcher,
-            Arc::clone(&keys),
-            Arc::clone(&clock),
+            &settings.resource,
+            settings.scopes.all_scopes(),
+            settings.as_metadata,
+            authorization_server,
         ));
         let auth = Arc::new(Authenticator::new(
-            policy,
-            keys,
+            settings.validation.clone(),
+            Arc::clone(&keys),
             clock,
             challenger,
-            scopes,
-            config.max_body_bytes,
-        ));
-        let guard = Arc::new(Guard::new(
-            config.allowed_hosts.clone(),
-            config.allowed_origins.clone(),
+            settings.scopes.clone(),
         ));
         Ok(Self {
-            config: Arc::new(config),
+            guard: Arc::new(settings.guard.clone()),
+            settings: Arc::new(settings),
             auth,
+            keys,
             sessions: Arc::new(SessionBindings::default()),
-            guard,
             metadata,
             shutdown: CancellationToken::new(),
         })
@@ -143,8 +120,8 @@ impl App {
 
     /// Keeps trying to load the keys until it succeeds (1 s, doubling to 30 s between tries), so
     /// an authorization server that was down at start is picked up without a restart.
-    pub fn spawn_key_loader(&self) -> tokio::task::JoinHandle<()> {
-        let keys = Arc::clone(self.auth.keys());
+    fn spawn_key_loader(&self) -> tokio::task::JoinHandle<()> {
+        let keys = Arc::clone(&self.keys);
         let stop = self.shutdown.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_secs(1);
@@ -156,7 +133,10 @@ impl App {
                 match keys.refresh().await {
                     Ok(()) => return,
                     Err(error) if error.is_permanent() => {
-                        tracing::error!(%error, "authorization server metadata names another issuer; tokens will be refused");
+                        tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            "authorization server metadata names another issuer; tokens will be refused"
+                        );
                         return;
                     }
                     Err(_) => backoff = (backoff * 2).min(Duration::from_secs(30)),
@@ -165,24 +145,22 @@ impl App {
         })
     }
 
-    /// The validated configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    /// The auth layers' state (keys, policy), for readiness and tests.
-    pub fn auth(&self) -> &Arc<Authenticator> {
-        &self.auth
+    /// Whether the authorization server's keys are loaded and not past their stale window: what
+    /// `/readyz` answers.
+    pub fn is_ready(&self) -> bool {
+        self.keys.is_ready()
     }
 
     /// The routes and layers.
     pub fn router(&self) -> Router {
         let public = Router::new()
             .route(
-                &format!(
-                    "/.well-known/oauth-protected-resource{}",
-                    self.config.resource.path()
-                ),
+                &metadata_path(self.settings.resource.url.path()),
                 get(metadata::protected_resource),
             )
             .route(
@@ -209,7 +187,7 @@ impl App {
         let health = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
-            .with_state(Arc::clone(self.auth.keys()));
+            .with_state(Arc::clone(&self.keys));
         Router::new()
             .merge(self.mcp_router())
             .merge(public)
@@ -217,10 +195,7 @@ impl App {
             .merge(health)
             .layer(
                 ServiceBuilder::new()
-                    .layer(from_fn_with_state(
-                        HeaderLimit(self.config.max_header_bytes),
-                        limit_headers,
-                    ))
+                    .layer(from_fn_with_state(self.settings.limits, limit_headers))
                     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                     .layer(TraceLayer::new_for_http().make_span_with(request_span))
                     .layer(PropagateRequestIdLayer::x_request_id()),
@@ -228,14 +203,15 @@ impl App {
     }
 
     fn mcp_router(&self) -> Router {
-        let path = self.config.resource.path().to_owned();
+        let path = self.settings.resource.url.path().to_owned();
+        let max_body_bytes = self.settings.limits.max_body_bytes;
         let rmcp_config = StreamableHttpServerConfig::default()
             // Host and Origin are decided by our guard, before authentication.
             .disable_allowed_hosts()
             .disable_allowed_origins()
-            .with_max_request_body_bytes(self.config.max_body_bytes)
+            .with_max_request_body_bytes(max_body_bytes)
             .with_cancellation_token(self.shutdown.child_token());
-        let (mcp, bind) = if self.config.stateless {
+        let (mcp, bind) = if self.settings.transport == Transport::Stateless {
             let config = rmcp_config
                 .with_legacy_session_mode(false)
                 .with_json_response(true);
@@ -253,25 +229,22 @@ impl App {
             );
             (Router::new().nest_service(&path, service), true)
         };
-        let inner = ServiceBuilder::new()
-            .layer(self.cors())
+        // Router::layer wraps what is already there, so the innermost layer comes first: read
+        // from the bottom up for the order a request meets them.
+        let mut mcp = mcp.layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes));
+        if bind {
+            mcp = mcp.layer(from_fn_with_state(
+                Arc::clone(&self.sessions),
+                bind_sessions,
+            ));
+        }
+        mcp.layer(RequestBodyLimitLayer::new(max_body_bytes))
+            .layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
             .layer(from_fn_with_state(
                 Arc::clone(&self.guard),
                 check_origin_and_host,
             ))
-            .layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer));
-        if bind {
-            mcp.layer(
-                inner
-                    .layer(from_fn_with_state(
-                        Arc::clone(&self.sessions),
-                        bind_sessions,
-                    ))
-                    .layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes)),
-            )
-        } else {
-            mcp.layer(inner.layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes)))
-        }
+            .layer(self.cors())
     }
 
     /// CORS for browser clients (N16): preflights are answered without authentication, and the

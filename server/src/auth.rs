@@ -3,12 +3,16 @@
 //! the scheme is case-insensitive (C02), exactly one credential is accepted (B13), and the
 //! token is never logged (D11).
 
-pub mod challenge;
-pub mod discovery;
-pub mod keys;
-pub mod principal;
-pub mod scopes;
-pub mod token;
+pub(crate) mod authorization_server;
+pub(crate) mod challenge;
+pub(crate) mod claims;
+pub(crate) mod fetch;
+pub(crate) mod key_set;
+pub(crate) mod keys;
+pub(crate) mod policy;
+pub(crate) mod principal;
+pub(crate) mod scopes;
+pub(crate) mod token;
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,21 +23,23 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use challenge::{AuthError, Challenger};
+use challenge::{AuthError, Challenger};
 use keys::KeySource;
+use policy::ValidationPolicy;
 pub use principal::{Principal, TokenKind};
 use scopes::ScopePolicy;
-use token::{TokenError, ValidationPolicy};
+use token::TokenError;
 
 use crate::clock::Clock;
+use crate::jsonrpc::{ErrorCode, error_response};
 
 /// A bearer token exactly as the client sent it. Not `Display` or `Serialize`, so it cannot reach
 /// a log line or a response by accident; [`BearerToken::expose`] is the only way to its bytes.
-pub struct BearerToken(String);
+pub(crate) struct BearerToken(String);
 
 impl BearerToken {
     /// The raw token, for the validator only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -47,24 +53,22 @@ impl fmt::Debug for BearerToken {
 /// Everything the auth layers need: the validation policy, the keys, the clock, the scope policy
 /// and the challenge builder. Shared by all requests.
 #[derive(Debug)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     policy: ValidationPolicy,
     keys: Arc<KeySource>,
     clock: Arc<dyn Clock>,
     challenger: Challenger,
     scopes: ScopePolicy,
-    max_body_bytes: usize,
 }
 
 impl Authenticator {
     /// Assembles the auth layers' state.
-    pub fn new(
+    pub(crate) fn new(
         policy: ValidationPolicy,
         keys: Arc<KeySource>,
         clock: Arc<dyn Clock>,
         challenger: Challenger,
         scopes: ScopePolicy,
-        max_body_bytes: usize,
     ) -> Self {
         Self {
             policy,
@@ -72,22 +76,11 @@ impl Authenticator {
             clock,
             challenger,
             scopes,
-            max_body_bytes,
         }
     }
 
-    /// The key source, for readiness.
-    pub fn keys(&self) -> &Arc<KeySource> {
-        &self.keys
-    }
-
-    /// The scope policy, for metadata.
-    pub fn scopes(&self) -> &ScopePolicy {
-        &self.scopes
-    }
-
     /// The response for an auth failure.
-    pub fn respond(&self, error: &AuthError) -> Response {
+    fn respond(&self, error: &AuthError) -> Response {
         self.challenger.respond(error)
     }
 
@@ -95,7 +88,7 @@ impl Authenticator {
     ///
     /// # Errors
     /// [`AuthError`] for missing, malformed or invalid credentials, or unavailable keys.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let token = bearer_token(headers)?;
         let keys = self.keys.keys().await?;
         let claims = match token::validate(token.expose(), &keys, self.clock.now(), &self.policy) {
@@ -122,7 +115,7 @@ impl Authenticator {
 
 /// Middleware: every request to `/mcp` must carry a valid bearer token (C04); the caller's
 /// [`Principal`] goes into the request extensions for the layers and tools after it.
-pub async fn require_bearer(
+pub(crate) async fn require_bearer(
     State(auth): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
@@ -138,9 +131,9 @@ pub async fn require_bearer(
 }
 
 /// Middleware: a POST whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
-/// before rmcp sees it (H02). Bodies over the limit get 413; bodies that are not JSON get the
-/// JSON-RPC parse error (-32700) with 400.
-pub async fn require_scopes(
+/// before rmcp sees it (H02). Bodies over the limit (set by the body-limit layer in front) get
+/// 413; bodies that are not JSON get the JSON-RPC parse error (-32700) with 400.
+pub(crate) async fn require_scopes(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
     next: Next,
@@ -149,14 +142,15 @@ pub async fn require_scopes(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, auth.max_body_bytes).await else {
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
     let Ok(message) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        let error = serde_json::json!({
-            "jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error: the body is not JSON"}
-        });
-        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ParseError,
+            "Parse error: the body is not JSON",
+        );
     };
     let Some(principal) = parts.extensions.get::<Principal>() else {
         // The bearer layer always runs first; without it nothing may pass.

@@ -1,19 +1,35 @@
 //! Edge limits that apply before anything else reads the request: the total size of the header
-//! fields (RFC 6585 §5: 431), so an oversized header costs a cheap refusal and the server keeps
-//! serving (checklist C07, J39).
+//! fields (RFC 6585 §5: 431) and of the body (413), so an oversized request costs a cheap
+//! refusal and the server keeps serving (checklist C07, J39).
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// The largest total of header names and values accepted, in bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct HeaderLimit(pub usize);
+/// Size bounds of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest MCP request body, bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Largest total of request header names and values, bytes (larger: 431).
+    pub max_header_bytes: usize,
+}
 
-/// Middleware: 431 when the header fields together exceed the limit.
-pub async fn limit_headers(
-    State(limit): State<HeaderLimit>,
+impl Default for Limits {
+    /// 1 MiB bodies (MCP messages are small; tool arguments rarely reach kilobytes) and 32 KiB of
+    /// headers (a few KiB of token plus the usual headers, with room to spare).
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+        }
+    }
+}
+
+/// Middleware: 431 when the header fields together exceed `max_header_bytes`.
+pub(crate) async fn limit_headers(
+    State(limits): State<Limits>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -22,7 +38,7 @@ pub async fn limit_headers(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if total > limit.0 {
+    if total > limits.max_header_bytes {
         return (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request header fields too large",

@@ -1,54 +1,192 @@
 //! Origin and Host checks against DNS rebinding (checklist T01-T05): an `Origin` that is present
 //! and not allowed gets 403 (an absent one is fine, T03); a `Host` not allowed gets 403. Runs
-//! before authentication, so the order of checks is ours, not rmcp's.
+//! before authentication, so the order of checks is ours, not rmcp's. The 403 carries a JSON-RPC
+//! error and no `WWW-Authenticate` challenge: no token would change the answer.
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::uri::Authority;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
+use url::Url;
 
-/// The allowed hosts and origins.
-#[derive(Debug, Clone)]
-pub struct Guard {
-    hosts: Vec<String>,
-    origins: Vec<String>,
+use crate::jsonrpc::{ErrorCode, error_response};
+use crate::resource::ResourceUrl;
+
+/// The `Host` and `Origin` values accepted on `/mcp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardPolicy {
+    hosts: Vec<AllowedHost>,
+    origins: Vec<AllowedOrigin>,
 }
 
-impl Guard {
-    /// `hosts` as `host` or `host:port`; `origins` as `scheme://host[:port]`, port `*` for any.
-    pub fn new(hosts: Vec<String>, origins: Vec<String>) -> Self {
+impl GuardPolicy {
+    /// The resource's own host and origin; when `loopback` (the server listens only locally),
+    /// also `localhost`, `127.0.0.1` and `[::1]` on any port, and any loopback origin.
+    pub fn for_resource(resource: &ResourceUrl, loopback: bool) -> Self {
+        let mut hosts: Vec<AllowedHost> = AllowedHost::parse(&resource.authority())
+            .into_iter()
+            .collect();
+        let mut origins: Vec<AllowedOrigin> = AllowedOrigin::parse(&resource.origin())
+            .into_iter()
+            .collect();
+        if loopback {
+            hosts.extend(
+                LOOPBACK_HOSTS
+                    .iter()
+                    .filter_map(|h| AllowedHost::parse(h).ok()),
+            );
+            origins.extend(
+                LOOPBACK_HOSTS
+                    .iter()
+                    .filter_map(|h| AllowedOrigin::parse(&format!("http://{h}:*")).ok()),
+            );
+        }
         Self { hosts, origins }
     }
 
-    /// Whether a `Host` value is allowed: an entry with a port must match exactly, one without
-    /// matches any port.
-    pub fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        let bare = strip_port(&host);
-        self.hosts
-            .iter()
-            .any(|allowed| *allowed == host || (!has_port(allowed) && allowed == bare))
+    /// Exactly these hosts and origins.
+    pub fn new(hosts: Vec<AllowedHost>, origins: Vec<AllowedOrigin>) -> Self {
+        Self { hosts, origins }
     }
 
-    /// Whether an `Origin` value is allowed (exact, or an entry ending in `:*` for any port).
+    /// The allowed hosts.
+    pub(crate) fn hosts(&self) -> &[AllowedHost] {
+        &self.hosts
+    }
+
+    /// The allowed origins.
+    pub(crate) fn origins(&self) -> &[AllowedOrigin] {
+        &self.origins
+    }
+
+    /// Whether a `Host` value is allowed: an entry with a port must match exactly, one without
+    /// matches any port; hosts compare case-insensitively.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let Ok(authority) = Authority::from_str(host) else {
+            return false;
+        };
+        if authority.as_str().contains('@') {
+            return false;
+        }
+        self.hosts.iter().any(|allowed| allowed.matches(&authority))
+    }
+
+    /// Whether an `Origin` value is allowed (exactly, or an entry ending in `:*` for any port).
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        let origin = origin.to_ascii_lowercase();
-        self.origins.iter().any(|allowed| {
-            let allowed = allowed.to_ascii_lowercase();
-            match allowed.strip_suffix(":*") {
-                Some(prefix) => origin == prefix || strip_port(&origin) == prefix,
-                None => origin == allowed,
-            }
-        })
+        let Ok(url) = Url::parse(origin) else {
+            return false;
+        };
+        self.origins.iter().any(|allowed| allowed.matches(&url))
     }
 }
 
+/// An allowed `Host`: a host name or IP literal, with or without a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    host: String,
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    /// Parses `host` or `host:port` (IPv6 literals in brackets).
+    ///
+    /// # Errors
+    /// [`GuardEntryError`] when it is not an authority without userinfo.
+    pub fn parse(value: &str) -> Result<Self, GuardEntryError> {
+        let invalid = || GuardEntryError::Host(value.to_owned());
+        let authority = Authority::from_str(value.trim()).map_err(|_| invalid())?;
+        if authority.as_str().contains('@') || authority.host().is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self {
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16(),
+        })
+    }
+
+    fn matches(&self, authority: &Authority) -> bool {
+        authority.host().eq_ignore_ascii_case(&self.host)
+            && self
+                .port
+                .is_none_or(|port| authority.port_u16() == Some(port))
+    }
+}
+
+/// An allowed `Origin`: `scheme://host[:port]`, or `scheme://host:*` for any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedOrigin {
+    scheme: String,
+    host: String,
+    port: OriginPort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginPort {
+    /// The port given (or the scheme's default when none was).
+    Exact(Option<u16>),
+    /// `:*`.
+    Any,
+}
+
+impl AllowedOrigin {
+    /// Parses `scheme://host[:port]` or `scheme://host:*`.
+    ///
+    /// # Errors
+    /// [`GuardEntryError`] when it is not an origin.
+    pub fn parse(value: &str) -> Result<Self, GuardEntryError> {
+        let value = value.trim().trim_end_matches('/');
+        let invalid = || GuardEntryError::Origin(value.to_owned());
+        let (text, port) = match value.strip_suffix(":*") {
+            Some(prefix) => (prefix, OriginPort::Any),
+            None => (value, OriginPort::Exact(None)),
+        };
+        let url = Url::parse(text).map_err(|_| invalid())?;
+        let host = url.host_str().ok_or_else(invalid)?.to_ascii_lowercase();
+        if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+            return Err(invalid());
+        }
+        let port = match port {
+            OriginPort::Any => OriginPort::Any,
+            OriginPort::Exact(_) => OriginPort::Exact(url.port()),
+        };
+        Ok(Self {
+            scheme: url.scheme().to_owned(),
+            host,
+            port,
+        })
+    }
+
+    fn matches(&self, origin: &Url) -> bool {
+        origin.scheme() == self.scheme
+            && origin
+                .host_str()
+                .is_some_and(|host| host.eq_ignore_ascii_case(&self.host))
+            && origin.path() == "/"
+            && match self.port {
+                OriginPort::Any => true,
+                OriginPort::Exact(port) => origin.port() == port,
+            }
+    }
+}
+
+/// A `MCP_ALLOWED_HOSTS` or `MCP_ALLOWED_ORIGINS` entry that cannot be what it should.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardEntryError {
+    /// Not `host` or `host:port`.
+    #[error("{0:?} is not host or host:port")]
+    Host(String),
+    /// Not `scheme://host[:port]`.
+    #[error("{0:?} is not an origin (scheme://host[:port], or :* for any port)")]
+    Origin(String),
+}
+
 /// Middleware: 403 for a disallowed `Host` or `Origin`, with a JSON-RPC error body without id.
-pub async fn check_origin_and_host(
-    State(guard): State<Arc<Guard>>,
+pub(crate) async fn check_origin_and_host(
+    State(guard): State<Arc<GuardPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -74,42 +212,24 @@ pub async fn check_origin_and_host(
 }
 
 fn forbidden(message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message}});
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+    error_response(StatusCode::FORBIDDEN, ErrorCode::InvalidRequest, message)
 }
 
-/// `host:port` → `host` (IPv6 literals keep their brackets).
-fn strip_port(authority: &str) -> &str {
-    match authority.rfind(':') {
-        Some(at)
-            if !authority[at..].contains(']')
-                && authority[at + 1..].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            &authority[..at]
-        }
-        _ => authority,
-    }
-}
-
-fn has_port(authority: &str) -> bool {
-    strip_port(authority) != authority
-}
+/// The names a loopback listener is reached by.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn guard() -> Guard {
-        Guard::new(
-            vec![
-                "mcp.example.com".into(),
-                "localhost:8000".into(),
-                "[::1]".into(),
-            ],
-            vec![
-                "https://app.example.com".into(),
-                "http://localhost:*".into(),
-            ],
+    fn guard() -> GuardPolicy {
+        GuardPolicy::new(
+            ["mcp.example.com", "localhost:8000", "[::1]"]
+                .map(|h| AllowedHost::parse(h).unwrap())
+                .to_vec(),
+            ["https://app.example.com", "http://localhost:*"]
+                .map(|o| AllowedOrigin::parse(o).unwrap())
+                .to_vec(),
         )
     }
 
@@ -122,8 +242,10 @@ mod tests {
         assert!(guard.host_allowed("localhost:8000"));
         assert!(guard.host_allowed("[::1]:8000"));
         assert!(!guard.host_allowed("localhost:9000"));
+        assert!(!guard.host_allowed("localhost"));
         assert!(!guard.host_allowed("evil.example"));
         assert!(!guard.host_allowed("mcp.example.com.evil.example"));
+        assert!(!guard.host_allowed("user@mcp.example.com"));
     }
 
     /// T02: origins match exactly or by any-port wildcard.
@@ -136,6 +258,16 @@ mod tests {
         assert!(!guard.origin_allowed("https://evil.example"));
         assert!(!guard.origin_allowed("https://app.example.com.evil.example"));
         assert!(!guard.origin_allowed("http://localhost.evil.example:80"));
+        assert!(!guard.origin_allowed("https://localhost:6274"), "scheme");
         assert!(!guard.origin_allowed("null"));
+    }
+
+    /// Configuration entries that are not hosts or origins are refused when parsed.
+    #[test]
+    fn malformed_entries_are_refused() {
+        assert!(AllowedHost::parse("http://x").is_err());
+        assert!(AllowedHost::parse("").is_err());
+        assert!(AllowedOrigin::parse("app.example.com").is_err());
+        assert!(AllowedOrigin::parse("https://app.example.com/path").is_err());
     }
 }

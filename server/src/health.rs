@@ -13,12 +13,12 @@ use serde_json::json;
 use crate::auth::keys::KeySource;
 
 /// `GET /healthz`.
-pub async fn healthz() -> Response {
+pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 /// `GET /readyz`: 200 when keys are loaded, 503 otherwise.
-pub async fn readyz(State(keys): State<Arc<KeySource>>) -> Response {
+pub(crate) async fn readyz(State(keys): State<Arc<KeySource>>) -> Response {
     if keys.is_ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {

@@ -1,30 +1,53 @@
 //! OAuth-protected MCP server: serves MCP tools only to callers holding a valid access token.
 //!
-//! - [`config`]: flags, environment and `.env`, parsed and cross-checked once at start-up.
-//! - [`auth`]: the bearer layer: `Authorization` header → verified JWT → [`auth::Principal`];
-//!   keys, discovery, challenges, scopes.
-//! - [`edge`]: limits applied before anything reads the request.
-//! - [`guard`]: Origin and Host checks (DNS rebinding).
-//! - [`session`]: MCP sessions bound to the principal that opened them.
-//! - [`metadata`]: RFC 9728 resource metadata and authorization-server metadata forwarding.
-//! - [`tools`]: the MCP tools (`get_me`); they see a [`auth::Principal`], never a token.
-//! - [`health`]: liveness and readiness.
-//! - [`app`]: the one place routes and layers are assembled; [`App::serve`] runs them.
-//! - [`clock`]: time as a dependency.
-//! - `demo` (feature `demo`): the mock IdP in-process for `--demo`.
+//! - `config`: flags, environment and `.env` ([`Args`]) → [`Settings`], every problem reported
+//!   at once; the only module that knows the variable names.
+//! - `settings`: [`Settings`], the typed policies the server runs with; tests build it directly.
+//! - `resource`: the canonical resource URL ([`ResourceUrl`]) and what derives from it.
+//! - `auth`: the bearer layer: `Authorization` header → verified JWT → [`Principal`]; the
+//!   authorization server (discovery), its keys, the validator ([`validate`]), challenges, scopes.
+//! - `edge`: size limits applied before anything reads the request.
+//! - `guard`: Origin and Host checks (DNS rebinding).
+//! - `session`: MCP sessions bound to the principal that opened them.
+//! - `metadata`: RFC 9728 resource metadata and authorization-server metadata forwarding.
+//! - `jsonrpc`: the JSON-RPC errors answered before rmcp runs.
+//! - `tools`: the MCP tools (`get_me`); they see a [`Principal`], never a token.
+//! - `health`: liveness and readiness.
+//! - `app`: the one place routes and layers are assembled; [`App::serve`] runs them.
+//! - `clock`: time as a dependency ([`Clock`]).
 
-pub mod app;
-pub mod auth;
-pub mod clock;
-pub mod config;
-#[cfg(feature = "demo")]
-pub mod demo;
-pub mod edge;
-pub mod guard;
-pub mod health;
-pub mod metadata;
-pub mod session;
-pub mod tools;
+mod app;
+mod auth;
+mod clock;
+mod config;
+mod edge;
+mod guard;
+mod health;
+mod jsonrpc;
+mod metadata;
+mod resource;
+mod session;
+mod settings;
+mod tools;
 
 pub use app::{App, StartError};
-pub use config::{Args, Config, ConfigError};
+pub use auth::authorization_server::{AuthorizationServerSettings, DiscoveryError, Issuer};
+pub use auth::claims::VerifiedClaims;
+pub use auth::fetch::{FetchError, FetchUrl, UrlError};
+pub use auth::key_set::{JwksError, KeyRejection, KeySet, VerificationKey};
+pub use auth::keys::{KeySourceSettings, RefreshError};
+pub use auth::policy::{
+    AlgorithmAllowList, AlgorithmError, Audience, EmptyAudience, Leeway, LeewayTooLong,
+    TokenTypePolicy, ValidationPolicy,
+};
+pub use auth::scopes::ScopePolicy;
+pub use auth::token::{TokenError, validate};
+pub use auth::{Principal, TokenKind};
+pub use clock::{Clock, OffsetClock, SystemClock};
+pub use config::{Args, AsMetadataArg, ConfigError, ConfigProblem, TokenTypesArg};
+pub use edge::Limits;
+pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
+pub use metadata::AsMetadataMode;
+pub use resource::{Resource, ResourceUrl};
+pub use session::Transport;
+pub use settings::Settings;

@@ -10,16 +10,27 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::auth::Principal;
+use crate::jsonrpc::{ErrorCode, error_response};
+
+/// How MCP requests relate to each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// MCP sessions (`Mcp-Session-Id`), answers over SSE, each session bound to its principal.
+    #[default]
+    Sessions,
+    /// No sessions, JSON answers: every request stands alone, so any instance can serve it
+    /// (horizontal scaling).
+    Stateless,
+}
 
 /// The MCP session header (case-insensitive on the wire, K08).
-pub static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+pub(crate) static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Session id → (issuer, subject) of its owner, bounded.
 #[derive(Debug, Default)]
-pub struct SessionBindings {
+pub(crate) struct SessionBindings {
     inner: Mutex<Bindings>,
 }
 
@@ -52,16 +63,6 @@ impl SessionBindings {
         bindings.order.retain(|s| s != session);
     }
 
-    /// How many sessions are bound.
-    pub fn len(&self) -> usize {
-        self.lock().owners.len()
-    }
-
-    /// Whether no session is bound.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Bindings> {
         // Each update is a few map operations with no await; a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -70,7 +71,7 @@ impl SessionBindings {
 
 /// Middleware (after authentication): a request naming a session must come from its owner; a
 /// successful `initialize` binds the new session to the caller; a successful DELETE unbinds it.
-pub async fn bind_sessions(
+pub(crate) async fn bind_sessions(
     State(sessions): State<Arc<SessionBindings>>,
     request: Request,
     next: Next,
@@ -118,8 +119,11 @@ pub async fn bind_sessions(
 }
 
 fn session_not_found() -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32001, "message": "Session not found"}});
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    error_response(
+        StatusCode::NOT_FOUND,
+        ErrorCode::SessionNotFound,
+        "Session not found",
+    )
 }
 
 /// Bounds the memory sessions can take; the oldest binding goes first (its session then 404s).

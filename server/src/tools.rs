@@ -13,40 +13,40 @@ use serde_json::Value;
 use crate::auth::Principal;
 
 /// Scopes each tool needs unless configuration overrides them (`MCP_TOOL_SCOPES`).
-pub const TOOL_SCOPES: &[(&str, &[&str])] = &[("get_me", &[])];
+pub(crate) const TOOL_SCOPES: &[(&str, &[&str])] = &[("get_me", &[])];
 
 /// The MCP server: its tools and server info.
 #[derive(Debug, Clone)]
-pub struct McpTools {
+pub(crate) struct McpTools {
     tool_router: ToolRouter<Self>,
 }
 
 /// `get_me`'s answer: the Python sample's fields, in its order.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Me {
+pub(crate) struct Me {
     /// The caller's subject identifier (the token's `sub`).
-    pub user_id: String,
+    user_id: String,
     /// Okta's user id (`uid`), when the token has one.
-    pub uid: Option<String>,
+    uid: Option<String>,
     /// The authorization server that issued the token (`iss`).
-    pub issuer: String,
+    issuer: String,
     /// The token's audience (`aud`): a string or an array, as in the token.
-    pub audience: Value,
+    audience: Value,
     /// The OAuth client the token was issued to (`client_id`, else Okta's `cid`, else `azp`).
-    pub client_id: Option<String>,
+    client_id: Option<String>,
     /// The granted scopes (`scope` split on spaces, or `scp`).
-    pub scopes: Vec<String>,
+    scopes: Vec<String>,
     /// When the token was issued (`iat`), RFC 3339 UTC.
-    pub issued_at: Option<String>,
+    issued_at: Option<String>,
     /// When the token expires (`exp`), RFC 3339 UTC.
-    pub expires_at: String,
+    expires_at: String,
     /// The token's unique id (`jti`), when it has one.
-    pub token_id: Option<String>,
+    token_id: Option<String>,
 }
 
 impl Me {
     /// The answer for `principal`.
-    pub fn of(principal: &Principal) -> Self {
+    pub(crate) fn of(principal: &Principal) -> Self {
         let claims = principal.claims();
         Self {
             user_id: claims.subject.clone(),
@@ -65,7 +65,7 @@ impl Me {
 #[tool_router]
 impl McpTools {
     /// The tools, ready to serve.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             tool_router: Self::tool_router(),
         }

@@ -5,7 +5,8 @@
     reason = "tests"
 )]
 //! The binary as a user meets it: refusing to start without configuration (and saying what to
-//! set), and `--demo` printing a token that works.
+//! set), reading `.env`, stopping on SIGTERM; and the demo (`cargo run --example demo`) printing
+//! a token that works.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -25,13 +26,17 @@ impl Drop for Running {
 }
 
 fn server_binary() -> std::path::PathBuf {
-    // The conformance crate depends on the server library; its binary is built by
-    // `cargo test --workspace` (and built here if missing).
-    let target = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/debug/mcp-oauth-server");
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-oauth-server"))
+}
+
+/// The demo example's executable. `cargo test` builds examples alongside the tests; when a
+/// single test target is run alone, it is built here.
+fn demo_binary() -> std::path::PathBuf {
+    let target =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/examples/demo");
     if !target.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "mcp-oauth-server"])
+            .args(["build", "-q", "-p", "mcp-oauth-server", "--example", "demo"])
             .status()
             .unwrap();
         assert!(status.success());
@@ -39,8 +44,8 @@ fn server_binary() -> std::path::PathBuf {
     target
 }
 
-/// Config errors: without --demo and without OAUTH_ISSUER the server refuses to start and names
-/// what to set; it never falls back to a mock by itself.
+/// Config errors: without OAUTH_ISSUER the server refuses to start and names what to set (and
+/// where the demo is); it never falls back to a mock by itself.
 #[test]
 fn without_configuration_the_server_refuses_to_start_and_says_what_to_set() {
     let output = Command::new(server_binary())
@@ -57,10 +62,10 @@ fn without_configuration_the_server_refuses_to_start_and_says_what_to_set() {
         stderr.contains("MCP_RESOURCE_URL: required when HOST is not loopback"),
         "{stderr}"
     );
-    assert!(stderr.contains("--demo"), "{stderr}");
+    assert!(stderr.contains("cargo run --example demo"), "{stderr}");
 }
 
-/// --demo: the printed token works against the printed endpoint, which listens on loopback
+/// The demo: the printed token works against the printed endpoint, which listens on loopback
 /// (T04).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_a_token_that_works() {
@@ -84,7 +89,7 @@ async fn the_demo_prints_a_token_that_works() {
     assert!(response.headers().contains_key("mcp-session-id"));
 }
 
-/// --demo --stateless: the printed token calls get_me in one request.
+/// The demo with --stateless: the printed token calls get_me in one request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stateless_demo_token_calls_get_me_directly() {
     let (_running, token, endpoint) = start_demo(&["--stateless"]);
@@ -101,10 +106,10 @@ async fn the_stateless_demo_token_calls_get_me_directly() {
     assert_eq!(body["result"]["structuredContent"]["user_id"], "demo-user");
 }
 
-/// Starts `--demo` on a free port; returns the process and the banner's token and endpoint.
+/// Starts the demo on a free port; returns the process and the banner's token and endpoint.
 fn start_demo(extra: &[&str]) -> (Running, String, String) {
-    let mut child = Command::new(server_binary())
-        .args(["--demo", "--port", "0"])
+    let mut child = Command::new(demo_binary())
+        .args(["--port", "0"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

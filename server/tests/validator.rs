@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 use jsonwebtoken::jwk::Jwk;
-use mcp_oauth_server::auth::token::{
-    KeyRejection, KeySet, TokenError, ValidationPolicy, VerificationKey, validate,
+use mcp_oauth_server::{
+    AlgorithmAllowList, Audience, Issuer, KeyRejection, KeySet, TokenError, TokenTypePolicy,
+    ValidationPolicy, VerificationKey, validate,
 };
-use mcp_oauth_server::config::TokenTypePolicy;
 use mock_idp::attack::{Forgery, KeyChoice, Signature};
 use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, KeySupply, MockIdp};
 use serde_json::{Value, json};
@@ -50,18 +50,10 @@ impl Fixture {
             .start()
             .await
             .unwrap();
-        let policy = ValidationPolicy {
-            issuer: idp.url().to_owned(),
-            audiences: vec![AUD.to_owned()],
-            algorithms: [
-                "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-            ]
-            .iter()
-            .map(|a| a.parse().unwrap())
-            .collect(),
-            leeway_secs: 60,
-            token_types: TokenTypePolicy::Default,
-        };
+        let policy = ValidationPolicy::new(
+            Issuer::parse(idp.url()).unwrap(),
+            Audience::new(AUD).unwrap(),
+        );
         Self { idp, policy }
     }
 
@@ -142,7 +134,10 @@ async fn each_supported_algorithm_verifies() {
 #[tokio::test]
 async fn an_algorithm_off_the_allow_list_is_refused() {
     let mut f = Fixture::new(Algorithm::ES256).await;
-    f.policy.algorithms = vec![jsonwebtoken::Algorithm::RS256];
+    f.policy = f
+        .policy
+        .clone()
+        .with_algorithms(AlgorithmAllowList::new([jsonwebtoken::Algorithm::RS256]).unwrap());
     assert_eq!(f.check(spec()).await, Err(TokenError::AlgorithmNotAllowed));
 }
 
@@ -201,7 +196,8 @@ async fn an_algorithm_that_does_not_fit_the_key_is_refused() {
 async fn a_key_published_for_encryption_is_never_used() {
     let f = Fixture::rs256().await;
     let kid = f.idp.issuer().publish_encryption_key().await.unwrap();
-    assert!(!f.keys().contains(&kid));
+    assert_eq!(f.idp.issuer().jwks()["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(f.keys().len(), 1, "the enc key is left out of the key set");
     let forged = Forgery::new(spec()).signature(Signature::Key {
         key: KeyChoice::Kid(kid),
         alg: None,
@@ -519,7 +515,7 @@ async fn token_types_follow_the_policy() {
             "{typ}"
         );
     }
-    f.policy.token_types = TokenTypePolicy::Strict;
+    f.policy = f.policy.clone().with_token_types(TokenTypePolicy::Strict);
     for typ in [Some("at+jwt"), Some("application/AT+JWT")] {
         assert_eq!(
             f.check_forged(with_typ(typ)).await,

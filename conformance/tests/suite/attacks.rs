@@ -7,7 +7,7 @@ use mock_idp::Algorithm;
 use reqwest::StatusCode;
 
 async fn env_for(kind: EnvKind) -> TestEnv {
-    let setup = TestEnv::setup().args(["--required-scopes", "mcp:tools"]);
+    let setup = TestEnv::setup().required_scopes(&["mcp:tools"]);
     match kind {
         EnvKind::Rs256 => setup.start().await,
         EnvKind::Es256 => {

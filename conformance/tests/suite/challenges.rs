@@ -23,7 +23,7 @@ fn names(params: &[(String, String)]) -> Vec<&str> {
 #[tokio::test]
 async fn a_request_without_a_token_gets_a_bare_challenge_pointing_at_the_metadata() {
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools"])
+        .required_scopes(&["mcp:tools"])
         .start()
         .await;
     let response = env.post(None, None, &initialize_request()).await;
@@ -216,7 +216,7 @@ async fn an_oversized_token_gets_a_4xx_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn challenge_parameters_are_unique_and_clean() {
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools"])
+        .required_scopes(&["mcp:tools"])
         .start()
         .await;
     let response = env

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use conformance::{TestEnv, initialize_request};
+use mcp_oauth_server::{App, FetchUrl, Issuer, ResourceUrl, Settings, SystemClock};
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Endpoint, Fault};
 use reqwest::StatusCode;
@@ -106,7 +107,7 @@ async fn after_the_grace_period_the_old_keys_tokens_are_refused() {
 #[tokio::test]
 async fn a_jwks_outage_serves_known_keys_then_fails_closed() {
     let env = TestEnv::setup()
-        .args(["--jwks-stale-secs", "600"])
+        .configure(|s| s.keys.stale_for = Duration::from_secs(600))
         .start()
         .await;
     let issuer = env.idp.issuer();
@@ -162,7 +163,7 @@ async fn a_jwks_outage_serves_known_keys_then_fails_closed() {
 #[tokio::test]
 async fn a_hanging_jwks_endpoint_is_bounded_by_the_timeout() {
     let env = TestEnv::setup()
-        .args(["--jwks-timeout-secs", "1"])
+        .configure(|s| s.keys.timeout = Duration::from_secs(1))
         .start()
         .await;
     let issuer = env.idp.issuer();
@@ -222,19 +223,14 @@ async fn metadata_naming_another_issuer_stops_the_start() {
         .start()
         .await
         .unwrap();
-    let args = <mcp_oauth_server::Args as clap::Parser>::try_parse_from([
-        "mcp-oauth-server",
-        "--issuer",
-        &format!("{}/", idp.url()),
-        "--host",
-        "127.0.0.1",
-        "--well-known-url",
-        &idp.issuer().openid_configuration_url(),
-    ])
-    .unwrap();
-    let config = mcp_oauth_server::Config::from_args(&args).unwrap();
-    let clock = std::sync::Arc::new(mcp_oauth_server::clock::SystemClock);
-    let error = mcp_oauth_server::App::start(config, clock)
+    let mut settings = Settings::new(
+        Issuer::parse(&format!("{}/", idp.url())).unwrap(),
+        ResourceUrl::local(8000),
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    settings.authorization_server.metadata_url =
+        Some(FetchUrl::parse(&idp.issuer().openid_configuration_url()).unwrap());
+    let error = App::start(settings, std::sync::Arc::new(SystemClock))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("names issuer"), "{error}");
@@ -247,9 +243,9 @@ async fn stale_keys_are_refetched_on_demand() {
     let issuer = env.idp.issuer();
     issuer.set_fault(Endpoint::Jwks, Fault::status(500));
     env.advance(100_000);
-    assert!(!env.app().auth().keys().is_ready());
+    assert!(!env.app().is_ready());
     issuer.clear_faults();
     let token = env.token().await;
     assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
-    assert!(env.app().auth().keys().is_ready());
+    assert!(env.app().is_ready());
 }

@@ -1,6 +1,7 @@
 //! RFC 9728 metadata (A01-A18) and the sample's AS-metadata forwarding (A20).
 
 use conformance::TestEnv;
+use mcp_oauth_server::{AsMetadataMode, FetchUrl};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -9,12 +10,10 @@ use serde_json::Value;
 #[tokio::test]
 async fn both_metadata_documents_describe_the_mcp_endpoint() {
     let env = TestEnv::setup()
-        .args([
-            "--required-scopes",
-            "mcp:tools",
-            "--tool-scopes",
-            "get_me=mcp:read",
-        ])
+        .required_scopes(&["mcp:tools"])
+        .configure(|s| {
+            s.scopes.require_for_tool("get_me", ["mcp:read"]);
+        })
         .start()
         .await;
     for path in [
@@ -87,7 +86,7 @@ async fn empty_scopes_are_omitted_and_offline_access_never_listed() {
         .unwrap();
     assert!(doc.get("scopes_supported").is_none());
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools offline_access"])
+        .required_scopes(&["mcp:tools", "offline_access"])
         .start()
         .await;
     let doc: Value = env
@@ -152,11 +151,9 @@ async fn the_authorization_server_metadata_is_forwarded_with_307() {
         assert_eq!(response.headers()["location"], expected.as_str());
     }
     let env = TestEnv::setup()
-        .args_for_idp(|idp| {
-            vec![
-                "--well-known-url".into(),
-                idp.issuer().openid_configuration_url(),
-            ]
+        .configure_with_idp(|s, idp| {
+            s.authorization_server.metadata_url =
+                Some(FetchUrl::parse(&idp.issuer().openid_configuration_url()).unwrap());
         })
         .start()
         .await;
@@ -176,18 +173,23 @@ async fn the_authorization_server_metadata_is_forwarded_with_307() {
     );
 }
 
-/// A20 (proxy mode): a cached copy of the AS metadata, for browser clients.
+/// A20 (proxy mode), G02: the AS metadata document discovery already holds (its issuer
+/// checked) is served as is, with no fetch per request; it is fetched again once it is older
+/// than five minutes.
 #[tokio::test]
-async fn the_proxy_mode_serves_a_cached_copy() {
+async fn the_proxy_mode_serves_the_document_discovery_holds() {
     let env = TestEnv::setup()
-        .args(["--as-metadata", "proxy"])
+        .configure(|s| s.as_metadata = AsMetadataMode::Proxy)
         .start()
         .await;
-    let before = env
-        .idp
-        .issuer()
-        .requests(mock_idp::Endpoint::OauthAuthorizationServer);
-    for _ in 0..3 {
+    let fetches = || {
+        env.idp
+            .issuer()
+            .requests(mock_idp::Endpoint::OauthAuthorizationServer)
+    };
+    let before = fetches();
+    assert_eq!(before, 1, "discovery fetched it at start");
+    let get = || async {
         let response = env
             .http
             .get(format!(
@@ -198,13 +200,19 @@ async fn the_proxy_mode_serves_a_cached_copy() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let doc: Value = response.json().await.unwrap();
+        response.json::<Value>().await.unwrap()
+    };
+    for _ in 0..3 {
+        let doc = get().await;
         assert_eq!(doc["issuer"], env.idp.url());
+        assert_eq!(doc["jwks_uri"], env.idp.issuer().jwks_uri());
     }
-    let fetched = env
-        .idp
-        .issuer()
-        .requests(mock_idp::Endpoint::OauthAuthorizationServer)
-        - before;
-    assert_eq!(fetched, 1, "fetched once, then served from the cache");
+    assert_eq!(fetches(), before, "served from what discovery holds");
+    env.advance(301);
+    get().await;
+    assert_eq!(
+        fetches(),
+        before + 1,
+        "fetched again when older than 5 minutes"
+    );
 }

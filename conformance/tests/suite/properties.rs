@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use conformance::{TestEnv, fixture_supply};
 use jsonwebtoken::jwk::Jwk;
-use mcp_oauth_server::auth::token::{KeySet, ValidationPolicy, VerificationKey, validate};
-use mcp_oauth_server::config::TokenTypePolicy;
+use mcp_oauth_server::{
+    AlgorithmAllowList, Audience, Issuer, KeySet, Leeway, ValidationPolicy, VerificationKey,
+    validate,
+};
 use mock_idp::attack::{Forgery, KeyChoice, Signature};
 use mock_idp::{AccessTokenSpec, Clock, IssuerHandle, MockIdp};
 use proptest::prelude::*;
@@ -244,17 +246,19 @@ fn prop_validator_agrees_with_the_rfc_oracle() {
         .unwrap();
     let issuer = idp.issuer().clone();
     let keys = key_set(&issuer.jwks());
-    let policy = ValidationPolicy {
-        issuer: issuer.url().to_owned(),
-        audiences: vec![resource.to_owned()],
-        algorithms: vec![
+    let policy = ValidationPolicy::new(
+        Issuer::parse(issuer.url()).unwrap(),
+        Audience::new(resource).unwrap(),
+    )
+    .with_algorithms(
+        AlgorithmAllowList::new([
             jsonwebtoken::Algorithm::RS256,
             jsonwebtoken::Algorithm::ES256,
             jsonwebtoken::Algorithm::EdDSA,
-        ],
-        leeway_secs: LEEWAY,
-        token_types: TokenTypePolicy::Default,
-    };
+        ])
+        .unwrap(),
+    )
+    .with_leeway(Leeway::new(std::time::Duration::from_secs(LEEWAY.unsigned_abs())).unwrap());
     let result = runner(512).run(&case_strategy(-2 * LEEWAY..=2 * LEEWAY), |case| {
         let token = runtime.block_on(build(&issuer, resource, now, &case));
         let verdict = validate(&token, &keys, now, &policy);
@@ -276,11 +280,7 @@ fn prop_validator_agrees_with_the_rfc_oracle() {
 #[test]
 fn prop_server_agrees_with_the_rfc_oracle_over_http() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let env = runtime.block_on(
-        TestEnv::setup()
-            .args(["--required-scopes", REQUIRED_SCOPE])
-            .start(),
-    );
+    let env = runtime.block_on(TestEnv::setup().required_scopes(&[REQUIRED_SCOPE]).start());
     let env = Arc::new(env);
     let issuer = env.idp.issuer().clone();
     let resource = env.resource().to_owned();

@@ -10,7 +10,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 #[tokio::test]
 async fn the_rmcp_client_calls_get_me_with_a_bearer_token() {
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools"])
+        .required_scopes(&["mcp:tools"])
         .start()
         .await;
     let token = env.token().await;

@@ -1,5 +1,7 @@
 //! Scopes and step-up: 403 insufficient_scope decided before any response byte (H01-H06).
 
+use std::collections::BTreeMap;
+
 use conformance::{TestEnv, challenge_params};
 use mock_idp::AccessTokenSpec;
 use reqwest::StatusCode;
@@ -14,12 +16,11 @@ fn call(tool: &str) -> serde_json::Value {
 #[tokio::test]
 async fn missing_scopes_get_one_403_naming_all_of_them() {
     let env = TestEnv::setup()
-        .args([
-            "--required-scopes",
-            "mcp:tools",
-            "--tool-scopes",
-            "get_me=profile:read email:read",
-        ])
+        .required_scopes(&["mcp:tools"])
+        .configure(|s| {
+            s.scopes
+                .require_for_tool("get_me", ["profile:read", "email:read"]);
+        })
         .start()
         .await;
     let token = env
@@ -55,7 +56,7 @@ async fn missing_scopes_get_one_403_naming_all_of_them() {
         );
         assert_eq!(
             get("resource_metadata"),
-            Some(env.config.resource_metadata_url())
+            Some(env.settings.resource.url.metadata_url())
         );
         challenges.push(header);
     }
@@ -75,12 +76,10 @@ async fn missing_scopes_get_one_403_naming_all_of_them() {
 #[tokio::test]
 async fn a_down_scoped_token_works_for_what_it_covers() {
     let env = TestEnv::setup()
-        .args([
-            "--required-scopes",
-            "mcp:tools",
-            "--tool-scopes",
-            "get_me=profile:read",
-        ])
+        .required_scopes(&["mcp:tools"])
+        .configure(|s| {
+            s.scopes.require_for_tool("get_me", ["profile:read"]);
+        })
         .start()
         .await;
     let token = env
@@ -101,7 +100,7 @@ async fn a_down_scoped_token_works_for_what_it_covers() {
 #[tokio::test]
 async fn a_token_without_the_basic_scope_gets_403_at_once() {
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools"])
+        .required_scopes(&["mcp:tools"])
         .start()
         .await;
     let token = env.mint(AccessTokenSpec::user("alice")).await;
@@ -115,7 +114,7 @@ async fn a_token_without_the_basic_scope_gets_403_at_once() {
 #[tokio::test]
 async fn offline_access_is_never_challenged_for() {
     let env = TestEnv::setup()
-        .args(["--required-scopes", "mcp:tools offline_access"])
+        .required_scopes(&["mcp:tools", "offline_access"])
         .start()
         .await;
     let response = env
@@ -130,12 +129,14 @@ async fn offline_access_is_never_challenged_for() {
 #[tokio::test]
 async fn a_broader_scope_satisfies_a_narrower_one() {
     let env = TestEnv::setup()
-        .args([
-            "--tool-scopes",
-            "get_me=mcp:read",
-            "--scope-implies",
-            "mcp:admin=mcp:write,mcp:write=mcp:read",
-        ])
+        .configure(|s| {
+            s.scopes
+                .require_for_tool("get_me", ["mcp:read"])
+                .with_hierarchy(&BTreeMap::from([
+                    ("mcp:admin".to_owned(), vec!["mcp:write".to_owned()]),
+                    ("mcp:write".to_owned(), vec!["mcp:read".to_owned()]),
+                ]));
+        })
         .start()
         .await;
     for (granted, expected) in [

@@ -2,6 +2,7 @@
 //! Host checks (T02, T03, T05), CORS preflight (N16), and limits.
 
 use conformance::{TestEnv, initialize_request};
+use mcp_oauth_server::Transport;
 use mock_idp::AccessTokenSpec;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -210,7 +211,10 @@ async fn a_cors_preflight_is_answered_without_auth() {
 /// Stateless mode: no session, JSON answers, get_me in one request.
 #[tokio::test]
 async fn stateless_mode_answers_json_without_sessions() {
-    let env = TestEnv::setup().args(["--stateless"]).start().await;
+    let env = TestEnv::setup()
+        .configure(|s| s.transport = Transport::Stateless)
+        .start()
+        .await;
     let token = env.token().await;
     let response = env.post(Some(&token), None, &initialize_request()).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -224,7 +228,7 @@ async fn stateless_mode_answers_json_without_sessions() {
 #[tokio::test]
 async fn oversized_and_invalid_requests_are_refused_and_the_server_keeps_serving() {
     let env = TestEnv::setup()
-        .args(["--max-body-bytes", "4096"])
+        .configure(|s| s.limits.max_body_bytes = 4096)
         .start()
         .await;
     let token = env.token().await;

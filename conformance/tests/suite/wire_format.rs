@@ -30,8 +30,10 @@ const HEADERS: [&str; 13] = [
 
 fn normalise(env: &TestEnv, text: &str) -> String {
     let port = env
-        .config
+        .settings
         .resource
+        .url
+        .as_url()
         .port()
         .map(|p| p.to_string())
         .unwrap_or_default();
@@ -68,12 +70,10 @@ async fn view(env: &TestEnv, response: reqwest::Response) -> Value {
 
 async fn env() -> TestEnv {
     TestEnv::setup()
-        .args([
-            "--required-scopes",
-            "mcp:tools",
-            "--tool-scopes",
-            "get_me=profile:read",
-        ])
+        .required_scopes(&["mcp:tools"])
+        .configure(|s| {
+            s.scopes.require_for_tool("get_me", ["profile:read"]);
+        })
         .start()
         .await
 }

@@ -43,7 +43,7 @@ pub enum AuthError {
 
 /// Builds challenges for one resource.
 #[derive(Debug, Clone)]
-pub struct Challenger {
+pub(crate) struct Challenger {
     resource_metadata: String,
     basic_scopes: Vec<String>,
 }
@@ -51,7 +51,7 @@ pub struct Challenger {
 impl Challenger {
     /// `resource_metadata` is the absolute RFC 9728 URL; `basic_scopes` what a client should
     /// request first (B10), never `offline_access` (H06).
-    pub fn new(resource_metadata: String, basic_scopes: Vec<String>) -> Self {
+    pub(crate) fn new(resource_metadata: String, basic_scopes: Vec<String>) -> Self {
         let basic_scopes = basic_scopes
             .into_iter()
             .filter(|s| s != "offline_access")
@@ -63,7 +63,7 @@ impl Challenger {
     }
 
     /// The response for `error`.
-    pub fn respond(&self, error: &AuthError) -> Response {
+    pub(crate) fn respond(&self, error: &AuthError) -> Response {
         let (status, code, description) = match error {
             AuthError::MissingToken => (
                 StatusCode::UNAUTHORIZED,

@@ -4,15 +4,38 @@
 //! closed (checklist G01, G05, D12).
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
-use jsonwebtoken::jwk::Jwk;
-use serde_json::Value;
-use url::Url;
-
-use super::discovery::{FetchError, Fetcher, discover};
-use super::token::{KeySet, VerificationKey};
+use super::authorization_server::{AuthorizationServer, DiscoveryError};
+use super::fetch::{FetchError, FetchUrl};
+use super::key_set::{JwksError, KeySet};
 use crate::clock::Clock;
-use crate::config::JwksSettings;
+
+/// How keys are fetched and kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySourceSettings {
+    /// Timeout of each JWKS or metadata fetch.
+    pub timeout: Duration,
+    /// Largest JWKS or metadata document.
+    pub max_bytes: usize,
+    /// Minimum interval between refreshes triggered by unknown `kid`s (G05).
+    pub cooldown: Duration,
+    /// How long stale keys are used while refreshes fail (D12 bounds it).
+    pub stale_for: Duration,
+}
+
+impl Default for KeySourceSettings {
+    /// 5 s per fetch, 256 KiB per document, one unknown-`kid` refresh per 30 s, an hour of
+    /// stale keys while the authorization server is down.
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            max_bytes: 256 * 1024,
+            cooldown: Duration::from_secs(30),
+            stale_for: Duration::from_secs(3600),
+        }
+    }
+}
 
 /// Why no keys can be used right now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,26 +48,39 @@ pub enum KeysUnavailable {
     Stale,
 }
 
-/// Where the JWKS comes from: a configured URL, or discovery from the issuer.
-#[derive(Debug, Clone)]
-pub enum JwksLocation {
-    /// `OAUTH_JWKS_URI`.
-    Configured(Url),
-    /// Discover `jwks_uri` from the issuer's metadata (`preferred` = OAUTH_WELL_KNOWN_URL).
-    Discover {
-        /// The issuer.
-        issuer: String,
-        /// A metadata URL to try instead of the standard ones.
-        preferred: Option<Url>,
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// `jwks_uri` could not be discovered.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The JWKS could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The JWKS was fetched but yields no key set.
+    #[error("{url}: {source}")]
+    Jwks {
+        /// The JWKS URL.
+        url: String,
+        /// What is wrong with the document.
+        #[source]
+        source: JwksError,
     },
+}
+
+impl RefreshError {
+    /// Whether retrying cannot help (metadata naming another issuer).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Discovery(error) if error.is_permanent())
+    }
 }
 
 /// Caches the AS's keys and decides when to fetch them again.
 #[derive(Debug)]
-pub struct KeySource {
-    fetcher: Fetcher,
-    location: JwksLocation,
-    settings: JwksSettings,
+pub(crate) struct KeySource {
+    authorization_server: Arc<AuthorizationServer>,
+    settings: KeySourceSettings,
     clock: Arc<dyn Clock>,
     state: RwLock<CacheState>,
     /// Single-flight: one fetch at a time; waiters then see its result.
@@ -54,9 +90,6 @@ pub struct KeySource {
 #[derive(Debug, Default)]
 struct CacheState {
     keys: Option<Arc<KeySet>>,
-    jwks_uri: Option<Url>,
-    /// Where discovery found the AS metadata (the forwarding route's default target).
-    metadata_url: Option<Url>,
     fresh_until: i64,
     stale_until: i64,
     last_attempt: Option<i64>,
@@ -68,43 +101,24 @@ struct CacheState {
 
 impl KeySource {
     /// A key source with nothing loaded; call [`KeySource::refresh`] or [`KeySource::keys`].
-    pub fn new(
-        fetcher: Fetcher,
-        location: JwksLocation,
-        settings: JwksSettings,
+    pub(crate) fn new(
+        authorization_server: Arc<AuthorizationServer>,
+        settings: KeySourceSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let jwks_uri = match &location {
-            JwksLocation::Configured(url) => Some(url.clone()),
-            JwksLocation::Discover { .. } => None,
-        };
         Self {
-            fetcher,
-            location,
+            authorization_server,
             settings,
             clock,
-            state: RwLock::new(CacheState {
-                jwks_uri,
-                ..CacheState::default()
-            }),
+            state: RwLock::new(CacheState::default()),
             fetching: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Whether keys have been loaded and are not past their stale window (readiness).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         let state = self.read();
         state.keys.is_some() && self.clock.now() < state.stale_until
-    }
-
-    /// Where discovery found the authorization server's metadata, once it has.
-    pub fn metadata_url(&self) -> Option<Url> {
-        self.read().metadata_url.clone()
-    }
-
-    /// How many fetch attempts were made (for logs and tests).
-    pub fn attempts(&self) -> u64 {
-        self.read().attempts
     }
 
     /// The keys to validate with: cached while fresh; refreshed when expired (unless a fetch
@@ -112,7 +126,7 @@ impl KeySource {
     ///
     /// # Errors
     /// [`KeysUnavailable`] when nothing usable is cached and no fetch succeeds.
-    pub async fn keys(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
+    pub(crate) async fn keys(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
         let now = self.clock.now();
         {
             let state = self.read();
@@ -123,6 +137,7 @@ impl KeySource {
             }
         }
         if self.cooldown_over(now) {
+            // A failure is logged by `refresh`; what is cached (if anything) still decides.
             let _ = self.refresh().await;
         }
         self.usable(self.clock.now())
@@ -130,9 +145,9 @@ impl KeySource {
 
     /// Called when a token names a `kid` the cached keys lack: refetches, at most once per
     /// cooldown (so random `kid`s cannot multiply fetches, G05).
-    pub async fn refresh_for_unknown_kid(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
+    pub(crate) async fn refresh_for_unknown_kid(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
         let now = self.clock.now();
-        let cooldown = i64::try_from(self.settings.cooldown.as_secs()).unwrap_or(i64::MAX);
+        let cooldown = secs(self.settings.cooldown);
         let allowed = {
             let mut state = self.write();
             let allowed = state
@@ -152,8 +167,8 @@ impl KeySource {
     /// Fetches the JWKS now (single-flight: concurrent callers wait for one fetch and share it).
     ///
     /// # Errors
-    /// [`FetchError`] from discovery or the JWKS fetch; the cache keeps its last good keys.
-    pub async fn refresh(&self) -> Result<(), FetchError> {
+    /// [`RefreshError`] from discovery or the JWKS fetch; the cache keeps its last good keys.
+    pub(crate) async fn refresh(&self) -> Result<(), RefreshError> {
         let started = self.read().attempts;
         let _one_fetch = self.fetching.lock().await;
         if self.read().attempts != started {
@@ -166,47 +181,46 @@ impl KeySource {
             state.last_attempt = Some(now);
             state.attempts += 1;
         }
-        let outcome = self.fetch().await;
-        match &outcome {
-            Ok((keys, jwks_uri, max_age)) => {
+        match self.fetch().await {
+            Ok((keys, max_age)) => {
                 let ttl = max_age
-                    .unwrap_or(DEFAULT_TTL_SECS)
-                    .clamp(MIN_TTL_SECS, MAX_TTL_SECS);
-                let ttl = i64::try_from(ttl).unwrap_or(MAX_TTL_SECS as i64);
-                let stale = i64::try_from(self.settings.stale_for.as_secs()).unwrap_or(i64::MAX);
+                    .unwrap_or(DEFAULT_TTL)
+                    .clamp(MIN_TTL, MAX_TTL)
+                    .as_secs();
                 let mut state = self.write();
-                state.keys = Some(Arc::clone(keys));
-                state.jwks_uri = Some(jwks_uri.clone());
-                state.fresh_until = now.saturating_add(ttl);
-                state.stale_until = state.fresh_until.saturating_add(stale);
+                state.fresh_until = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+                state.stale_until = state
+                    .fresh_until
+                    .saturating_add(secs(self.settings.stale_for));
                 tracing::info!(keys = keys.len(), ttl, "authorization server keys loaded");
+                state.keys = Some(keys);
+                Ok(())
             }
-            Err(error) if self.read().keys.is_some() => {
-                tracing::warn!(%error, "JWKS refresh failed; serving the last good keys while they are within the stale window");
+            Err(error) => {
+                if self.read().keys.is_some() {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "JWKS refresh failed; serving the last good keys while they are within the stale window"
+                    );
+                } else {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "JWKS fetch failed"
+                    );
+                }
+                Err(error)
             }
-            Err(error) => tracing::warn!(%error, "JWKS fetch failed"),
         }
-        outcome.map(|_| ())
     }
 
-    async fn fetch(&self) -> Result<(Arc<KeySet>, Url, Option<u64>), FetchError> {
-        let known_uri = self.read().jwks_uri.clone();
-        let jwks_uri = match (known_uri, &self.location) {
-            (Some(uri), _) => uri,
-            (None, JwksLocation::Configured(uri)) => uri.clone(),
-            (None, JwksLocation::Discover { issuer, preferred }) => {
-                let metadata = discover(&self.fetcher, issuer, preferred.as_ref()).await?;
-                tracing::info!(metadata = %metadata.url, jwks_uri = %metadata.jwks_uri, "authorization server discovered");
-                self.write().metadata_url = Some(metadata.url);
-                metadata.jwks_uri
-            }
-        };
-        let (document, max_age) = self.fetcher.json(&jwks_uri).await?;
-        let keys = parse_jwks(&document).map_err(|reason| FetchError::Invalid {
+    async fn fetch(&self) -> Result<(Arc<KeySet>, Option<Duration>), RefreshError> {
+        let jwks_uri: FetchUrl = self.authorization_server.jwks_uri().await?;
+        let fetched = self.authorization_server.fetcher().json(&jwks_uri).await?;
+        let keys = KeySet::from_jwks(&fetched.document).map_err(|source| RefreshError::Jwks {
             url: jwks_uri.to_string(),
-            reason,
+            source,
         })?;
-        Ok((Arc::new(keys), jwks_uri, max_age))
+        Ok((Arc::new(keys), fetched.max_age))
     }
 
     fn usable(&self, now: i64) -> Result<Arc<KeySet>, KeysUnavailable> {
@@ -219,7 +233,7 @@ impl KeySource {
     }
 
     fn cooldown_over(&self, now: i64) -> bool {
-        let cooldown = i64::try_from(self.settings.cooldown.as_secs()).unwrap_or(i64::MAX);
+        let cooldown = secs(self.settings.cooldown);
         self.read()
             .last_attempt
             .is_none_or(|last| now >= last.saturating_add(cooldown))
@@ -235,44 +249,13 @@ impl KeySource {
     }
 }
 
-/// The usable keys of a JWKS document; unusable ones are logged and skipped, and a set with no
-/// usable key is an error (so the last good set is kept).
-fn parse_jwks(document: &Value) -> Result<KeySet, String> {
-    let keys = document
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("no \"keys\" array")?;
-    if keys.len() > MAX_KEYS {
-        return Err(format!("more than {MAX_KEYS} keys"));
-    }
-    let mut usable = Vec::new();
-    for key in keys {
-        let kid = key
-            .get("kid")
-            .and_then(Value::as_str)
-            .unwrap_or("<none>")
-            .to_owned();
-        match serde_json::from_value::<Jwk>(key.clone()) {
-            Ok(jwk) => match VerificationKey::from_jwk(&jwk) {
-                Ok(key) => usable.push(key),
-                Err(reason) => tracing::debug!(%kid, %reason, "JWKS key skipped"),
-            },
-            Err(_) => {
-                tracing::debug!(%kid, "JWKS entry is not a JWK this server understands; skipped")
-            }
-        }
-    }
-    if usable.is_empty() {
-        return Err("no usable signature key".into());
-    }
-    Ok(KeySet::new(usable))
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Used when the JWKS response has no `Cache-Control` max-age.
-const DEFAULT_TTL_SECS: u64 = 300;
+const DEFAULT_TTL: Duration = Duration::from_secs(300);
 /// A `max-age` below this is raised: refetching every second only loads the IdP.
-const MIN_TTL_SECS: u64 = 60;
+const MIN_TTL: Duration = Duration::from_secs(60);
 /// A `max-age` above this is lowered, so a rotation is noticed within a day.
-const MAX_TTL_SECS: u64 = 86_400;
-/// Bounds what one JWKS can make us hold and try.
-const MAX_KEYS: usize = 64;
+const MAX_TTL: Duration = Duration::from_secs(86_400);

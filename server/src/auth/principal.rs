@@ -1,7 +1,7 @@
 //! Who called: the verified claims of the caller's token, as tools and the session binding see
 //! them. A `Principal` exists only after validation succeeded, so holding one is the proof.
 
-use super::token::VerifiedClaims;
+use super::claims::VerifiedClaims;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,18 +20,53 @@ pub struct ScopePolicy {
 }
 
 impl ScopePolicy {
-    /// `every_request` applies to all MCP requests; `per_tool` adds scopes for `tools/call`.
-    pub fn new(every_request: Vec<String>, per_tool: BTreeMap<String, Vec<String>>) -> Self {
+    /// Each tool needs the scopes its code declares (`(tool, scopes)` pairs); nothing else is
+    /// required until configured.
+    pub fn for_tools(tools: &[(&str, &[&str])]) -> Self {
+        let per_tool = tools
+            .iter()
+            .map(|(tool, scopes)| {
+                (
+                    (*tool).to_owned(),
+                    scopes.iter().map(|s| (*s).to_owned()).collect(),
+                )
+            })
+            .collect();
         Self {
-            every_request,
+            every_request: Vec::new(),
             per_tool,
             grants: BTreeMap::new(),
         }
     }
 
-    /// Adds a scope hierarchy: `implies[broad]` lists scopes `broad` also grants. Chains are
-    /// followed (`admin` → `write` → `read`), cycles are harmless.
-    pub fn with_hierarchy(mut self, implies: &BTreeMap<String, Vec<String>>) -> Self {
+    /// Every MCP request needs `scopes` (`OAUTH_REQUIRED_SCOPES`).
+    pub fn require_for_every_request<S: Into<String>>(
+        &mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> &mut Self {
+        for scope in scopes.into_iter().map(Into::into) {
+            if !self.every_request.contains(&scope) {
+                self.every_request.push(scope);
+            }
+        }
+        self
+    }
+
+    /// `tools/call` of `tool` needs `scopes`, replacing what its code declares
+    /// (`MCP_TOOL_SCOPES`).
+    pub fn require_for_tool<S: Into<String>>(
+        &mut self,
+        tool: impl Into<String>,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> &mut Self {
+        self.per_tool
+            .insert(tool.into(), scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds a scope hierarchy: `implies[broad]` lists scopes `broad` also grants (D08). Chains
+    /// are followed (`admin` → `write` → `read`), cycles are harmless.
+    pub fn with_hierarchy(&mut self, implies: &BTreeMap<String, Vec<String>>) -> &mut Self {
         for broad in implies.keys() {
             let mut granted: Vec<String> = Vec::new();
             let mut pending: Vec<&String> = vec![broad];

@@ -1,0 +1,119 @@
+//! The demo: `cargo run --example demo` starts the mock identity provider in-process on a random
+//! loopback port, the server on `http://localhost:8000/mcp` trusting it, and prints a ready token,
+//! a curl command and the MCP Inspector command. The server's own flags and variables apply
+//! (`--stateless`, `PORT`, `--required-scopes`...), except the issuer, which is the mock's.
+//!
+//! It is an example of the server crate, not part of the shipped binary: the production server
+//! links no mock, no key generation and no token minting.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use mcp_oauth_server::{App, Args, SystemClock, Transport};
+use mock_idp::{AccessTokenSpec, Client, IssuerSettings, MockIdp};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut args = Args::parse();
+    // The demo listens on loopback unless HOST says otherwise (T04).
+    let host = *args.host.get_or_insert(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let listener = TcpListener::bind((host, args.port))
+        .await
+        .with_context(|| format!("binding {host}:{}", args.port))?;
+    // PORT=0 took a free port: the derived resource URL must name the real one.
+    args.port = listener.local_addr()?.port();
+    let resource = args
+        .resource_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}/mcp", args.port));
+
+    let client = Client::new("demo-client", "demo-secret", resource.clone())
+        .resources([format!("http://127.0.0.1:{}/mcp", args.port)])
+        .scopes(["mcp:tools", "mcp:read", "mcp:write"])
+        .default_scopes(["mcp:tools"]);
+    let idp = MockIdp::builder()
+        .client(client)
+        .settings(IssuerSettings {
+            default_audience: resource.clone(),
+            ..IssuerSettings::default()
+        })
+        .admin(true)
+        .start()
+        .await
+        .context("starting the demo identity provider")?;
+    args.issuer = Some(idp.url().to_owned());
+    args.resource_url = Some(resource);
+    let settings = match args.settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    let token = idp
+        .issuer()
+        .mint(
+            &AccessTokenSpec::user("demo-user")
+                .client_id("demo-client")
+                .scope(["mcp:tools"])
+                .claim("uid", "00u-demo-user")
+                .expires_in(Duration::from_secs(3600)),
+        )
+        .await?;
+    let app = App::start(settings, Arc::new(SystemClock)).await?;
+    let endpoint = app.settings().resource.url.to_string();
+    let stateless = app.settings().transport == Transport::Stateless;
+    tracing::info!(address = %listener.local_addr()?, %endpoint, issuer = %idp.url(), "mcp-oauth-server demo listening");
+    // A closed stdout must not stop a running server: the write error is ignored.
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        banner(&idp, &token, &endpoint, stateless)
+    );
+    app.serve(listener, tokio_graceful::default_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What a user needs to try the server. In session mode the curl command initializes a session
+/// (MCP needs that before tool calls); in stateless mode it calls `get_me` directly.
+fn banner(idp: &MockIdp, token: &str, endpoint: &str, stateless: bool) -> String {
+    let issuer = idp.issuer();
+    let request = if stateless {
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{}}}"#
+    } else {
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#
+    };
+    let what = if stateless {
+        "call get_me"
+    } else {
+        "initialize a session (add --stateless to call get_me in one request)"
+    };
+    format!(
+        "mcp-oauth-server demo\n\
+         \x20 MCP endpoint:  {endpoint}\n\
+         \x20 issuer (mock): {issuer}\n\
+         export TOKEN={token}\n\
+         {what}:\n\
+         \x20 curl -s {endpoint} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n\
+         \x20      -H 'Accept: application/json, text/event-stream' -d '{request}'\n\
+         MCP Inspector (then call get_me):\n\
+         \x20 npx @modelcontextprotocol/inspector --transport http --server-url {endpoint} --header \"Authorization: Bearer $TOKEN\"\n\
+         a fresh machine-to-machine token:\n\
+         \x20 curl -s -u demo-client:demo-secret -d grant_type=client_credentials {token_endpoint}\n",
+        issuer = issuer.url(),
+        token_endpoint = issuer.token_endpoint(),
+    )
+}

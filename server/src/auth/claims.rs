@@ -1,0 +1,181 @@
+//! The claims of a signature-checked token, judged against the policy: `iss` exact, `aud` names
+//! one of ours, `exp` required and `nbf` honoured with the leeway, a non-empty `sub`, no `cnf`
+//! (checklist D02-D07, D13, E02-E09, E13, J23-J34, J48). What passes becomes [`VerifiedClaims`],
+//! the only form in which the rest of the server sees a token's contents.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+use super::policy::ValidationPolicy;
+use super::token::TokenError;
+
+/// The claims of an accepted token, as the tools see them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedClaims {
+    /// `iss`.
+    pub issuer: String,
+    /// `sub`.
+    pub subject: String,
+    /// `aud`, string or array as in the token.
+    pub audience: Value,
+    /// `exp`, seconds.
+    pub expires_at: i64,
+    /// `iat`, seconds.
+    pub issued_at: Option<i64>,
+    /// `jti`.
+    pub token_id: Option<String>,
+    /// `client_id`, else Okta's `cid`, else `azp`.
+    pub client_id: Option<String>,
+    /// `scope` split on spaces, else `scp` (array or string).
+    pub scopes: Vec<String>,
+    /// Okta's `uid`.
+    pub uid: Option<String>,
+}
+
+/// The registered and provider claims this server reads; everything else is ignored.
+#[derive(Deserialize)]
+pub(crate) struct Claims {
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Option<AudienceClaim>,
+    #[serde(default)]
+    exp: Option<NumericDate>,
+    #[serde(default)]
+    nbf: Option<NumericDate>,
+    #[serde(default)]
+    iat: Option<NumericDate>,
+    #[serde(default)]
+    jti: Option<String>,
+    #[serde(default)]
+    scope: Option<Value>,
+    #[serde(default)]
+    scp: Option<Value>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    cid: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    uid: Option<Value>,
+    #[serde(default)]
+    cnf: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum AudienceClaim {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// RFC 7519 §2: a JSON number of seconds; integers or finite floats, never strings or booleans.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+enum NumericDate {
+    Int(i64),
+    Float(f64),
+}
+
+impl NumericDate {
+    fn seconds(self, claim: &'static str) -> Result<i64, TokenError> {
+        match self {
+            Self::Int(secs) => Ok(secs),
+            Self::Float(secs) if secs.is_finite() && secs.abs() < 1e15 => Ok(secs.floor() as i64),
+            Self::Float(_) => Err(TokenError::InvalidClaim(claim)),
+        }
+    }
+}
+
+impl Claims {
+    /// Judges the claims at `now` under `policy`.
+    pub(crate) fn check(
+        &self,
+        now: i64,
+        policy: &ValidationPolicy,
+    ) -> Result<VerifiedClaims, TokenError> {
+        let issuer = self.iss.as_deref().ok_or(TokenError::MissingClaim("iss"))?;
+        if issuer != policy.issuer().as_str() {
+            return Err(TokenError::WrongIssuer);
+        }
+        let audience = self.aud.as_ref().ok_or(TokenError::MissingClaim("aud"))?;
+        let audiences: &[String] = match audience {
+            AudienceClaim::One(one) => std::slice::from_ref(one),
+            AudienceClaim::Many(many) => many,
+        };
+        if !audiences.iter().any(|aud| policy.accepts_audience(aud)) {
+            return Err(TokenError::WrongAudience);
+        }
+        let leeway = policy.leeway().secs();
+        let expires_at = self
+            .exp
+            .ok_or(TokenError::MissingClaim("exp"))?
+            .seconds("exp")?;
+        if now > expires_at.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if let Some(nbf) = self.nbf
+            && now.saturating_add(leeway) < nbf.seconds("nbf")?
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        let issued_at = self.iat.map(|iat| iat.seconds("iat")).transpose()?;
+        let subject = self.sub.as_deref().ok_or(TokenError::MissingClaim("sub"))?;
+        if subject.trim().is_empty() {
+            return Err(TokenError::InvalidClaim("sub"));
+        }
+        if self.cnf.is_some() {
+            // RFC 9449 §7.2 / RFC 8705: a key-bound token used without its proof must not pass;
+            // this server verifies no DPoP or mTLS proof, so it accepts bearer tokens only (J48).
+            return Err(TokenError::SenderConstrained);
+        }
+        Ok(VerifiedClaims {
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            audience: match audience {
+                AudienceClaim::One(one) => Value::String(one.clone()),
+                AudienceClaim::Many(many) => Value::from(many.clone()),
+            },
+            expires_at,
+            issued_at,
+            token_id: self.jti.clone(),
+            client_id: self
+                .client_id
+                .clone()
+                .or_else(|| self.cid.clone())
+                .or_else(|| self.azp.clone()),
+            scopes: scopes(self.scope.as_ref().or(self.scp.as_ref()))?,
+            uid: match &self.uid {
+                None | Some(Value::Null) => None,
+                Some(Value::String(uid)) => Some(uid.clone()),
+                Some(other) => Some(other.to_string()),
+            },
+        })
+    }
+}
+
+/// `scope` is a space-separated string (RFC 9068 §2.2.3); Okta and Entra send `scp` as an array
+/// or string. Anything else is an invalid claim rather than "no scopes".
+fn scopes(value: Option<&Value>) -> Result<Vec<String>, TokenError> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or(TokenError::InvalidClaim("scope"))
+            })
+            .collect(),
+        Some(_) => Err(TokenError::InvalidClaim("scope")),
+    }
+}

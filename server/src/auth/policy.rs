@@ -1,0 +1,351 @@
+//! What a token must satisfy to be accepted here: the trusted issuer, this server's audiences, the
+//! signature algorithms on the allow-list, the clock leeway and the accepted `typ` headers
+//! (checklist D03-D07, E02-E09, J01-J04, J35-J38). Each part is a type that cannot hold a wrong
+//! value: no HMAC or `none` in the allow-list, no empty audience list, no leeway over five minutes.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use super::authorization_server::Issuer;
+
+/// The rules one issuer's tokens are judged by.
+#[derive(Debug, Clone)]
+pub struct ValidationPolicy {
+    issuer: Issuer,
+    audiences: Vec<Audience>,
+    algorithms: AlgorithmAllowList,
+    leeway: Leeway,
+    token_types: TokenTypePolicy,
+}
+
+impl ValidationPolicy {
+    /// Tokens of `issuer` for `audience`, with the default algorithms, leeway and token types.
+    pub fn new(issuer: Issuer, audience: Audience) -> Self {
+        Self {
+            issuer,
+            audiences: vec![audience],
+            algorithms: AlgorithmAllowList::default(),
+            leeway: Leeway::default(),
+            token_types: TokenTypePolicy::default(),
+        }
+    }
+
+    /// Accepts tokens naming any of `audiences` (D03); `first` makes the list non-empty.
+    pub fn with_audiences(
+        mut self,
+        first: Audience,
+        more: impl IntoIterator<Item = Audience>,
+    ) -> Self {
+        self.audiences = std::iter::once(first).chain(more).collect();
+        self
+    }
+
+    /// The signature algorithms accepted.
+    pub fn with_algorithms(mut self, algorithms: AlgorithmAllowList) -> Self {
+        self.algorithms = algorithms;
+        self
+    }
+
+    /// The clock skew tolerated on `exp` and `nbf`.
+    pub fn with_leeway(mut self, leeway: Leeway) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The `typ` headers accepted.
+    pub fn with_token_types(mut self, token_types: TokenTypePolicy) -> Self {
+        self.token_types = token_types;
+        self
+    }
+
+    /// `iss` must equal this byte for byte (E02).
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// `aud` must name one of these.
+    pub fn audiences(&self) -> &[Audience] {
+        &self.audiences
+    }
+
+    /// The allow-list.
+    pub fn algorithms(&self) -> &AlgorithmAllowList {
+        &self.algorithms
+    }
+
+    /// The leeway.
+    pub fn leeway(&self) -> Leeway {
+        self.leeway
+    }
+
+    /// The accepted `typ` headers.
+    pub fn token_types(&self) -> TokenTypePolicy {
+        self.token_types
+    }
+
+    /// Whether any audience of a token is one of ours.
+    pub(crate) fn accepts_audience(&self, token_audience: &str) -> bool {
+        self.audiences
+            .iter()
+            .any(|ours| ours.matches(token_audience))
+    }
+}
+
+/// An audience this server accepts in `aud` (RFC 9068 §4, RFC 8707): usually the canonical
+/// resource URL, or what the provider puts there (`api://default`, a client id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience(String);
+
+impl Audience {
+    /// An audience value; empty ones are refused.
+    ///
+    /// # Errors
+    /// [`EmptyAudience`] for an empty or blank value.
+    pub fn new(value: impl Into<String>) -> Result<Self, EmptyAudience> {
+        let value = value.into();
+        if value.trim().is_empty() {
+            return Err(EmptyAudience);
+        }
+        Ok(Self(value))
+    }
+
+    /// A URL as an audience (a URL is never empty).
+    pub fn from_url(url: &url::Url) -> Self {
+        Self(url.as_str().to_owned())
+    }
+
+    /// The value as configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Exact comparison, except that the scheme and host may differ in case (MCP "Canonical Server
+    /// URI": implementations SHOULD accept an uppercase scheme or host, D07). No other
+    /// normalisation: no trailing-slash, port, path or percent-encoding folding (J34).
+    pub fn matches(&self, token_audience: &str) -> bool {
+        token_audience == self.0
+            || case_fold_authority(token_audience) == case_fold_authority(&self.0)
+    }
+}
+
+/// An empty audience would match nothing a provider sends, or everything a careless comparison
+/// lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an audience must not be empty")]
+pub struct EmptyAudience;
+
+fn case_fold_authority(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+            format!(
+                "{}://{}{path}",
+                scheme.to_ascii_lowercase(),
+                authority.to_ascii_lowercase()
+            )
+        }
+        None => uri.to_owned(),
+    }
+}
+
+/// The asymmetric signature algorithms accepted (E04): never `none`, never HMAC, never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgorithmAllowList(Vec<Algorithm>);
+
+impl AlgorithmAllowList {
+    /// An allow-list of `algorithms`.
+    ///
+    /// # Errors
+    /// [`AlgorithmError::Hmac`] for an HMAC algorithm (a JWKS key must never be an HMAC secret),
+    /// [`AlgorithmError::Empty`] for an empty list.
+    pub fn new(algorithms: impl IntoIterator<Item = Algorithm>) -> Result<Self, AlgorithmError> {
+        let mut list: Vec<Algorithm> = Vec::new();
+        for alg in algorithms {
+            if alg.family() == AlgorithmFamily::Hmac {
+                return Err(AlgorithmError::Hmac(alg));
+            }
+            if !list.contains(&alg) {
+                list.push(alg);
+            }
+        }
+        if list.is_empty() {
+            return Err(AlgorithmError::Empty);
+        }
+        Ok(Self(list))
+    }
+
+    /// Parses one JOSE algorithm name (case-sensitive, RFC 7515 §4.1.1) for the allow-list.
+    ///
+    /// # Errors
+    /// [`AlgorithmError::Unknown`] or [`AlgorithmError::Hmac`].
+    pub fn parse_one(name: &str) -> Result<Algorithm, AlgorithmError> {
+        let alg =
+            Algorithm::from_str(name).map_err(|_| AlgorithmError::Unknown(name.to_owned()))?;
+        if alg.family() == AlgorithmFamily::Hmac {
+            return Err(AlgorithmError::Hmac(alg));
+        }
+        Ok(alg)
+    }
+
+    /// The allow-listed algorithm a header's `alg` names exactly, if any: `none`, HMAC and every
+    /// other spelling never match.
+    pub(crate) fn find(&self, header_alg: &str) -> Option<Algorithm> {
+        let alg = Algorithm::from_str(header_alg).ok()?;
+        self.0.contains(&alg).then_some(alg)
+    }
+
+    /// The algorithms, in configured order.
+    pub fn as_slice(&self) -> &[Algorithm] {
+        &self.0
+    }
+}
+
+impl Default for AlgorithmAllowList {
+    /// Every asymmetric algorithm jsonwebtoken verifies: RS/PS 256-512, ES256/384, EdDSA.
+    fn default() -> Self {
+        Self(vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ])
+    }
+}
+
+/// Why an algorithm cannot be allow-listed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlgorithmError {
+    /// Not a JWS algorithm name jsonwebtoken knows.
+    #[error("{0:?} is not a JWS algorithm")]
+    Unknown(String),
+    /// HMAC: with a JWKS, the "secret" would be a public key anyone has (J03).
+    #[error("{0:?}: HMAC is never accepted (a JWKS key must not be an HMAC secret)")]
+    Hmac(Algorithm),
+    /// Nothing would be accepted.
+    #[error("at least one algorithm is required")]
+    Empty,
+}
+
+/// Clock skew tolerated on `exp` and `nbf`: at most five minutes (RFC 9068 expects "a few").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leeway(u16);
+
+impl Leeway {
+    /// The largest leeway accepted.
+    pub const MAX: Duration = Duration::from_secs(300);
+
+    /// A leeway of `duration` (whole seconds).
+    ///
+    /// # Errors
+    /// [`LeewayTooLong`] above [`Leeway::MAX`].
+    pub fn new(duration: Duration) -> Result<Self, LeewayTooLong> {
+        u16::try_from(duration.as_secs())
+            .ok()
+            .filter(|secs| u64::from(*secs) <= Self::MAX.as_secs())
+            .map(Self)
+            .ok_or(LeewayTooLong)
+    }
+
+    /// In seconds, the unit of JWT NumericDate.
+    pub fn secs(self) -> i64 {
+        i64::from(self.0)
+    }
+}
+
+impl Default for Leeway {
+    /// 60 seconds: covers ordinary clock drift without stretching a token's life much.
+    fn default() -> Self {
+        Self(60)
+    }
+}
+
+/// A leeway so long that expired tokens would live on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("at most 300 seconds (RFC 9068: a few minutes)")]
+pub struct LeewayTooLong;
+
+/// The `typ` headers a token may carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenTypePolicy {
+    /// No `typ`, `JWT`, `at+jwt` or `application/at+jwt`: what Okta, Entra ID and Keycloak send.
+    #[default]
+    Default,
+    /// Only `at+jwt` / `application/at+jwt` (RFC 9068 §4).
+    Strict,
+}
+
+impl TokenTypePolicy {
+    /// RFC 9068 §4 step 1 and RFC 7515 §4.1.9: `typ` compared case-insensitively, `application/`
+    /// implied.
+    pub(crate) fn accepts(self, typ: Option<&str>) -> bool {
+        let normalized = typ.map(|t| {
+            let lower = t.to_ascii_lowercase();
+            match lower.strip_prefix("application/") {
+                Some(rest) => rest.to_owned(),
+                None => lower,
+            }
+        });
+        matches!(
+            (normalized.as_deref(), self),
+            (Some("at+jwt"), _) | (None | Some("jwt"), Self::Default)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// E04, J03: HMAC and unknown names never reach the allow-list; an empty list is refused.
+    #[test]
+    fn the_allow_list_refuses_hmac_none_and_emptiness() {
+        assert!(matches!(
+            AlgorithmAllowList::parse_one("HS256"),
+            Err(AlgorithmError::Hmac(_))
+        ));
+        assert!(matches!(
+            AlgorithmAllowList::parse_one("none"),
+            Err(AlgorithmError::Unknown(_))
+        ));
+        assert!(matches!(
+            AlgorithmAllowList::parse_one("rs256"),
+            Err(AlgorithmError::Unknown(_))
+        ));
+        assert_eq!(AlgorithmAllowList::new([]), Err(AlgorithmError::Empty));
+        let list = AlgorithmAllowList::new([Algorithm::ES256]).unwrap();
+        assert_eq!(list.find("ES256"), Some(Algorithm::ES256));
+        assert_eq!(list.find("RS256"), None, "not on this list");
+        assert_eq!(list.find("es256"), None, "case-sensitive (J02)");
+    }
+
+    /// RFC 9068: the leeway is a few minutes at most.
+    #[test]
+    fn a_leeway_over_five_minutes_is_refused() {
+        assert_eq!(Leeway::new(Duration::from_secs(300)).unwrap().secs(), 300);
+        assert_eq!(Leeway::new(Duration::from_secs(301)), Err(LeewayTooLong));
+    }
+
+    /// J35-J38: `typ` per policy, case-insensitive, `application/` implied.
+    #[test]
+    fn token_types_follow_the_policy() {
+        for typ in [
+            None,
+            Some("JWT"),
+            Some("at+jwt"),
+            Some("application/AT+JWT"),
+        ] {
+            assert!(TokenTypePolicy::Default.accepts(typ), "{typ:?}");
+        }
+        assert!(TokenTypePolicy::Strict.accepts(Some("at+JWT")));
+        assert!(!TokenTypePolicy::Strict.accepts(Some("JWT")));
+        assert!(!TokenTypePolicy::Strict.accepts(None));
+        assert!(!TokenTypePolicy::Default.accepts(Some("id_token+jwt")));
+    }
+}

@@ -1,0 +1,136 @@
+//! The command line and environment, before validation: a thin clap shell whose only job is to
+//! hold the operator's text until [`Args::settings`] turns it into typed policies.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
+
+/// The command line and environment, before validation. `--help` documents every setting.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "mcp-oauth-server",
+    version,
+    about = "An MCP server that serves tools only to callers holding a valid OAuth 2.x access token."
+)]
+pub struct Args {
+    /// The authorization server's issuer identifier; `iss` must equal it byte for byte.
+    #[arg(long, env = "OAUTH_ISSUER")]
+    pub issuer: Option<String>,
+    /// Accepted token audiences, comma-separated (default: the canonical resource URL).
+    #[arg(long, env = "OAUTH_AUDIENCE", value_delimiter = ',')]
+    pub audience: Vec<String>,
+    /// The JWKS URL (default: `jwks_uri` from the issuer's RFC 8414 or OIDC metadata).
+    #[arg(long, env = "OAUTH_JWKS_URI")]
+    pub jwks_uri: Option<String>,
+    /// The authorization server metadata URL that `/.well-known/oauth-authorization-server`
+    /// forwards to (default: the issuer's RFC 8414 URL).
+    #[arg(long, env = "OAUTH_WELL_KNOWN_URL")]
+    pub well_known_url: Option<String>,
+    /// Address to listen on (default 0.0.0.0).
+    #[arg(long, env = "HOST")]
+    pub host: Option<IpAddr>,
+    /// Port to listen on (0: any free port, which the derived resource URL then names).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// The canonical URL of the MCP endpoint, as clients reach it (e.g. https://mcp.example.com/mcp).
+    /// Derived as http://localhost:PORT/mcp when listening on loopback or all interfaces.
+    #[arg(long, env = "MCP_RESOURCE_URL")]
+    pub resource_url: Option<String>,
+    /// Human-readable name in the RFC 9728 metadata.
+    #[arg(long, env = "MCP_RESOURCE_NAME", default_value = "MCP server")]
+    pub resource_name: String,
+    /// Accepted signature algorithms, comma-separated; asymmetric only.
+    #[arg(
+        long,
+        env = "OAUTH_ALGORITHMS",
+        value_delimiter = ',',
+        default_value = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,EdDSA"
+    )]
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, seconds.
+    #[arg(long, env = "OAUTH_LEEWAY_SECS", default_value_t = 60)]
+    pub leeway_secs: u64,
+    /// Scopes every MCP request needs, space-separated.
+    #[arg(long, env = "OAUTH_REQUIRED_SCOPES", value_delimiter = ' ')]
+    pub required_scopes: Vec<String>,
+    /// Per-tool scopes overriding the code's, as TOOL=SCOPE[ SCOPE...], comma-separated
+    /// (e.g. "get_me=mcp:read").
+    #[arg(long, env = "MCP_TOOL_SCOPES", value_delimiter = ',')]
+    pub tool_scopes: Vec<String>,
+    /// Scope hierarchy: a broader scope satisfies narrower ones, as SCOPE=IMPLIED[ IMPLIED...],
+    /// comma-separated (e.g. "mcp:admin=mcp:read mcp:write").
+    #[arg(long, env = "OAUTH_SCOPE_IMPLIES", value_delimiter = ',')]
+    pub scope_implies: Vec<String>,
+    /// Which token `typ` headers are accepted: `default` (none, JWT, at+jwt) or `strict`
+    /// (at+jwt only, RFC 9068).
+    #[arg(long, env = "OAUTH_TOKEN_TYPES", value_enum, default_value_t = TokenTypesArg::Default)]
+    pub token_types: TokenTypesArg,
+    /// Accepted `Host` values (host or host:port), comma-separated (default: the resource URL's
+    /// host, plus localhost, 127.0.0.1 and [::1] when listening locally).
+    #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Accepted browser `Origin` values, comma-separated (default: the resource URL's origin,
+    /// plus any loopback origin when listening locally). Requests without `Origin` are fine.
+    #[arg(long, env = "MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Stateless mode: no MCP sessions, JSON responses, for horizontal scaling.
+    #[arg(long, env = "MCP_STATELESS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub stateless: bool,
+    /// `/.well-known/oauth-authorization-server`: `redirect` (307, as the sample) or `proxy`
+    /// (serve a cached copy, for browser clients that do not follow cross-origin redirects).
+    #[arg(long, env = "OAUTH_AS_METADATA", value_enum, default_value_t = AsMetadataArg::Redirect)]
+    pub as_metadata: AsMetadataArg,
+    /// Timeout of each JWKS or metadata fetch, seconds.
+    #[arg(long, env = "OAUTH_JWKS_TIMEOUT_SECS", default_value_t = 5)]
+    pub jwks_timeout_secs: u64,
+    /// Largest JWKS or metadata document accepted, bytes.
+    #[arg(long, env = "OAUTH_JWKS_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub jwks_max_bytes: usize,
+    /// Minimum time between two JWKS fetches triggered by unknown `kid`s, seconds.
+    #[arg(long, env = "OAUTH_JWKS_COOLDOWN_SECS", default_value_t = 30)]
+    pub jwks_cooldown_secs: u64,
+    /// How long the last good JWKS is used after its freshness ends while refreshes fail, seconds.
+    #[arg(long, env = "OAUTH_JWKS_STALE_SECS", default_value_t = 3600)]
+    pub jwks_stale_secs: u64,
+    /// Largest accepted MCP request body, bytes.
+    #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Largest accepted total of request header fields, bytes (larger: 431).
+    #[arg(long, env = "MCP_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+}
+
+/// `--token-types`: the `typ` headers a token may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenTypesArg {
+    /// No `typ`, `JWT`, `at+jwt` or `application/at+jwt`: what Okta, Entra ID and Keycloak send.
+    Default,
+    /// Only `at+jwt` / `application/at+jwt` (RFC 9068 §4).
+    Strict,
+}
+
+/// `--as-metadata`: what `/.well-known/oauth-authorization-server` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AsMetadataArg {
+    /// 307 to the metadata URL, as the Python sample does.
+    Redirect,
+    /// Serve the (issuer-checked) document discovery holds.
+    Proxy,
+}
+
+impl Args {
+    /// Parses flags only, ignoring every environment variable: for tests and embedding programs
+    /// that must not pick up a developer's own `OAUTH_*` settings.
+    ///
+    /// # Errors
+    /// clap's error for unknown flags or malformed values.
+    pub fn parse_without_environment<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let command = Self::command().mut_args(|arg| arg.env(None::<&str>));
+        Self::from_arg_matches(&command.try_get_matches_from(argv)?)
+    }
+}
