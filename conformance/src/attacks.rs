@@ -1,14 +1,15 @@
 //! The attack corpus as data: each `fixtures/attacks/*.json` file describes one hostile request
-//! (checklist §3, J01-J50, plus header-level abuse): how to build its token from the fixture
-//! keys, how to send it, and what the server must answer. This module turns a case into a
-//! request; `tests/suite/attacks.rs` runs every case.
+//! (checklist §3, J01-J50, plus header-level abuse): the token, as the mock IdP's own forgery
+//! recipe ([`mock_idp::attack::Forgery`], the same JSON the admin API takes), what is done to it
+//! afterwards, how it is sent, and exactly what the server must answer, down to the
+//! `error_description`, so a case refused for the wrong reason fails. This module turns a case
+//! into a request; `tests/suite/attacks.rs` runs every case.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mock_idp::attack::{Forgery, KeyChoice, Signature};
-use mock_idp::{AccessTokenSpec, IssuerHandle};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use mock_idp::attack::Forgery;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
 
 use crate::{TestEnv, fixtures_dir};
 
@@ -26,9 +27,19 @@ pub struct AttackCase {
     /// Changes to the IdP before the token is built.
     #[serde(default)]
     pub setup: Vec<SetupStep>,
-    /// How the token is built.
+    /// The token: a forgery recipe, after the placeholders are filled (`$ISSUER`, `$ISSUER_UPPER`,
+    /// `$RESOURCE`, `$IDP`, `$PORT`, `$KID`, `$EXP`, `$ENC_KID`, `$WEAK_KEY_PEM`).
     #[serde(default)]
-    pub token: TokenRecipe,
+    pub token: Option<Value>,
+    /// Sign at this other issuer of the same IdP (`/{tenant}`): its key, whatever `iss` says.
+    #[serde(default)]
+    pub signed_by_tenant: Option<String>,
+    /// A change to the finished token text.
+    #[serde(default)]
+    pub transform: Option<Transform>,
+    /// A credential that is not a token at all (instead of `token`).
+    #[serde(default)]
+    pub credential: Option<Credential>,
     /// How it is sent.
     #[serde(default)]
     pub request: RequestRecipe,
@@ -51,83 +62,21 @@ pub enum EnvKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SetupStep {
-    /// Publish a `use: enc` key (J07).
+    /// Publish a `use: enc` key (J07); its kid is `$ENC_KID`.
     PublishEncryptionKey,
-    /// Publish the weak RSA-1024 fixture key as `kid: weak-1024` (J22).
+    /// Publish the weak RSA-1024 fixture key as `kid: weak-1024` (J22); its PEM is
+    /// `$WEAK_KEY_PEM`.
     PublishWeakKey,
 }
 
-/// How to build the token: a valid token for the server, bent by these fields.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TokenRecipe {
-    /// `sub` (default `alice`).
-    pub subject: Option<String>,
-    /// `aud` (default the server's resource URL).
-    pub audience: Option<Value>,
-    /// `scope` (default `mcp:tools`; `""` for none).
-    pub scope: Option<String>,
-    /// Seconds until `exp` (negative: expired).
-    pub expires_in: Option<i64>,
-    /// Seconds until `nbf`.
-    pub not_before_in: Option<i64>,
-    /// Claims set after the defaults (placeholders: `$ISSUER`, `$RESOURCE`, `$IDP`).
-    pub claims: Map<String, Value>,
-    /// Claims removed.
-    pub remove_claims: Vec<String>,
-    /// Header parameters set.
-    pub header: Map<String, Value>,
-    /// Header parameters removed.
-    pub remove_header: Vec<String>,
-    /// The header bytes verbatim (placeholders `$KID`).
-    pub raw_header: Option<String>,
-    /// The payload bytes verbatim (placeholders `$ISSUER`, `$RESOURCE`, `$EXP`).
-    pub raw_claims: Option<String>,
-    /// Hex bytes used verbatim as the payload (invalid UTF-8, BOMs).
-    pub raw_claims_hex: Option<String>,
-    /// The signature.
-    pub signature: SignatureRecipe,
-    /// Sign with this algorithm instead of the key's own.
-    pub sign_alg: Option<jsonwebtoken::Algorithm>,
-    /// Sign at another issuer of the same IdP (`/{tenant}`), keeping `iss` as chosen above.
-    pub tenant: Option<String>,
-    /// A change to the finished token text.
-    pub transform: Option<Transform>,
-    /// The whole credential verbatim, instead of building a token.
-    pub literal: Option<String>,
-    /// The credential is this many `a` characters (oversize cases).
-    pub filler: Option<usize>,
-}
-
-/// The signature of a built token.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignatureRecipe {
-    /// The current key: a genuine signature.
-    #[default]
-    Current,
-    /// A key the IdP never published.
-    Unpublished,
-    /// No signature at all (`header.payload.`).
-    Empty,
-    /// The published `use: enc` key (after the `publish_encryption_key` step).
-    EncryptionKey,
-    /// The weak RSA-1024 fixture key (after `publish_weak_key`).
-    WeakKey,
-    /// HMAC with a secret given inline.
-    HmacSecret(String),
-    /// HMAC keyed with a fixture file's bytes (e.g. `keys/rsa-1.pub.pem`).
-    HmacSecretFile(String),
-    /// HMAC keyed with the issuer's current public JWK as JSON text.
-    HmacPublicJwk,
-    /// HMAC keyed with the issuer's current public key modulus `n` (base64url text).
-    HmacModulus,
-    /// This many zero bytes.
-    ZeroBytes(usize),
-    /// These hex bytes.
-    BytesHex(String),
-    /// This text as the third segment.
-    Segment(String),
+/// A credential sent instead of a token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Credential {
+    /// This text verbatim.
+    Literal(String),
+    /// This many `a` characters (oversize cases).
+    Filler(usize),
 }
 
 /// A change to a finished token.
@@ -185,14 +134,24 @@ impl Default for RequestRecipe {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
-    /// Acceptable statuses (one for most cases).
-    pub status: Vec<u16>,
+    /// The status.
+    pub status: u16,
     /// The challenge's `error` (`invalid_token`, `invalid_request`, `insufficient_scope`), or
     /// `null` for none (no credentials, or a refusal before authentication such as 431).
+    #[serde(deserialize_with = "required")]
     pub error: Option<String>,
+    /// The challenge's `error_description`: why exactly the request was refused (`null` when the
+    /// challenge has no error). Required, so every case says which rule must catch it.
+    #[serde(deserialize_with = "required")]
+    pub error_description: Option<String>,
     /// A tenant of the IdP whose JWKS must never be fetched (jku/x5u pointing at it: J11, J12).
     #[serde(default)]
     pub never_fetched_tenant: Option<String>,
+}
+
+/// A member that must be present, even if `null`.
+fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Option::deserialize(deserializer)
 }
 
 /// Every case in `fixtures/attacks`, sorted by file name.
@@ -209,7 +168,12 @@ pub fn load_corpus() -> Vec<(String, AttackCase)> {
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(&path).unwrap();
-            let case = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let case: AttackCase =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                case.token.is_some() != case.credential.is_some(),
+                "{name}: give either a token or a credential"
+            );
             (name, case)
         })
         .collect()
@@ -233,19 +197,52 @@ impl AttackCase {
 
     /// The credential this case sends.
     pub async fn credential(&self, env: &TestEnv) -> String {
-        let recipe = &self.token;
-        if let Some(literal) = &recipe.literal {
-            return literal.clone();
+        match (&self.credential, &self.token) {
+            (Some(Credential::Literal(text)), _) => text.clone(),
+            (Some(Credential::Filler(length)), _) => "a".repeat(*length),
+            (None, Some(recipe)) => {
+                let signer = match &self.signed_by_tenant {
+                    Some(tenant) => env.idp.tenant(tenant).await.unwrap(),
+                    None => env.idp.issuer().clone(),
+                };
+                let places = Placeholders::new(env);
+                let forgery: Forgery = serde_json::from_value(places.fill_value(recipe))
+                    .unwrap_or_else(|e| panic!("{}: the token recipe: {e}", self.title));
+                let token = signer.forge(&forgery).await.unwrap();
+                match self.transform {
+                    Some(transform) => apply(transform, &token, &places, env),
+                    None => token,
+                }
+            }
+            (None, None) => panic!("{}: neither a token nor a credential", self.title),
         }
-        if let Some(length) = recipe.filler {
-            return "a".repeat(length);
-        }
+    }
+}
+
+/// The values placeholders in case files stand for.
+struct Placeholders {
+    issuer: String,
+    resource: String,
+    idp: String,
+    port: String,
+    kid: String,
+    exp: String,
+    enc_kid: String,
+}
+
+impl Placeholders {
+    fn new(env: &TestEnv) -> Self {
         let root = env.idp.issuer();
-        let issuer = match &recipe.tenant {
-            Some(tenant) => env.idp.tenant(tenant).await.unwrap(),
-            None => root.clone(),
-        };
-        let places = Placeholders {
+        let jwks = root.jwks();
+        let enc_kid = jwks["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|k| k["use"] == "enc")
+            .and_then(|k| k["kid"].as_str())
+            .unwrap_or("publish_encryption_key first")
+            .to_owned();
+        Self {
             issuer: root.url().to_owned(),
             resource: env.resource().to_owned(),
             idp: env.idp.url().to_owned(),
@@ -257,143 +254,27 @@ impl AttackCase {
                 .port()
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
-        };
-        let token = issuer
-            .forge(&self.forgery(&issuer, &places, env).await)
-            .await
-            .unwrap();
-        match recipe.transform {
-            Some(transform) => apply(transform, &token, &places, env),
-            None => token,
+            kid: root.current_kid(),
+            exp: (env.idp.clock().now() + 300).to_string(),
+            enc_kid,
         }
     }
 
-    async fn forgery(
-        &self,
-        issuer: &IssuerHandle,
-        places: &Placeholders,
-        env: &TestEnv,
-    ) -> Forgery {
-        let recipe = &self.token;
-        let mut spec =
-            AccessTokenSpec::user(recipe.subject.clone().unwrap_or_else(|| "alice".into()));
-        spec = match &recipe.audience {
-            Some(Value::String(aud)) => spec.audience(places.fill(aud)),
-            Some(Value::Array(many)) => spec.audience(
-                many.iter()
-                    .map(|a| places.fill(a.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>(),
-            ),
-            Some(other) => spec.claim("aud", other.clone()),
-            None => spec.audience(env.resource()),
-        };
-        let scope = recipe.scope.clone().unwrap_or_else(|| "mcp:tools".into());
-        spec = spec.scope(
-            scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-        );
-        if let Some(secs) = recipe.expires_in {
-            spec = if secs < 0 {
-                spec.expired_since(std::time::Duration::from_secs(secs.unsigned_abs()))
-            } else {
-                spec.expires_in(std::time::Duration::from_secs(secs.unsigned_abs()))
-            };
-        }
-        if let Some(secs) = recipe.not_before_in {
-            spec = spec.not_before_in(std::time::Duration::from_secs(secs.unsigned_abs()));
-        }
-        let kid = issuer.current_kid();
-        let mut forgery = Forgery::new(spec).signature(self.signature(issuer, &kid).await);
-        if recipe.tenant.is_some() {
-            forgery = forgery.claim("iss", places.issuer.clone());
-        }
-        for (name, value) in &recipe.claims {
-            forgery = forgery.claim(name, places.fill_value(value));
-        }
-        for name in &recipe.remove_claims {
-            forgery = forgery.without_claim(name);
-        }
-        for (name, value) in &recipe.header {
-            forgery = forgery.header(name, places.fill_value(value));
-        }
-        for name in &recipe.remove_header {
-            forgery = forgery.without_header(name);
-        }
-        if let Some(raw) = &recipe.raw_header {
-            forgery = forgery.raw_header(raw.replace("$KID", &kid));
-        }
-        if let Some(raw) = &recipe.raw_claims {
-            let exp = (env.idp.clock().now() + 300).to_string();
-            forgery = forgery.raw_claims(places.fill(&raw.replace("$EXP", &exp)));
-        }
-        if let Some(hex) = &recipe.raw_claims_hex {
-            forgery = forgery.raw_claims(decode_hex(hex));
-        }
-        forgery
-    }
-
-    async fn signature(&self, issuer: &IssuerHandle, kid: &str) -> Signature {
-        let alg = self.token.sign_alg;
-        let jwk = || issuer.jwks()["keys"][0].clone();
-        let hmac = |secret: Vec<u8>| Signature::Hmac {
-            secret,
-            alg: alg.unwrap_or(jsonwebtoken::Algorithm::HS256),
-        };
-        match &self.token.signature {
-            SignatureRecipe::Current => Signature::Key {
-                key: KeyChoice::Current,
-                alg,
-            },
-            SignatureRecipe::Unpublished => Signature::Key {
-                key: KeyChoice::Unpublished,
-                alg,
-            },
-            SignatureRecipe::Empty => Signature::Empty,
-            SignatureRecipe::EncryptionKey => {
-                let jwks = issuer.jwks();
-                let enc = jwks["keys"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|k| k["use"] == "enc")
-                    .expect("publish_encryption_key first");
-                Signature::Key {
-                    key: KeyChoice::Kid(enc["kid"].as_str().unwrap().to_owned()),
-                    alg,
-                }
-            }
-            SignatureRecipe::WeakKey => Signature::RsaPem(weak_pem()),
-            SignatureRecipe::HmacSecret(secret) => hmac(secret.clone().into_bytes()),
-            SignatureRecipe::HmacSecretFile(file) => {
-                hmac(std::fs::read(fixtures_dir().join(file)).unwrap())
-            }
-            SignatureRecipe::HmacPublicJwk => hmac(serde_json::to_vec(&jwk()).unwrap()),
-            SignatureRecipe::HmacModulus => hmac(jwk()["n"].as_str().unwrap().as_bytes().to_vec()),
-            SignatureRecipe::ZeroBytes(n) => Signature::Bytes(vec![0; *n]),
-            SignatureRecipe::BytesHex(hex) => Signature::Bytes(decode_hex(hex)),
-            SignatureRecipe::Segment(text) => Signature::Segment(text.replace("$KID", kid)),
-        }
-    }
-}
-
-/// `$ISSUER`, `$ISSUER_UPPER`, `$RESOURCE`, `$IDP` (the IdP's base URL) and `$PORT` (the
-/// server's port) in case files.
-struct Placeholders {
-    issuer: String,
-    resource: String,
-    idp: String,
-    port: String,
-}
-
-impl Placeholders {
     fn fill(&self, text: &str) -> String {
-        text.replace("$ISSUER_UPPER", &self.issuer.to_uppercase())
+        let text = text
+            .replace("$ISSUER_UPPER", &self.issuer.to_uppercase())
             .replace("$ISSUER", &self.issuer)
             .replace("$RESOURCE", &self.resource)
             .replace("$IDP", &self.idp)
             .replace("$PORT", &self.port)
+            .replace("$ENC_KID", &self.enc_kid)
+            .replace("$KID", &self.kid)
+            .replace("$EXP", &self.exp);
+        if text.contains("$WEAK_KEY_PEM") {
+            text.replace("$WEAK_KEY_PEM", &weak_pem())
+        } else {
+            text
+        }
     }
 
     fn fill_value(&self, value: &Value) -> Value {
@@ -439,9 +320,16 @@ fn apply(transform: Transform, token: &str, places: &Placeholders, env: &TestEnv
             format!("{header}.{}.{signature}", &payload[..payload.len() - 1])
         }
         Transform::NonCanonicalSignature => {
+            // The last character of a signature whose length is not a multiple of 3 carries
+            // unused low bits, which canonical base64url leaves at zero: set the lowest one, so
+            // a lenient decoder would read the very same signature bytes.
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut bytes = signature.as_bytes().to_vec();
+            assert_ne!(signature.len() % 4, 0, "the signature has no unused bits");
             let last = bytes.last_mut().unwrap();
-            *last = if *last == b'A' { b'B' } else { b'A' };
+            let index = ALPHABET.iter().position(|c| c == last).unwrap();
+            *last = ALPHABET[index | 1];
             format!("{header}.{payload}.{}", String::from_utf8(bytes).unwrap())
         }
         Transform::TwoSegments => format!("{header}.{payload}"),
@@ -462,11 +350,4 @@ fn apply(transform: Transform, token: &str, places: &Placeholders, env: &TestEnv
 
 fn weak_pem() -> String {
     std::fs::read_to_string(fixtures_dir().join("keys/rsa-1024-weak.pem")).unwrap()
-}
-
-fn decode_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
 }

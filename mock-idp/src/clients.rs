@@ -119,32 +119,29 @@ impl Client {
     /// that are all allowed.
     ///
     /// # Errors
-    /// [`IdpError::Config`] naming the client and what is wrong.
+    /// [`IdpError::InvalidClient`] naming the client and what is wrong.
     pub fn validate(&self) -> Result<(), IdpError> {
-        let id = &self.client_id;
-        if id.is_empty() || id.contains(':') {
-            return Err(IdpError::Config(format!(
-                "client id {id:?} must be non-empty and have no ':'"
-            )));
+        let invalid = |problem| {
+            Err(IdpError::InvalidClient {
+                client_id: self.client_id.clone(),
+                problem,
+            })
+        };
+        if self.client_id.is_empty() || self.client_id.contains(':') {
+            return invalid("the client id must be non-empty and have no ':'");
         }
         if self.client_secret.0.is_empty() {
-            return Err(IdpError::Config(format!(
-                "client {id:?} has an empty secret"
-            )));
+            return invalid("the client secret is empty");
         }
         if self.resources.is_empty() {
-            return Err(IdpError::Config(format!(
-                "client {id:?} needs at least one resource"
-            )));
+            return invalid("a client needs at least one resource");
         }
-        if let Some(bad) = self
+        if self
             .granted_by_default()
             .iter()
-            .find(|s| !self.scopes.contains(s))
+            .any(|s| !self.scopes.contains(s))
         {
-            return Err(IdpError::Config(format!(
-                "client {id:?}: default scope {bad:?} is not allowed"
-            )));
+            return invalid("a default scope is not among the allowed scopes");
         }
         Ok(())
     }
@@ -270,6 +267,9 @@ mod tests {
         let client = Client::new("a", "s", "https://rs")
             .scopes(["x"])
             .default_scopes(["y"]);
-        assert!(matches!(client.validate(), Err(IdpError::Config(_))));
+        assert!(matches!(
+            client.validate(),
+            Err(IdpError::InvalidClient { .. })
+        ));
     }
 }

@@ -26,11 +26,15 @@ impl IdpConfig {
     /// Reads and parses a JSON configuration file.
     ///
     /// # Errors
-    /// [`IdpError::Config`] naming the file and what is wrong with it.
+    /// [`IdpError::ConfigFile`] or [`IdpError::ConfigSyntax`], naming the file.
     pub fn from_file(path: &Path) -> Result<Self, IdpError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| IdpError::Config(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| IdpError::Config(format!("{}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|source| IdpError::ConfigFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| IdpError::ConfigSyntax {
+            path: path.to_owned(),
+            source,
+        })
     }
 }

@@ -13,15 +13,33 @@ pub enum IdpError {
     /// The algorithm is not one of RS256, PS256, ES256 or EdDSA.
     #[error("unsupported signing algorithm {0:?} (supported: RS256, PS256, ES256, EdDSA)")]
     UnsupportedAlgorithm(String),
-    /// A key could not be loaded or described as a JWK.
-    #[error("invalid key: {0}")]
-    InvalidKey(String),
+    /// The PEM holds no RSA, P-256 or Ed25519 private key.
+    #[error("not an RSA, P-256 or Ed25519 private key in PEM")]
+    NotAPrivateKey,
+    /// A key could not be described as a JWK (or its thumbprint computed).
+    #[error("the key cannot be described as a JWK")]
+    Jwk(#[source] jsonwebtoken::errors::Error),
+    /// A PKCS#8 PEM for the `rsa` crate (the weak-key attack) does not parse.
+    #[error("not an RSA private key in PKCS#8 PEM")]
+    RsaPem(#[source] rsa::pkcs8::Error),
+    /// An attack needs an RSA key and the issuer's key is not one.
+    #[error("this forgery needs an RSA key")]
+    NotRsa,
+    /// No published key has this `kid`.
+    #[error("no published key with kid {0:?}")]
+    UnknownKid(String),
     /// The random source or key encoder failed while generating a key.
-    #[error("key generation failed: {0}")]
-    KeyGeneration(String),
+    #[error("key generation failed")]
+    KeyGeneration(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The signer refused the key/algorithm pair.
-    #[error("signing failed: {0}")]
-    Signing(String),
+    #[error("signing failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+    /// The `rsa` crate refused to sign (the weak-key attack).
+    #[error("RSA signing failed")]
+    RsaSigning(#[source] rsa::signature::Error),
+    /// A header or claims object could not be serialised.
+    #[error("cannot encode the token")]
+    Encoding(#[source] serde_json::Error),
     /// A tenant name that cannot be a path segment of an issuer URL.
     #[error(
         "invalid tenant name {0:?}: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
@@ -30,11 +48,37 @@ pub enum IdpError {
     /// The tenant cap is reached; it bounds what unauthenticated requests can allocate.
     #[error("too many tenants (at most {0})")]
     TooManyTenants(usize),
-    /// The configuration file or flags are inconsistent.
-    #[error("configuration: {0}")]
-    Config(String),
+    /// A registered client is unusable.
+    #[error("client {client_id:?}: {problem}")]
+    InvalidClient {
+        /// The client.
+        client_id: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// An endpoint name that is not one of [`crate::Endpoint::ALL`].
+    #[error("unknown endpoint {0:?}")]
+    UnknownEndpoint(String),
+    /// The configuration file cannot be read.
+    #[error("cannot read {path}")]
+    ConfigFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid.
+    #[error("{path} is not a valid configuration")]
+    ConfigSyntax {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The listener could not be bound or served.
-    #[error("server I/O: {0}")]
+    #[error("server I/O")]
     Io(#[from] std::io::Error),
 }
 

@@ -62,7 +62,7 @@ impl FromStr for Endpoint {
         Self::ALL
             .into_iter()
             .find(|e| e.as_str() == s)
-            .ok_or_else(|| IdpError::Config(format!("unknown endpoint {s:?}")))
+            .ok_or_else(|| IdpError::UnknownEndpoint(s.to_owned()))
     }
 }
 

@@ -1,64 +1,34 @@
-//! One issuer (the root one or a `/{tenant}`): its URL, settings, key ring, endpoint monitor, and
-//! the operations on them (mint, forge, rotate), plus [`IssuerHandle`], the public face of it.
+//! One issuer (the root one or a `/{tenant}`): its URLs, settings, key ring and endpoint monitor,
+//! and the operations on them (mint, forge, rotate), plus [`IssuerHandle`], the public face of
+//! it. An issuer owns what it needs (its key supply and clock), so nothing here reaches back into
+//! the server or the routes.
+
+mod settings;
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+pub use settings::IssuerSettings;
 
-use crate::attack::{Forgery, KeyChoice, Signature};
+use crate::attack::{self, Forgery, KeyChoice, Signature};
+use crate::clock::Clock;
 use crate::error::IdpError;
 use crate::faults::{Endpoint, EndpointMonitor, Fault};
-use crate::keys::{Algorithm, KeyPair, KeyRing, Rotation, SigningKey};
-use crate::server::Shared;
-use crate::tokens::{AccessTokenSpec, TokenTyp, sign_compact, signing_input};
-
-/// How an issuer signs and publishes. The builder sets a default for all issuers and may override
-/// it per tenant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IssuerSettings {
-    /// The algorithm new keys sign with.
-    pub algorithm: Algorithm,
-    /// The access tokens' `typ` header.
-    pub typ: TokenTyp,
-    /// `expires_in` of tokens from the token endpoint.
-    #[serde(with = "secs")]
-    pub token_lifetime: Duration,
-    /// Rotate the signing key this often (checked on every request); `None`: only on demand.
-    #[serde(with = "opt_secs")]
-    pub rotation_period: Option<Duration>,
-    /// How long a retired key stays in the JWKS, so tokens it signed keep verifying.
-    #[serde(with = "secs")]
-    pub grace_period: Duration,
-    /// `Cache-Control: max-age` of the JWKS.
-    #[serde(with = "secs")]
-    pub jwks_max_age: Duration,
-    /// `aud` of minted tokens that name none.
-    pub default_audience: String,
-}
-
-impl Default for IssuerSettings {
-    fn default() -> Self {
-        Self {
-            algorithm: Algorithm::RS256,
-            typ: TokenTyp::AtJwt,
-            token_lifetime: Duration::from_secs(300),
-            rotation_period: None,
-            grace_period: Duration::from_secs(3600),
-            jwks_max_age: Duration::from_secs(300),
-            default_audience: "http://localhost:8000/mcp".into(),
-        }
-    }
-}
+use crate::keys::{Algorithm, KeyPair, KeyRing, KeySupply, Rotation, SigningKey};
+use crate::tokens::{AccessTokenSpec, sign_compact, signing_input};
 
 /// The state of one issuer.
 #[derive(Debug)]
 pub(crate) struct Issuer {
     pub(crate) url: String,
+    /// RFC 8414 §3.1: the well-known segment inserted before the issuer's path.
+    metadata_url: String,
     pub(crate) settings: IssuerSettings,
+    supply: KeySupply,
+    pub(crate) clock: Clock,
     ring: Mutex<KeyRing>,
     unpublished: tokio::sync::Mutex<Option<SigningKey>>,
     /// Serialises rotations so two due-checks cannot both rotate.
@@ -66,17 +36,40 @@ pub(crate) struct Issuer {
     pub(crate) monitor: EndpointMonitor,
 }
 
+/// Where an issuer lives: `base` (scheme, host, port) and its tenant path, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct IssuerLocation<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) tenant: Option<&'a str>,
+}
+
 impl Issuer {
     pub(crate) fn new(
-        url: String,
+        location: IssuerLocation<'_>,
         settings: IssuerSettings,
         first_key: Arc<KeyPair>,
-        now: i64,
+        supply: KeySupply,
+        clock: Clock,
     ) -> Self {
+        let base = location.base;
+        let (url, metadata_url) = match location.tenant {
+            None => (
+                base.to_owned(),
+                format!("{base}/.well-known/oauth-authorization-server"),
+            ),
+            Some(tenant) => (
+                format!("{base}/{tenant}"),
+                format!("{base}/.well-known/oauth-authorization-server/{tenant}"),
+            ),
+        };
         let alg = settings.algorithm;
+        let now = clock.now();
         Self {
             url,
+            metadata_url,
             settings,
+            supply,
+            clock,
             ring: Mutex::new(KeyRing::new(
                 SigningKey {
                     pair: first_key,
@@ -96,19 +89,19 @@ impl Issuer {
         self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The JWKS document at `now`.
-    pub(crate) fn jwks(&self, now: i64) -> Value {
-        serde_json::json!({ "keys": self.ring().published(now) })
+    /// The JWKS document now.
+    pub(crate) fn jwks(&self) -> Value {
+        serde_json::json!({ "keys": self.ring().published(self.clock.now()) })
     }
 
     /// Rotates if the schedule says so. At most one rotation per call, even after a long jump
     /// of the clock: the result is the same key set a real IdP would publish.
-    pub(crate) async fn rotate_if_due(&self, shared: &Shared) -> Result<(), IdpError> {
+    pub(crate) async fn rotate_if_due(&self) -> Result<(), IdpError> {
         let Some(period) = self.settings.rotation_period else {
             return Ok(());
         };
         let period = i64::try_from(period.as_secs()).unwrap_or(i64::MAX);
-        let due = |ring: &KeyRing| shared.clock.now() >= ring.rotated_at().saturating_add(period);
+        let due = |ring: &KeyRing| self.clock.now() >= ring.rotated_at().saturating_add(period);
         if !due(&self.ring()) {
             return Ok(());
         }
@@ -116,125 +109,107 @@ impl Issuer {
         if !due(&self.ring()) {
             return Ok(());
         }
-        self.rotate_now(shared, None).await.map(|_| ())
+        self.rotate_now(None).await.map(|_| ())
     }
 
     /// Rotates now: a new key (of `alg`, or the current algorithm) signs from this moment.
-    pub(crate) async fn rotate(
-        &self,
-        shared: &Shared,
-        alg: Option<Algorithm>,
-    ) -> Result<Rotation, IdpError> {
+    pub(crate) async fn rotate(&self, alg: Option<Algorithm>) -> Result<Rotation, IdpError> {
         let _one_at_a_time = self.rotating.lock().await;
-        self.rotate_now(shared, alg).await
+        self.rotate_now(alg).await
     }
 
-    async fn rotate_now(
-        &self,
-        shared: &Shared,
-        alg: Option<Algorithm>,
-    ) -> Result<Rotation, IdpError> {
+    async fn rotate_now(&self, alg: Option<Algorithm>) -> Result<Rotation, IdpError> {
         let alg = alg.unwrap_or_else(|| self.ring().current().alg);
-        let pair = shared.supply.obtain(alg.family()).await?;
+        let pair = self.supply.obtain(alg.family()).await?;
         let grace = i64::try_from(self.settings.grace_period.as_secs()).unwrap_or(i64::MAX);
         let rotation = self
             .ring()
-            .rotate(SigningKey { pair, alg }, shared.clock.now(), grace);
+            .rotate(SigningKey { pair, alg }, self.clock.now(), grace);
         tracing::info!(issuer = %self.url, new_kid = %rotation.new_kid, retired_kid = %rotation.retired_kid, "signing key rotated");
         Ok(rotation)
     }
 
     /// Publishes an extra key marked `use: "enc"` (of the issuer's algorithm family), returning its
     /// `kid`. A resource server must not accept signatures made with it (J07).
-    pub(crate) async fn publish_encryption_key(&self, shared: &Shared) -> Result<String, IdpError> {
+    pub(crate) async fn publish_encryption_key(&self) -> Result<String, IdpError> {
         let alg = self.ring().current().alg;
-        let pair = shared.supply.obtain(alg.family()).await?;
+        let pair = self.supply.obtain(alg.family()).await?;
         let kid = pair.kid().to_owned();
         self.ring().publish_extra(SigningKey { pair, alg }, "enc");
         Ok(kid)
     }
 
     /// A well-formed access token for `spec`, signed by the current key.
-    pub(crate) fn mint(&self, spec: &AccessTokenSpec, now: i64) -> Result<String, IdpError> {
+    pub(crate) fn mint(&self, spec: &AccessTokenSpec) -> Result<String, IdpError> {
         let key = self.ring().current().clone();
-        let claims = spec.claims(&self.url, &self.settings.default_audience, now);
+        let claims = spec.claims(&self.url, &self.settings.default_audience, self.clock.now());
         let header = self.header_for(&key, key.alg.jwt());
-        let header = serde_json::to_vec(&header).map_err(|e| IdpError::Signing(e.to_string()))?;
-        let claims = serde_json::to_vec(&claims).map_err(|e| IdpError::Signing(e.to_string()))?;
+        let header = serde_json::to_vec(&header).map_err(IdpError::Encoding)?;
+        let claims = serde_json::to_vec(&claims).map_err(IdpError::Encoding)?;
         sign_compact(&header, &claims, key.pair.signing_key(), key.alg.jwt())
     }
 
     /// The token a [`Forgery`] describes.
-    pub(crate) async fn forge(
-        &self,
-        forgery: &Forgery,
-        shared: &Shared,
-    ) -> Result<String, IdpError> {
-        let now = shared.clock.now();
+    pub(crate) async fn forge(&self, forgery: &Forgery) -> Result<String, IdpError> {
         let claims = forgery.claims_object(forgery.spec.claims(
             &self.url,
             &self.settings.default_audience,
-            now,
+            self.clock.now(),
         ));
         let claims = match &forgery.raw_claims {
             Some(raw) => raw.clone(),
-            None => serde_json::to_vec(&claims).map_err(|e| IdpError::Signing(e.to_string()))?,
+            None => serde_json::to_vec(&claims).map_err(IdpError::Encoding)?,
         };
+        let current = self.ring().current().clone();
         let (key, alg) = match &forgery.signature {
             Signature::Key { key, alg } => {
-                let key = self.key_for(key, shared).await?;
+                let key = self.key_for(key).await?;
                 let alg = alg.unwrap_or(key.alg.jwt());
-                (Some(key), alg)
+                (key, alg)
             }
-            Signature::Hmac { alg, .. } => (None, *alg),
-            Signature::RsaPem(_) => (None, jsonwebtoken::Algorithm::RS256),
+            Signature::Hmac { alg, .. } | Signature::HmacWithIssuerKey { alg, .. } => {
+                (current, *alg)
+            }
+            Signature::RsaPem(_) => (current, jsonwebtoken::Algorithm::RS256),
             Signature::Empty | Signature::Bytes(_) | Signature::Segment(_) => {
-                (None, self.ring().current().alg.jwt())
+                let alg = current.alg.jwt();
+                (current, alg)
             }
-        };
-        let default_header = match &key {
-            Some(key) => self.header_for(key, alg),
-            None => self.header_for(self.ring().current(), alg),
         };
         let header = match &forgery.raw_header {
             Some(raw) => raw.clone(),
-            None => serde_json::to_vec(&forgery.header_object(default_header))
-                .map_err(|e| IdpError::Signing(e.to_string()))?,
+            None => serde_json::to_vec(&forgery.header_object(self.header_for(&key, alg)))
+                .map_err(IdpError::Encoding)?,
         };
+        let input = signing_input(&header, &claims);
+        let encode = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         match &forgery.signature {
-            Signature::Key { .. } => {
-                let key = key.ok_or_else(|| IdpError::Signing("no key chosen".into()))?;
-                sign_compact(&header, &claims, key.pair.signing_key(), alg)
-            }
+            Signature::Key { .. } => sign_compact(&header, &claims, key.pair.signing_key(), alg),
             Signature::Hmac { secret, alg } => {
                 sign_compact(&header, &claims, &EncodingKey::from_secret(secret), *alg)
             }
-            Signature::Empty => Ok(format!("{}.", signing_input(&header, &claims))),
-            Signature::Bytes(bytes) => {
-                use base64::Engine as _;
-                let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-                Ok(format!("{}.{encoded}", signing_input(&header, &claims)))
+            Signature::HmacWithIssuerKey { encoding, alg } => {
+                let jwk = key.pair.public_jwk(key.alg, "sig");
+                let secret = attack::public_key_bytes(&jwk, *encoding)?;
+                sign_compact(&header, &claims, &EncodingKey::from_secret(&secret), *alg)
             }
+            Signature::Empty => Ok(format!("{input}.")),
+            Signature::Bytes(bytes) => Ok(format!("{input}.{}", encode(bytes))),
             Signature::RsaPem(pem) => {
-                use base64::Engine as _;
-                let input = signing_input(&header, &claims);
-                let signature = crate::attack::sign_rs256_any_size(pem, input.as_bytes())?;
-                let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
-                Ok(format!("{input}.{encoded}"))
+                let signature = attack::sign_rs256_any_size(pem, input.as_bytes())?;
+                Ok(format!("{input}.{}", encode(&signature)))
             }
-            Signature::Segment(segment) => {
-                Ok(format!("{}.{segment}", signing_input(&header, &claims)))
-            }
+            Signature::Segment(segment) => Ok(format!("{input}.{segment}")),
         }
     }
 
-    async fn key_for(&self, choice: &KeyChoice, shared: &Shared) -> Result<SigningKey, IdpError> {
+    async fn key_for(&self, choice: &KeyChoice) -> Result<SigningKey, IdpError> {
         match choice {
             KeyChoice::Current => Ok(self.ring().current().clone()),
             KeyChoice::Kid(kid) => self
                 .ring()
                 .find(kid)
-                .ok_or_else(|| IdpError::InvalidKey(format!("no published key with kid {kid:?}"))),
+                .ok_or_else(|| IdpError::UnknownKid(kid.clone())),
             KeyChoice::Unpublished => {
                 let mut unpublished = self.unpublished.lock().await;
                 let alg = self.ring().current().alg;
@@ -242,7 +217,7 @@ impl Issuer {
                     Some(key) if key.alg.family() == alg.family() => Ok(key.clone()),
                     _ => {
                         let key = SigningKey {
-                            pair: shared.supply.obtain(alg.family()).await?,
+                            pair: self.supply.obtain(alg.family()).await?,
                             alg,
                         };
                         *unpublished = Some(key.clone());
@@ -269,7 +244,6 @@ impl Issuer {
 /// counters. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct IssuerHandle {
-    pub(crate) shared: Arc<Shared>,
     pub(crate) issuer: Arc<Issuer>,
 }
 
@@ -296,13 +270,7 @@ impl IssuerHandle {
 
     /// The RFC 8414 metadata URL (well-known inserted before the issuer's path, §3.1).
     pub fn authorization_server_metadata_url(&self) -> String {
-        let base = &self.shared.base_url;
-        let path = self
-            .issuer
-            .url
-            .strip_prefix(base.as_str())
-            .unwrap_or_default();
-        format!("{base}/.well-known/oauth-authorization-server{path}")
+        self.issuer.metadata_url.clone()
     }
 
     /// The settings this issuer runs with.
@@ -315,8 +283,8 @@ impl IssuerHandle {
     /// # Errors
     /// [`IdpError`] if a due rotation cannot obtain a key, or signing fails.
     pub async fn mint(&self, spec: &AccessTokenSpec) -> Result<String, IdpError> {
-        self.issuer.rotate_if_due(&self.shared).await?;
-        self.issuer.mint(spec, self.shared.clock.now())
+        self.issuer.rotate_if_due().await?;
+        self.issuer.mint(spec)
     }
 
     /// The (usually invalid) token `forgery` describes.
@@ -324,8 +292,8 @@ impl IssuerHandle {
     /// # Errors
     /// [`IdpError`] if the chosen key does not exist or cannot sign with the chosen algorithm.
     pub async fn forge(&self, forgery: &Forgery) -> Result<String, IdpError> {
-        self.issuer.rotate_if_due(&self.shared).await?;
-        self.issuer.forge(forgery, &self.shared).await
+        self.issuer.rotate_if_due().await?;
+        self.issuer.forge(forgery).await
     }
 
     /// Rotates the signing key now; `alg` switches algorithm (and key type) at the same time.
@@ -333,7 +301,7 @@ impl IssuerHandle {
     /// # Errors
     /// [`IdpError::KeyGeneration`] if a new key cannot be made.
     pub async fn rotate(&self, alg: Option<Algorithm>) -> Result<Rotation, IdpError> {
-        self.issuer.rotate(&self.shared, alg).await
+        self.issuer.rotate(alg).await
     }
 
     /// Publishes an extra `use: "enc"` key and returns its `kid` (for J07).
@@ -341,7 +309,7 @@ impl IssuerHandle {
     /// # Errors
     /// [`IdpError::KeyGeneration`] if a key cannot be made.
     pub async fn publish_encryption_key(&self) -> Result<String, IdpError> {
-        self.issuer.publish_encryption_key(&self.shared).await
+        self.issuer.publish_encryption_key().await
     }
 
     /// Publishes an arbitrary JWK in this issuer's JWKS (a weak RSA key for J22, an `oct` key,
@@ -357,7 +325,7 @@ impl IssuerHandle {
 
     /// The JWKS as served now.
     pub fn jwks(&self) -> Value {
-        self.issuer.jwks(self.shared.clock.now())
+        self.issuer.jwks()
     }
 
     /// Makes `endpoint` misbehave until [`IssuerHandle::clear_faults`].
@@ -378,41 +346,5 @@ impl IssuerHandle {
     /// Sets every counter of this issuer back to zero.
     pub fn reset_counters(&self) {
         self.issuer.monitor.reset_counts();
-    }
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(value.as_secs())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_secs)
-    }
-}
-
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<Duration>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => s.serialize_some(&d.as_secs()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }

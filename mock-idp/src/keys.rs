@@ -132,9 +132,7 @@ impl KeyPair {
         if let Ok(key) = EncodingKey::from_ed_pem(bytes) {
             return Self::from_encoding_key(key, KeyFamily::Ed25519);
         }
-        Err(IdpError::InvalidKey(
-            "not an RSA, P-256 or Ed25519 private key in PEM".into(),
-        ))
+        Err(IdpError::NotAPrivateKey)
     }
 
     /// Generates a fresh key. RSA generation is CPU-bound (tens to hundreds of milliseconds), so
@@ -146,10 +144,10 @@ impl KeyPair {
         let key = match family {
             KeyFamily::Rsa => {
                 let private = rsa::PrivateKey::new(&mut rand::rng(), 2048)
-                    .map_err(|e| IdpError::KeyGeneration(e.to_string()))?;
+                    .map_err(|e| IdpError::KeyGeneration(Box::new(e)))?;
                 let der = private
                     .to_pkcs1_der()
-                    .map_err(|e| IdpError::KeyGeneration(e.to_string()))?;
+                    .map_err(|e| IdpError::KeyGeneration(Box::new(e)))?;
                 EncodingKey::from_rsa_der(der.as_bytes())
             }
             KeyFamily::P256 => {
@@ -157,13 +155,13 @@ impl KeyPair {
                     &ECDSA_P256_SHA256_FIXED_SIGNING,
                     &SystemRandom::new(),
                 )
-                .map_err(|e| IdpError::KeyGeneration(e.to_string()))?;
+                .map_err(|e| IdpError::KeyGeneration(Box::new(e)))?;
                 EncodingKey::from_ec_der(der.as_ref())
             }
             KeyFamily::Ed25519 => {
                 // PKCS#8 v1 (no embedded public key): the form jsonwebtoken derives a JWK from.
                 let der = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
-                    .map_err(|e| IdpError::KeyGeneration(e.to_string()))?;
+                    .map_err(|e| IdpError::KeyGeneration(Box::new(e)))?;
                 EncodingKey::from_ed_der(der.as_ref())
             }
         };
@@ -172,16 +170,14 @@ impl KeyPair {
 
     fn from_encoding_key(signing: EncodingKey, family: KeyFamily) -> Result<Self, IdpError> {
         let jwk = Jwk::from_encoding_key(&signing, family.default_algorithm().jwt())
-            .map_err(|e| IdpError::InvalidKey(e.to_string()))?;
+            .map_err(IdpError::Jwk)?;
         let kid = jwk
             .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|e| IdpError::InvalidKey(e.to_string()))?;
-        let Value::Object(mut public) =
-            serde_json::to_value(&jwk).map_err(|e| IdpError::InvalidKey(e.to_string()))?
+            .map_err(IdpError::Jwk)?;
+        let Value::Object(mut public) = serde_json::to_value(&jwk).map_err(IdpError::Encoding)?
         else {
-            return Err(IdpError::InvalidKey(
-                "a JWK must serialize to an object".into(),
-            ));
+            // A Jwk is a struct: serde_json always makes an object of it.
+            return Err(IdpError::NotAPrivateKey);
         };
         public.retain(|name, value| {
             !matches!(name.as_str(), "alg" | "use" | "kid") && !value.is_null()
@@ -259,7 +255,7 @@ impl KeySupply {
         }
         tokio::task::spawn_blocking(move || KeyPair::generate(family))
             .await
-            .map_err(|e| IdpError::KeyGeneration(e.to_string()))?
+            .map_err(|e| IdpError::KeyGeneration(Box::new(e)))?
             .map(Arc::new)
     }
 

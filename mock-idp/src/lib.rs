@@ -21,6 +21,7 @@ mod config;
 mod error;
 mod faults;
 mod issuer;
+mod issuers;
 mod keys;
 mod routes;
 mod server;

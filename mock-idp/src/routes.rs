@@ -16,12 +16,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::clients::ClientRegistry;
 use crate::error::IdpError;
 use crate::faults::Endpoint;
 use crate::issuer::Issuer;
-use crate::server::Shared;
+use crate::issuers::Issuers;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+/// What the routes read, handed down by the server that builds them.
+#[derive(Debug, Clone)]
+pub(crate) struct IdpState {
+    pub(crate) issuers: Arc<Issuers>,
+    pub(crate) clients: Arc<ClientRegistry>,
+    /// Whether the `/admin/...` test API is served.
+    pub(crate) admin: bool,
+}
+
+pub(crate) fn router(state: IdpState) -> Router {
     let mut router = Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -48,7 +58,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/{tenant}/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
         .route("/{tenant}/token", post(token::token));
-    if shared.admin {
+    if state.admin {
         router = router.merge(admin::router());
     }
     router
@@ -57,7 +67,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         })
         // Token requests and admin calls are small; a larger body is a mistake or an attack.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(shared)
+        .with_state(state)
 }
 
 /// The `{tenant}` path segment, if the route has one.
@@ -81,7 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantName {
 /// Runs an issuer endpoint: resolves the issuer, counts the request, applies any injected fault,
 /// performs a due key rotation, then answers with `respond`.
 pub(crate) async fn serve_endpoint<F, Fut>(
-    shared: &Arc<Shared>,
+    state: &IdpState,
     tenant: TenantName,
     endpoint: Endpoint,
     respond: F,
@@ -90,7 +100,7 @@ where
     F: FnOnce(Arc<Issuer>) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let issuer = match resolve(shared, tenant).await {
+    let issuer = match resolve(state, tenant).await {
         Ok(issuer) => issuer,
         Err(response) => return response,
     };
@@ -99,16 +109,17 @@ where
     {
         return response;
     }
-    if let Err(error) = issuer.rotate_if_due(shared).await {
+    if let Err(error) = issuer.rotate_if_due().await {
         return internal_error(&error);
     }
     respond(issuer).await
 }
 
 /// The issuer a request names, or the response explaining why there is none.
-pub(crate) async fn resolve(shared: &Shared, tenant: TenantName) -> Result<Arc<Issuer>, Response> {
-    shared
-        .issuer(tenant.0.as_deref())
+pub(crate) async fn resolve(state: &IdpState, tenant: TenantName) -> Result<Arc<Issuer>, Response> {
+    state
+        .issuers
+        .get(tenant.0.as_deref())
         .await
         .map_err(|error| match error {
             IdpError::InvalidTenant(_) | IdpError::TooManyTenants(_) => {
@@ -120,7 +131,10 @@ pub(crate) async fn resolve(shared: &Shared, tenant: TenantName) -> Result<Arc<I
 
 /// A 500 whose body reveals nothing; the detail goes to the log once, here.
 pub(crate) fn internal_error(error: &IdpError) -> Response {
-    tracing::error!(%error, "mock IdP internal error");
+    tracing::error!(
+        error = error as &dyn std::error::Error,
+        "mock IdP internal error"
+    );
     error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         "server_error",

@@ -1,9 +1,10 @@
 //! The running IdP: [`MockIdpBuilder`] configures it, [`MockIdp`] is the handle that owns the
-//! listening task (dropping it stops the server), and `Shared` is the state the routes read.
+//! listening task (dropping it stops the server). The builder makes the issuers and the client
+//! registry and hands them down to the routes; nothing below reaches back up.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -12,9 +13,10 @@ use tokio::task::JoinHandle;
 use crate::clients::{Client, ClientRegistry};
 use crate::clock::Clock;
 use crate::error::IdpError;
-use crate::issuer::{Issuer, IssuerHandle, IssuerSettings};
+use crate::issuer::{IssuerHandle, IssuerSettings};
+use crate::issuers::{Issuers, IssuersConfig, validate_tenant};
 use crate::keys::{Algorithm, KeySupply};
-use crate::routes;
+use crate::routes::{self, IdpState};
 
 /// Configures a mock IdP. Defaults: `127.0.0.1` on a random port, the demo client, RS256,
 /// `at+jwt`, the system clock, admin endpoints off, at most 64 tenants.
@@ -121,7 +123,8 @@ impl MockIdpBuilder {
     /// Binds, creates the root issuer and serves until the returned [`MockIdp`] is dropped.
     ///
     /// # Errors
-    /// [`IdpError::Config`] for an invalid client or tenant, [`IdpError::Io`] if the address
+    /// [`IdpError::InvalidClient`] or [`IdpError::InvalidTenant`] for a bad client or tenant,
+    /// [`IdpError::Io`] if the address
     /// cannot be bound, [`IdpError::KeyGeneration`] if the first key cannot be made.
     pub async fn start(self) -> Result<MockIdp, IdpError> {
         let clients = if self.clients.is_empty() {
@@ -144,36 +147,39 @@ impl MockIdpBuilder {
                 format!("http://{addr}")
             }
         });
-        let shared = Arc::new(Shared {
+        let issuers = Arc::new(Issuers::new(IssuersConfig {
             base_url,
             clock: self.clock,
             supply: self.supply,
-            clients: ClientRegistry::new(clients),
             defaults: self.defaults,
             tenant_settings: self.tenants,
-            issuers: RwLock::new(HashMap::new()),
-            creating: tokio::sync::Mutex::new(()),
             max_tenants: self.max_tenants,
+        }));
+        let clients = Arc::new(ClientRegistry::new(clients));
+        let root = issuers.get(None).await?;
+        let app = routes::router(IdpState {
+            issuers: Arc::clone(&issuers),
+            clients: Arc::clone(&clients),
             admin: self.admin,
         });
-        let root = shared.issuer(None).await?;
-        let app = routes::router(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serving = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
             });
             if let Err(error) = serving.await {
-                tracing::error!(%error, "mock IdP server stopped");
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "mock IdP server stopped"
+                );
             }
         });
         tracing::info!(issuer = %root.url, "mock IdP listening");
         Ok(MockIdp {
-            root: IssuerHandle {
-                shared: Arc::clone(&shared),
-                issuer: root,
-            },
-            shared,
+            root: IssuerHandle { issuer: root },
+            issuers,
+            clients,
+            admin: self.admin,
             addr,
             stop: Some(stop),
             task,
@@ -184,7 +190,9 @@ impl MockIdpBuilder {
 /// A running mock IdP. Dropping it stops the server; tests never leak a listener.
 #[derive(Debug)]
 pub struct MockIdp {
-    shared: Arc<Shared>,
+    issuers: Arc<Issuers>,
+    clients: Arc<ClientRegistry>,
+    admin: bool,
     root: IssuerHandle,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -217,26 +225,23 @@ impl MockIdp {
     /// # Errors
     /// [`IdpError::InvalidTenant`], [`IdpError::TooManyTenants`], or a key generation failure.
     pub async fn tenant(&self, name: &str) -> Result<IssuerHandle, IdpError> {
-        let issuer = self.shared.issuer(Some(name)).await?;
-        Ok(IssuerHandle {
-            shared: Arc::clone(&self.shared),
-            issuer,
-        })
+        let issuer = self.issuers.get(Some(name)).await?;
+        Ok(IssuerHandle { issuer })
     }
 
     /// The clock tokens and key rotation read; move it to test expiry and grace periods.
     pub fn clock(&self) -> &Clock {
-        &self.shared.clock
+        self.issuers.clock()
     }
 
     /// The registered clients (the demo client when none was given).
     pub fn clients(&self) -> &[Client] {
-        self.shared.clients.all()
+        self.clients.all()
     }
 
     /// Whether the admin test API is served.
     pub fn admin_enabled(&self) -> bool {
-        self.shared.admin
+        self.admin
     }
 
     /// Stops accepting connections and waits for the server task to end.
@@ -254,86 +259,5 @@ impl Drop for MockIdp {
             let _ = stop.send(());
         }
         self.task.abort();
-    }
-}
-
-/// What every route reads: configuration and the issuers created so far.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// Scheme, host and port of every issuer URL, no trailing slash.
-    pub(crate) base_url: String,
-    pub(crate) clock: Clock,
-    pub(crate) supply: KeySupply,
-    pub(crate) clients: ClientRegistry,
-    pub(crate) admin: bool,
-    defaults: IssuerSettings,
-    tenant_settings: HashMap<String, IssuerSettings>,
-    /// Keyed by tenant name; the root issuer is `""`.
-    issuers: RwLock<HashMap<String, Arc<Issuer>>>,
-    creating: tokio::sync::Mutex<()>,
-    max_tenants: usize,
-}
-
-impl Shared {
-    /// The issuer for `tenant` (`None`: the root issuer), created with fresh keys on first use.
-    pub(crate) async fn issuer(&self, tenant: Option<&str>) -> Result<Arc<Issuer>, IdpError> {
-        let name = tenant.unwrap_or_default();
-        if let Some(issuer) = self.lookup(name) {
-            return Ok(issuer);
-        }
-        if tenant.is_some() {
-            validate_tenant(name)?;
-        }
-        let _one_at_a_time = self.creating.lock().await;
-        if let Some(issuer) = self.lookup(name) {
-            return Ok(issuer);
-        }
-        if self.read_issuers().len() > self.max_tenants {
-            return Err(IdpError::TooManyTenants(self.max_tenants));
-        }
-        let settings = self
-            .tenant_settings
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| self.defaults.clone());
-        let key = self.supply.obtain(settings.algorithm.family()).await?;
-        let url = if name.is_empty() {
-            self.base_url.clone()
-        } else {
-            format!("{}/{name}", self.base_url)
-        };
-        let issuer = Arc::new(Issuer::new(url, settings, key, self.clock.now()));
-        self.issuers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned(), Arc::clone(&issuer));
-        Ok(issuer)
-    }
-
-    fn lookup(&self, name: &str) -> Option<Arc<Issuer>> {
-        self.read_issuers().get(name).cloned()
-    }
-
-    fn read_issuers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Issuer>>> {
-        // Inserting one entry cannot leave the map inconsistent, so a poisoned lock is usable.
-        self.issuers.read().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A tenant is one path segment: 1-64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit,
-/// and not a name the IdP's own routes use.
-fn validate_tenant(name: &str) -> Result<(), IdpError> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    let starts_well = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let reserved = matches!(name, "admin" | "jwks" | "token");
-    if valid_chars && starts_well && name.len() <= 64 && !reserved {
-        Ok(())
-    } else {
-        Err(IdpError::InvalidTenant(name.to_owned()))
     }
 }

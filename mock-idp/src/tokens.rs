@@ -200,8 +200,8 @@ pub(crate) fn sign_compact(
     alg: jsonwebtoken::Algorithm,
 ) -> Result<String, IdpError> {
     let input = signing_input(header, payload);
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg)
-        .map_err(|e| IdpError::Signing(e.to_string()))?;
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).map_err(IdpError::Signing)?;
     Ok(format!("{input}.{signature}"))
 }
 

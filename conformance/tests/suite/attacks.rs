@@ -47,27 +47,35 @@ async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
     if status.is_server_error() {
         return Err(format!("answered {status}: a 5xx"));
     }
-    if !case.expect.status.contains(&status.as_u16()) {
+    if status.as_u16() != case.expect.status {
         return Err(format!(
-            "answered {status}, expected one of {:?}",
+            "answered {status}, expected {}",
             case.expect.status
         ));
     }
-    let error = response
+    let params = response
         .headers()
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .map(challenge_params)
-        .and_then(|params| {
-            params
-                .into_iter()
-                .find(|(name, _)| name == "error")
-                .map(|(_, value)| value)
-        });
-    if status != StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE && error != case.expect.error {
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+    };
+    let (error, description) = (param("error"), param("error_description"));
+    if error != case.expect.error {
         return Err(format!(
             "challenge error {error:?}, expected {:?}",
             case.expect.error
+        ));
+    }
+    if description != case.expect.error_description {
+        return Err(format!(
+            "refused for another reason: error_description {description:?}, expected {:?}",
+            case.expect.error_description
         ));
     }
     if let Some(tenant) = &case.expect.never_fetched_tenant {

@@ -8,42 +8,41 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{TenantName, serve_endpoint};
+use super::{IdpState, TenantName, serve_endpoint};
+use crate::clients::ClientRegistry;
 use crate::faults::Endpoint;
 use crate::issuer::Issuer;
-use crate::server::Shared;
 
 pub(super) async fn openid_configuration(
-    State(shared): State<Arc<Shared>>,
+    State(state): State<IdpState>,
     tenant: TenantName,
 ) -> Response {
-    let doc_shared = Arc::clone(&shared);
+    let clients = Arc::clone(&state.clients);
     serve_endpoint(
-        &shared,
+        &state,
         tenant,
         Endpoint::OpenidConfiguration,
-        |issuer| async move { Json(metadata(&doc_shared, &issuer)).into_response() },
+        |issuer| async move { Json(metadata(&clients, &issuer)).into_response() },
     )
     .await
 }
 
 pub(super) async fn authorization_server(
-    State(shared): State<Arc<Shared>>,
+    State(state): State<IdpState>,
     tenant: TenantName,
 ) -> Response {
-    let doc_shared = Arc::clone(&shared);
+    let clients = Arc::clone(&state.clients);
     serve_endpoint(
-        &shared,
+        &state,
         tenant,
         Endpoint::OauthAuthorizationServer,
-        |issuer| async move { Json(metadata(&doc_shared, &issuer)).into_response() },
+        |issuer| async move { Json(metadata(&clients, &issuer)).into_response() },
     )
     .await
 }
 
-fn metadata(shared: &Shared, issuer: &Issuer) -> Value {
-    let mut scopes: Vec<&str> = shared
-        .clients
+fn metadata(clients: &ClientRegistry, issuer: &Issuer) -> Value {
+    let mut scopes: Vec<&str> = clients
         .all()
         .iter()
         .flat_map(|c| c.scopes.iter().map(String::as_str))

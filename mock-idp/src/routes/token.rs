@@ -11,23 +11,22 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{TenantName, internal_error, serve_endpoint};
-use crate::clients::{Client, PresentedCredentials};
+use super::{IdpState, TenantName, internal_error, serve_endpoint};
+use crate::clients::{Client, ClientRegistry, PresentedCredentials};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
 use crate::issuer::Issuer;
-use crate::server::Shared;
 use crate::tokens::{AccessTokenSpec, Audience};
 
 pub(super) async fn token(
-    State(shared): State<Arc<Shared>>,
+    State(state): State<IdpState>,
     tenant: TenantName,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let issue_shared = Arc::clone(&shared);
-    serve_endpoint(&shared, tenant, Endpoint::Token, |issuer| async move {
-        match issue(&issue_shared, &issuer, &headers, &body) {
+    let clients = Arc::clone(&state.clients);
+    serve_endpoint(&state, tenant, Endpoint::Token, |issuer| async move {
+        match issue(&clients, &issuer, &headers, &body) {
             Ok(response) => response,
             Err(refusal) => refusal.into_response(),
         }
@@ -36,13 +35,13 @@ pub(super) async fn token(
 }
 
 fn issue(
-    shared: &Shared,
+    clients: &ClientRegistry,
     issuer: &Issuer,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(headers, body)?;
-    let client = shared.clients.authenticate(&credentials(headers, &form)?)?;
+    let client = clients.authenticate(&credentials(headers, &form)?)?;
     match form.single("grant_type")? {
         None => return Err(invalid_request("grant_type is required")),
         Some("client_credentials") => {}
@@ -66,7 +65,7 @@ fn issue(
         .audience(audience)
         .scope(scopes.iter().cloned())
         .expires_in(lifetime);
-    let access_token = match issuer.mint(&spec, shared.clock.now()) {
+    let access_token = match issuer.mint(&spec) {
         Ok(token) => token,
         Err(error) => return Ok(internal_error(&error)),
     };

@@ -302,3 +302,90 @@ async fn a_weak_rsa_key_can_be_published_and_sign_genuine_rs256_tokens() {
         "jsonwebtoken/aws-lc refuses it"
     );
 }
+
+/// J03 from the JSON recipe: HMAC keyed with the issuer's own public key. The PEM form is byte
+/// for byte the SPKI PEM openssl writes (the fixture), so this is the real key-confusion attack;
+/// the JWK and modulus forms are MACs under exactly what the JWKS publishes.
+#[tokio::test]
+async fn hmac_with_the_issuers_own_public_key_matches_what_a_confused_verifier_would_use() {
+    let idp = builder()
+        .keys(mock_idp::KeySupply::new([crate::harness::fixture_key(
+            "rsa-1",
+        )]))
+        .start()
+        .await
+        .unwrap();
+    let jwk = idp.issuer().jwks()["keys"][0].clone();
+    let secrets = [
+        (
+            "pem",
+            std::fs::read(keys_dir().join("rsa-1.pub.pem")).unwrap(),
+        ),
+        ("jwk", serde_json::to_vec(&jwk).unwrap()),
+        ("modulus", jwk["n"].as_str().unwrap().as_bytes().to_vec()),
+    ];
+    for (encoding, secret) in secrets {
+        let forgery: Forgery =
+            serde_json::from_value(json!({"signature": {"hmac_issuer_key": encoding}})).unwrap();
+        let token = idp.issuer().forge(&forgery).await.unwrap();
+        assert_eq!(inspect(&token).0["alg"], "HS256", "{encoding}");
+        let mut hs = Validation::new(jsonwebtoken::Algorithm::HS256);
+        hs.set_audience(&[DEMO_AUDIENCE]);
+        jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_secret(&secret), &hs)
+            .unwrap_or_else(|e| panic!("{encoding}: not a MAC under that secret: {e}"));
+    }
+}
+
+/// The JSON recipe (what the admin API and the attack corpus send) means what the builder
+/// methods mean.
+#[tokio::test]
+async fn the_json_recipe_builds_the_same_token_as_the_builder() {
+    let idp = start().await;
+    let forgery: Forgery = serde_json::from_value(json!({
+        "subject": "bob",
+        "client_id": "cli",
+        "audience": ["https://a", "https://b"],
+        "scope": "x y",
+        "expires_in": -600,
+        "claims": {"extra": 1},
+        "remove_claims": ["jti"],
+        "header": {"kid": "odd"},
+        "remove_header": ["typ"],
+        "signature": {"bytes_b64url": "AAAA"}
+    }))
+    .unwrap();
+    let token = idp.issuer().forge(&forgery).await.unwrap();
+    let (header, claims) = inspect(&token);
+    assert_eq!(header, json!({"alg": "RS256", "kid": "odd"}));
+    assert_eq!(claims["sub"], "bob");
+    assert_eq!(claims["client_id"], "cli");
+    assert_eq!(claims["aud"], json!(["https://a", "https://b"]));
+    assert_eq!(claims["scope"], "x y");
+    assert_eq!(claims["extra"], 1);
+    assert!(claims.get("jti").is_none());
+    let now = idp.clock().now();
+    assert!((claims["exp"].as_i64().unwrap() - (now - 600)).abs() <= 1);
+    assert!(claims["iat"].as_i64().unwrap() < claims["exp"].as_i64().unwrap());
+    assert!(token.ends_with(".AAAA"));
+    let raw: Forgery = serde_json::from_value(json!({
+        "raw_header": "{\"alg\":\"RS256\",\"alg\":\"none\"}",
+        "raw_claims": {"b64url": "e30"}
+    }))
+    .unwrap();
+    let token = idp.issuer().forge(&raw).await.unwrap();
+    let mut parts = token.split('.');
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap(),
+        br#"{"alg":"RS256","alg":"none"}"#
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap(),
+        b"{}"
+    );
+    for unknown in [
+        json!({"signatur": "current"}),
+        json!({"signature": "forged"}),
+    ] {
+        assert!(serde_json::from_value::<Forgery>(unknown).is_err());
+    }
+}

@@ -1,11 +1,12 @@
 //! The token validator: a pure function of (token, keys, now, policy), so every rule can be
 //! tested exhaustively without a network (checklist D02-D05, D07, E02-E09, E13, G06-G08, J01-J50).
 //!
-//! Order: compact-JWS syntax and canonical base64url (J40-J42), one JSON object per part without
-//! duplicate members (J44-J45), header policy (`alg` allow-list, `typ`, no `crit`/`cty`, J01-J04,
-//! J15-J17, J35-J38, J46), key selection from the AS's keys only (`jku`/`x5u`/`jwk`/`x5c` are never
-//! read, J11-J14), key/algorithm consistency (J05-J07), signature (J18-J21, via jsonwebtoken),
-//! then the claims ([`super::claims`]).
+//! Order: compact-JWS shape (J42); the header, as one JSON object without duplicate members in
+//! canonical base64url, and its policy (`alg` allow-list, no `crit`/`b64`/`cty`, `typ`: J01-J04,
+//! J15-J17, J35-J38, J40, J44-J46); the signature and payload segments (J18, J40-J41, J44-J45);
+//! key selection from the AS's keys only (`jku`/`x5u`/`jwk`/`x5c` are never read, J11-J14),
+//! key/algorithm consistency (J05-J07), the signature (J19-J21, via jsonwebtoken), then the claims
+//! ([`super::claims`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -121,27 +122,18 @@ fn parse<'a>(token: &'a str, policy: &ValidationPolicy) -> Result<Parsed<'a>, To
     if claims_b64.contains('.') {
         return Err(TokenError::Malformed("too many segments (JWE or nested)"));
     }
-    if header_b64.is_empty() || claims_b64.is_empty() || signature.is_empty() {
+    if header_b64.is_empty() || claims_b64.is_empty() {
         return Err(TokenError::Malformed("empty segment"));
     }
+    // The header is judged first: a token whose algorithm or extensions are refused is refused
+    // for that (`alg: none` with its empty signature is J01, not a missing signature).
     // Canonical base64url without padding: rejects '=', '+', '/', whitespace and non-zero pad bits.
     let header_bytes = URL_SAFE_NO_PAD
         .decode(header_b64)
         .map_err(|_| TokenError::Malformed("header is not base64url"))?;
-    let claims_bytes = URL_SAFE_NO_PAD
-        .decode(claims_b64)
-        .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
-    URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
-
     check_members(&header_bytes, Part::Header)?;
-    check_members(&claims_bytes, Part::Claims)?;
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|_| TokenError::Malformed("header is not a valid JOSE header"))?;
-    let claims: Claims = serde_json::from_slice(&claims_bytes)
-        .map_err(|_| TokenError::Malformed("claims have invalid types"))?;
-
     // `alg` is case-sensitive (RFC 7515 §4.1.1): only exact allow-listed names pass.
     let alg = policy
         .algorithms()
@@ -153,6 +145,18 @@ fn parse<'a>(token: &'a str, policy: &ValidationPolicy) -> Result<Parsed<'a>, To
     if !policy.token_types().accepts(header.typ.as_deref()) {
         return Err(TokenError::WrongType);
     }
+    if signature.is_empty() {
+        return Err(TokenError::Malformed("empty segment"));
+    }
+    URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    let claims_bytes = URL_SAFE_NO_PAD
+        .decode(claims_b64)
+        .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
+    check_members(&claims_bytes, Part::Claims)?;
+    let claims: Claims = serde_json::from_slice(&claims_bytes)
+        .map_err(|_| TokenError::Malformed("claims have invalid types"))?;
     Ok(Parsed {
         signing_input,
         signature,
