@@ -12,6 +12,7 @@
 
 pub mod attacks;
 pub mod coverage;
+pub mod logs;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

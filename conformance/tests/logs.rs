@@ -1,4 +1,5 @@
-//! D11: no token ever reaches a log line, at any level, whatever happens to it.
+//! D11: no token, client secret or private key ever reaches a log line, at any level, in the
+//! server or in the mock IdP, whatever happens to them.
 //!
 //! Its own test binary: tracing caches per-callsite interest process-wide, so a thread-local
 //! capture shares a process badly with tests that log nowhere.
@@ -9,41 +10,18 @@
     reason = "tests"
 )]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use conformance::logs::LogCapture;
 use conformance::{TestEnv, initialize_request};
-use mock_idp::AccessTokenSpec;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use mock_idp::{AccessTokenSpec, KeySupply, MockIdp};
 
 /// D11: a valid, an expired and an unscoped token, a session and a bad session id: none of the
-/// tokens (nor their signatures) appear in the logs at trace level.
+/// tokens (nor their signatures) appear in the server's logs at trace level.
 ///
 /// A current-thread runtime runs the server on this thread, so the thread-local subscriber sees
 /// every event the server emits.
 #[tokio::test(flavor = "current_thread")]
 async fn tokens_never_reach_the_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let (captured, _guard) = LogCapture::start();
     let env = TestEnv::setup()
         .required_scopes(&["mcp:tools"])
         .start()
@@ -65,7 +43,7 @@ async fn tokens_never_reach_the_logs() {
     env.post(Some(&valid), Some("bogus-session"), &initialize_request())
         .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("bearer token refused"),
         "the capture works and refusals are logged: {logs:.400}"
@@ -82,4 +60,43 @@ async fn tokens_never_reach_the_logs() {
         logs.contains("request_id="),
         "request spans carry the request id"
     );
+}
+
+/// D11 for the mock IdP: client secrets, issued and minted tokens and private keys never reach
+/// its logs, through the token endpoint, minting and key rotation.
+#[tokio::test(flavor = "current_thread")]
+async fn the_mock_idp_logs_no_secret_token_or_key() {
+    let (captured, _guard) = LogCapture::start();
+    let idp = MockIdp::builder()
+        .keys(KeySupply::default())
+        .start()
+        .await
+        .unwrap();
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(idp.issuer().token_endpoint())
+        .basic_auth("demo-client", Some("demo-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = response["access_token"].as_str().unwrap().to_owned();
+    let minted = idp
+        .issuer()
+        .mint(&AccessTokenSpec::user("alice"))
+        .await
+        .unwrap();
+    idp.issuer().rotate(None).await.unwrap();
+
+    let logs = captured.text();
+    assert!(
+        logs.contains("signing key rotated"),
+        "the capture works: {logs}"
+    );
+    assert!(!logs.contains("demo-secret"));
+    assert!(!logs.contains(&token) && !logs.contains(token.split('.').nth(2).unwrap()));
+    assert!(!logs.contains(minted.split('.').nth(2).unwrap()));
+    assert!(!logs.contains("PRIVATE KEY"));
 }

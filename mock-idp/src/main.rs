@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the mock IdP")?;
     print_banner(&idp);
-    shutdown_signal().await;
+    tokio_graceful::default_signal().await;
     idp.shutdown().await;
     Ok(())
 }
@@ -182,25 +182,4 @@ fn print_banner(idp: &MockIdp) {
         issuer.url()
     );
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -187,7 +187,17 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // Every hop must pass the rule the first URL passed (T07): a redirect from https
+                // to plain http, or to another scheme, is refused, not followed.
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error(RedirectRefused::TooMany)
+                } else if FetchUrl::try_from(attempt.url().clone()).is_err() {
+                    attempt.error(RedirectRefused::NotFetchable)
+                } else {
+                    attempt.follow()
+                }
+            }))
             .user_agent(concat!("mcp-oauth-server/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { client, max_bytes })
@@ -245,6 +255,20 @@ impl Fetcher {
         Ok(Fetched { document, max_age })
     }
 }
+
+/// Why a redirect was not followed (reported as the source of [`FetchError::Unreachable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum RedirectRefused {
+    /// More hops than [`MAX_REDIRECTS`].
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+    /// A hop to a URL that is not https (nor http to loopback).
+    #[error("a redirect to a URL that is not https (nor http to loopback)")]
+    NotFetchable,
+}
+
+/// Redirects followed at most per fetch: enough for a moved document, not for a loop.
+const MAX_REDIRECTS: usize = 3;
 
 /// `Cache-Control: max-age=N` if present (RFC 9111 §5.2.2.1; `s-maxage` is for shared caches,
 /// which this is not); `no-store` and `no-cache` mean 0.

@@ -103,11 +103,6 @@ impl VerificationKey {
         })
     }
 
-    /// The key id, for logs.
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
-
     /// The key for jsonwebtoken's signature check.
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.key

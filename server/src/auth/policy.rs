@@ -195,11 +195,6 @@ impl AlgorithmAllowList {
         let alg = Algorithm::from_str(header_alg).ok()?;
         self.0.contains(&alg).then_some(alg)
     }
-
-    /// The algorithms, in configured order.
-    pub fn as_slice(&self) -> &[Algorithm] {
-        &self.0
-    }
 }
 
 impl Default for AlgorithmAllowList {
