@@ -22,7 +22,7 @@ fn bench_http(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for (mode, transport) in [
         ("stateless", Transport::Stateless),
-        ("session", Transport::Sessions),
+        ("session", Transport::default()),
     ] {
         let env = runtime.block_on(
             TestEnv::setup()

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_oauth_server::{App, Issuer, OffsetClock, ResourceUrl, Settings};
+use mcp_oauth_server::{App, Issuer, OffsetClock, Settings};
 use mock_idp::{
     AccessTokenSpec, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp, MockIdpBuilder,
 };
@@ -89,8 +89,10 @@ impl Drop for TestEnv {
 /// A change to the server's settings, made once the IdP runs (its URLs have a random port).
 type Configure = Box<dyn FnOnce(&mut Settings, &MockIdp)>;
 
-/// How to set up a [`TestEnv`]. The server's settings start from [`Settings::new`] for the
-/// IdP's issuer and `http://localhost:PORT/mcp`; nothing is read from the process environment.
+/// How to set up a [`TestEnv`]. The server's settings start from [`Settings::local`] for the
+/// IdP's issuer on `127.0.0.1:PORT` (resource `http://localhost:PORT/mcp`, also answering to
+/// `127.0.0.1`), as the binary runs with no `MCP_RESOURCE_URL`; nothing is read from the process
+/// environment.
 pub struct Setup {
     idp: MockIdpBuilder,
     idp_settings: IssuerSettings,
@@ -169,9 +171,8 @@ impl Setup {
         for (endpoint, fault) in self.faults_at_start {
             idp.issuer().set_fault(endpoint, fault);
         }
-        let mut settings = Settings::new(
+        let mut settings = Settings::local(
             Issuer::parse(idp.url()).unwrap(),
-            ResourceUrl::local(port),
             SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         );
         for change in self.configure {
@@ -255,6 +256,11 @@ impl TestEnv {
     /// The server's canonical resource URL (`http://localhost:PORT/mcp`), the default audience.
     pub fn resource(&self) -> &str {
         self.settings.resource.url.as_str()
+    }
+
+    /// The RFC 9728 URL of the resource as this client spells it (`http://127.0.0.1:PORT/...`).
+    pub fn metadata_url(&self) -> String {
+        format!("{}/.well-known/oauth-protected-resource/mcp", self.base)
     }
 
     /// A valid user token from the root issuer.

@@ -1,4 +1,4 @@
-//! The checklist gate: every MUST-level requirement of sections A, B, C, D, E, G, H, K and T
+//! The checklist gate: every MUST-level requirement of sections A, B, C, D, E, G, H, K, R and T
 //! has a test that cites its id, or a reasoned entry in `docs/not-applicable.md`; and the
 //! generated `docs/conformance.md` is current.
 #![allow(

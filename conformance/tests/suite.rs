@@ -11,6 +11,9 @@ mod challenges;
 #[path = "suite/get_me.rs"]
 mod get_me;
 #[cfg(test)]
+#[path = "suite/hardening.rs"]
+mod hardening;
+#[cfg(test)]
 #[path = "suite/keys.rs"]
 mod keys;
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The one place routes and layers are assembled, and [`App::serve`] runs them.
 //!
 //! A request to `/mcp` walks one line of layers: CORS (answers preflights) → Origin/Host guard
-//! (403) → bearer authentication (401/400) → session binding (404) → scope gate (403) → rmcp.
-//! Metadata, AS forwarding and health routes stand beside it, outside authentication.
+//! (403) → bearer authentication (401/400) → rate limit (429) → request timeout (408) → body
+//! limit (413) → scope gate (403) → session binding (404, 503) → rmcp. Metadata, AS forwarding and
+//! health routes stand beside it, outside authentication.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,11 +11,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::MatchedPath;
-use axum::http::{HeaderName, Method, Request, header};
+use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -23,6 +22,7 @@ use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::authorization_server::AuthorizationServer;
@@ -34,11 +34,12 @@ use crate::clock::Clock;
 use crate::edge::limit_headers;
 use crate::guard::{GuardPolicy, check_origin_and_host};
 use crate::metadata::{self, Metadata};
+use crate::rate_limit::{RateLimiter, limit_rate};
 use crate::resource::metadata_path;
-use crate::session::{SessionBindings, Transport, bind_sessions};
+use crate::session::{SESSION_HEADER, Sessions, Transport, bind_sessions};
 use crate::settings::Settings;
 use crate::tools::McpTools;
-use crate::{health, session};
+use crate::{health, serve};
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +60,8 @@ pub struct App {
     settings: Arc<Settings>,
     auth: Arc<Authenticator>,
     keys: Arc<KeySource>,
-    sessions: Arc<SessionBindings>,
+    sessions: Option<Arc<Sessions>>,
+    rate_limiter: Option<Arc<RateLimiter>>,
     guard: Arc<GuardPolicy>,
     metadata: Arc<Metadata>,
     shutdown: CancellationToken,
@@ -90,10 +92,7 @@ impl App {
         {
             return Err(StartError::Discovery(error));
         }
-        let challenger = Challenger::new(
-            settings.resource.url.metadata_url(),
-            settings.scopes.basic().to_vec(),
-        );
+        let challenger = Challenger::new(&settings.resource, settings.scopes.basic().to_vec());
         let metadata = Arc::new(Metadata::new(
             &settings.resource,
             settings.scopes.all_scopes(),
@@ -107,41 +106,23 @@ impl App {
             challenger,
             settings.scopes.clone(),
         ));
+        let sessions = match &settings.transport {
+            Transport::Sessions(limits) => Some(Arc::new(Sessions::new(limits))),
+            Transport::Stateless => None,
+        };
+        let rate_limiter = settings
+            .rate_limit
+            .per_minute
+            .map(|per_minute| Arc::new(RateLimiter::new(per_minute)));
         Ok(Self {
             guard: Arc::new(settings.guard.clone()),
             settings: Arc::new(settings),
             auth,
             keys,
-            sessions: Arc::new(SessionBindings::default()),
+            sessions,
+            rate_limiter,
             metadata,
             shutdown: CancellationToken::new(),
-        })
-    }
-
-    /// Keeps trying to load the keys until it succeeds (1 s, doubling to 30 s between tries), so
-    /// an authorization server that was down at start is picked up without a restart.
-    fn spawn_key_loader(&self) -> tokio::task::JoinHandle<()> {
-        let keys = Arc::clone(&self.keys);
-        let stop = self.shutdown.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_secs(1);
-            while !keys.is_ready() {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                match keys.refresh().await {
-                    Ok(()) => return,
-                    Err(error) if error.is_permanent() => {
-                        tracing::error!(
-                            error = &error as &dyn std::error::Error,
-                            "authorization server metadata names another issuer; tokens will be refused"
-                        );
-                        return;
-                    }
-                    Err(_) => backoff = (backoff * 2).min(Duration::from_secs(30)),
-                }
-            }
         })
     }
 
@@ -156,23 +137,27 @@ impl App {
         self.keys.is_ready()
     }
 
+    /// How many MCP sessions are open (0 in stateless mode).
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.as_ref().map_or(0, |sessions| sessions.len())
+    }
+
     /// The routes and layers.
     pub fn router(&self) -> Router {
-        let public = Router::new()
-            .route(
-                &metadata_path(self.settings.resource.url.path()),
-                get(metadata::protected_resource),
-            )
-            .route(
-                "/.well-known/oauth-protected-resource",
-                get(metadata::protected_resource),
-            )
-            .with_state(Arc::clone(&self.metadata))
-            .layer(
-                CorsLayer::new()
-                    .allow_origin(Any)
-                    .allow_methods([Method::GET]),
-            );
+        let resource_path = self.settings.resource.url.path();
+        let mut public = Router::new().route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource),
+        );
+        let path_form = metadata_path(resource_path.trim_end_matches('/'));
+        if path_form != "/.well-known/oauth-protected-resource" {
+            public = public.route(&path_form, get(metadata::protected_resource));
+        }
+        let public = public.with_state(Arc::clone(&self.metadata)).layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET]),
+        );
         let forwarding = Router::new()
             .route(
                 "/.well-known/oauth-authorization-server",
@@ -203,48 +188,73 @@ impl App {
     }
 
     fn mcp_router(&self) -> Router {
-        let path = self.settings.resource.url.path().to_owned();
-        let max_body_bytes = self.settings.limits.max_body_bytes;
+        let limits = self.settings.limits;
         let rmcp_config = StreamableHttpServerConfig::default()
             // Host and Origin are decided by our guard, before authentication.
             .disable_allowed_hosts()
             .disable_allowed_origins()
-            .with_max_request_body_bytes(max_body_bytes)
+            .with_max_request_body_bytes(limits.max_body_bytes)
             .with_cancellation_token(self.shutdown.child_token());
-        let (mcp, bind) = if self.settings.transport == Transport::Stateless {
-            let config = rmcp_config
-                .with_legacy_session_mode(false)
-                .with_json_response(true);
-            let service = StreamableHttpService::new(
-                || Ok(McpTools::new()),
-                Arc::new(NeverSessionManager::default()),
-                config,
-            );
-            (Router::new().nest_service(&path, service), false)
-        } else {
-            let service = StreamableHttpService::new(
-                || Ok(McpTools::new()),
-                Arc::new(LocalSessionManager::default()),
-                rmcp_config,
-            );
-            (Router::new().nest_service(&path, service), true)
+        let mcp = match &self.sessions {
+            None => {
+                let config = rmcp_config
+                    .with_legacy_session_mode(false)
+                    .with_json_response(true);
+                let service = StreamableHttpService::new(
+                    || Ok(McpTools::new()),
+                    Arc::new(NeverSessionManager::default()),
+                    config,
+                );
+                self.mount(service)
+            }
+            Some(sessions) => {
+                let service = StreamableHttpService::new(
+                    || Ok(McpTools::new()),
+                    sessions.manager(),
+                    rmcp_config,
+                );
+                self.mount(service)
+                    .layer(from_fn_with_state(Arc::clone(sessions), bind_sessions))
+            }
         };
         // Router::layer wraps what is already there, so the innermost layer comes first: read
         // from the bottom up for the order a request meets them.
-        let mut mcp = mcp.layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes));
-        if bind {
-            mcp = mcp.layer(from_fn_with_state(
-                Arc::clone(&self.sessions),
-                bind_sessions,
+        let mcp = mcp
+            .layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes))
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
             ));
-        }
-        mcp.layer(RequestBodyLimitLayer::new(max_body_bytes))
-            .layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
+        let mcp = match &self.rate_limiter {
+            Some(limiter) => mcp.layer(from_fn_with_state(Arc::clone(limiter), limit_rate)),
+            None => mcp,
+        };
+        mcp.layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
             .layer(from_fn_with_state(
                 Arc::clone(&self.guard),
                 check_origin_and_host,
             ))
             .layer(self.cors())
+    }
+
+    /// The MCP service at the resource's path; at the origin root when the resource has no path.
+    fn mount<S>(&self, service: S) -> Router
+    where
+        S: tower::Service<
+                axum::extract::Request,
+                Error = std::convert::Infallible,
+                Response: axum::response::IntoResponse,
+                Future: Send,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        match self.settings.resource.url.path() {
+            "/" | "" => Router::new().route_service("/", service),
+            path => Router::new().nest_service(path, service),
+        }
     }
 
     /// CORS for browser clients (N16): preflights are answered without authentication, and the
@@ -260,7 +270,7 @@ impl App {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::ACCEPT,
-                session::SESSION_HEADER.clone(),
+                SESSION_HEADER.clone(),
                 HeaderName::from_static("mcp-protocol-version"),
                 HeaderName::from_static("last-event-id"),
                 HeaderName::from_static("mcp-method"),
@@ -268,37 +278,86 @@ impl App {
             ])
             .expose_headers([
                 header::WWW_AUTHENTICATE,
-                session::SESSION_HEADER.clone(),
+                header::RETRY_AFTER,
+                SESSION_HEADER.clone(),
                 HeaderName::from_static("mcp-protocol-version"),
             ])
             .max_age(Duration::from_secs(600))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then stops MCP sessions and drains.
+    /// Serves on `listener` until `shutdown` completes, then ends MCP sessions and drains open
+    /// connections for a bounded time. Background tasks (key loading, forgetting idle
+    /// rate-limit state) run while it serves.
     ///
     /// # Errors
-    /// I/O errors of the listener.
+    /// None today; the signature keeps room for listener errors.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let loader = self.spawn_key_loader();
+        let pruner = self.spawn_rate_limit_pruner();
         let stop = self.shutdown.clone();
-        let app = self.router();
-        // rmcp answers over SSE in several small writes: without TCP_NODELAY each request waits
-        // for Nagle + delayed ACK (~44 ms).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
+        let router = self.router();
+        serve::serve(
+            listener,
+            router,
+            self.settings.limits,
+            shutdown,
+            move || {
                 stop.cancel();
-            })
-            .await;
+            },
+        )
+        .await;
         loader.abort();
-        result
+        if let Some(pruner) = pruner {
+            pruner.abort();
+        }
+        Ok(())
+    }
+
+    /// Keeps trying to load the keys until it succeeds (1 s, doubling to 30 s between tries), so
+    /// an authorization server that was down at start is picked up without a restart.
+    fn spawn_key_loader(&self) -> tokio::task::JoinHandle<()> {
+        let keys = Arc::clone(&self.keys);
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_secs(1);
+            while !keys.is_ready() {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                match keys.refresh().await {
+                    Ok(()) if keys.is_ready() => return,
+                    Ok(()) => backoff = (backoff * 2).min(Duration::from_secs(30)),
+                    Err(error) if error.is_permanent() => {
+                        tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            "authorization server metadata names another issuer; tokens will be refused"
+                        );
+                        return;
+                    }
+                    Err(_) => backoff = (backoff * 2).min(Duration::from_secs(30)),
+                }
+            }
+        })
+    }
+
+    /// Once a minute, drops the rate-limit state of principals idle for a whole period.
+    fn spawn_rate_limit_pruner(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let limiter = Arc::clone(self.rate_limiter.as_ref()?);
+        let stop = self.shutdown.clone();
+        Some(tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = every_minute.tick() => limiter.forget_idle(),
+                }
+            }
+        }))
     }
 }
 

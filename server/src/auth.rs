@@ -31,7 +31,8 @@ use scopes::ScopePolicy;
 use token::TokenError;
 
 use crate::clock::Clock;
-use crate::jsonrpc::{ErrorCode, error_response};
+use crate::guard::request_host;
+use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response, is_initialize};
 
 /// A bearer token exactly as the client sent it. Not `Display` or `Serialize`, so it cannot reach
 /// a log line or a response by accident; [`BearerToken::expose`] is the only way to its bytes.
@@ -79,9 +80,9 @@ impl Authenticator {
         }
     }
 
-    /// The response for an auth failure.
-    fn respond(&self, error: &AuthError) -> Response {
-        self.challenger.respond(error)
+    /// The response for an auth failure of a request addressed to `host`.
+    fn respond(&self, error: &AuthError, host: Option<&str>) -> Response {
+        self.challenger.respond(error, host)
     }
 
     /// Authenticates a request from its headers.
@@ -92,11 +93,11 @@ impl Authenticator {
         let token = bearer_token(headers)?;
         let keys = self.keys.keys().await?;
         let claims = match token::validate(token.expose(), &keys, self.clock.now(), &self.policy) {
-            Err(TokenError::UnknownKey) => {
+            Err(error @ (TokenError::UnknownKey | TokenError::NoUsableKey)) => {
                 // A key rotated at the AS: refetch once (rate-limited), then judge again.
                 let refreshed = self.keys.refresh_for_unknown_kid().await?;
                 if Arc::ptr_eq(&refreshed, &keys) {
-                    Err(TokenError::UnknownKey)
+                    Err(error)
                 } else {
                     token::validate(token.expose(), &refreshed, self.clock.now(), &self.policy)
                 }
@@ -126,22 +127,33 @@ pub(crate) async fn require_bearer(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(error) => auth.respond(&error),
+        Err(error) => auth.respond(&error, request_host(&request)),
     }
 }
 
-/// Middleware: a POST whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
-/// before rmcp sees it (H02). Bodies over the limit (set by the body-limit layer in front) get
-/// 413; bodies that are not JSON get the JSON-RPC parse error (-32700) with 400.
+/// Middleware: a request whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
+/// before rmcp sees it (H02); requests without a JSON-RPC body (the GET stream, DELETE) need the
+/// scopes every request needs (H08). Bodies over the limit (set by the body-limit layer in front)
+/// get 413; bodies that are not JSON get the JSON-RPC parse error (-32700) with 400. The parsed
+/// body says whether this is an `initialize`, for the session layer after this one.
 pub(crate) async fn require_scopes(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let host = request_host(&request).map(str::to_owned);
+    let host = host.as_deref();
+    let Some(principal) = request.extensions().get::<Principal>() else {
+        // The bearer layer always runs first; without it nothing may pass.
+        return auth.respond(&AuthError::MissingToken, host);
+    };
     if request.method() != Method::POST {
+        if let Err(error) = auth.scopes.check_every_request(principal) {
+            return auth.respond(&error, host);
+        }
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
@@ -153,11 +165,13 @@ pub(crate) async fn require_scopes(
         );
     };
     let Some(principal) = parts.extensions.get::<Principal>() else {
-        // The bearer layer always runs first; without it nothing may pass.
-        return auth.respond(&AuthError::MissingToken);
+        return auth.respond(&AuthError::MissingToken, host);
     };
     if let Err(error) = auth.scopes.check(principal, &message) {
-        return auth.respond(&error);
+        return auth.respond(&error, host);
+    }
+    if is_initialize(&message) {
+        parts.extensions.insert(InitializeRequest);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

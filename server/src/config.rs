@@ -11,6 +11,7 @@ mod args;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 pub use args::{Args, AsMetadataArg, TokenTypesArg};
@@ -22,8 +23,9 @@ use crate::auth::policy::{AlgorithmAllowList, Audience, Leeway, TokenTypePolicy}
 use crate::edge::Limits;
 use crate::guard::{AllowedHost, AllowedOrigin, GuardPolicy};
 use crate::metadata::AsMetadataMode;
+use crate::rate_limit::RateLimit;
 use crate::resource::ResourceUrl;
-use crate::session::Transport;
+use crate::session::{SessionLimits, Transport};
 use crate::settings::Settings;
 
 /// Everything wrong with the configuration, each naming its variable.
@@ -68,8 +70,8 @@ impl Args {
     /// [`ConfigError`] listing every problem at once.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let mut problems = Problems::default();
-        let host = self.host.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let local = host.is_loopback() || host.is_unspecified();
+        let host = self.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let loopback = host.is_loopback();
 
         let issuer = match non_empty(self.issuer.as_deref()) {
             None => {
@@ -82,8 +84,10 @@ impl Args {
             Some(issuer) => problems.check("OAUTH_ISSUER", Issuer::parse(issuer)),
         };
         let resource = match non_empty(self.resource_url.as_deref()) {
-            Some(url) => problems.check("MCP_RESOURCE_URL", ResourceUrl::parse(url)),
-            None if local => Some(ResourceUrl::local(self.port)),
+            Some(url) => problems
+                .check("MCP_RESOURCE_URL", ResourceUrl::parse(url))
+                .map(Some),
+            None if loopback => Some(None),
             None => {
                 problems.add(
                     "MCP_RESOURCE_URL",
@@ -132,9 +136,39 @@ impl Args {
             .filter_map(|o| problems.check("MCP_ALLOWED_ORIGINS", AllowedOrigin::parse(o)))
             .collect();
         self.check_bounds(&mut problems);
+        let at_least_one = |problems: &mut Problems, variable, value| {
+            let checked = NonZeroUsize::new(value);
+            if checked.is_none() {
+                problems.add(variable, "must be at least 1");
+            }
+            checked
+        };
+        let max_per_principal = at_least_one(
+            &mut problems,
+            "MCP_MAX_SESSIONS_PER_PRINCIPAL",
+            self.max_sessions_per_principal,
+        );
+        let max_total = at_least_one(&mut problems, "MCP_MAX_SESSIONS", self.max_sessions);
+        let max_connections =
+            at_least_one(&mut problems, "MCP_MAX_CONNECTIONS", self.max_connections);
 
-        let (Some(issuer), Some(resource), Some(algorithms), Some(leeway)) =
-            (issuer, resource, algorithms, leeway)
+        let (
+            Some(issuer),
+            Some(resource),
+            Some(algorithms),
+            Some(leeway),
+            Some(max_per_principal),
+            Some(max_total),
+            Some(max_connections),
+        ) = (
+            issuer,
+            resource,
+            algorithms,
+            leeway,
+            max_per_principal,
+            max_total,
+            max_connections,
+        )
         else {
             return Err(problems.into_error());
         };
@@ -142,7 +176,12 @@ impl Args {
             return Err(problems.into_error());
         }
 
-        let mut settings = Settings::new(issuer, resource, SocketAddr::new(host, self.port));
+        let listen = SocketAddr::new(host, self.port);
+        let mut settings = match resource {
+            Some(url) => Settings::new(issuer, url, listen),
+            // Not configured and listening on loopback: derived, with its loopback spellings.
+            None => Settings::local(issuer, listen),
+        };
         settings.resource.name = self.resource_name.clone();
         let mut audiences = audiences.into_iter();
         if let Some(first) = audiences.next() {
@@ -198,11 +237,21 @@ impl Args {
         settings.limits = Limits {
             max_body_bytes: self.max_body_bytes,
             max_header_bytes: self.max_header_bytes,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_connections,
+        };
+        settings.rate_limit = RateLimit {
+            per_minute: NonZeroU32::new(self.rate_limit_per_minute),
         };
         settings.transport = if self.stateless {
             Transport::Stateless
         } else {
-            Transport::Sessions
+            Transport::Sessions(SessionLimits {
+                max_per_principal,
+                max_total,
+                idle: Duration::from_secs(self.session_idle_secs),
+            })
         };
         Ok(settings)
     }
@@ -224,6 +273,12 @@ impl Args {
         for (name, value) in [
             ("OAUTH_JWKS_TIMEOUT_SECS", self.jwks_timeout_secs),
             ("OAUTH_JWKS_COOLDOWN_SECS", self.jwks_cooldown_secs),
+            ("MCP_SESSION_IDLE_SECS", self.session_idle_secs),
+            (
+                "MCP_HEADER_READ_TIMEOUT_SECS",
+                self.header_read_timeout_secs,
+            ),
+            ("MCP_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
         ] {
             if value == 0 {
                 problems.add(name, "must be at least 1");
@@ -319,11 +374,18 @@ mod tests {
         let settings = args(&["--issuer", "https://idp.example.com/oauth2/default"])
             .settings()
             .unwrap();
-        assert_eq!(settings.listen.to_string(), "0.0.0.0:8000");
+        assert_eq!(
+            settings.listen.to_string(),
+            "127.0.0.1:8000",
+            "T04: loopback by default"
+        );
         assert_eq!(settings.resource.url.as_str(), "http://localhost:8000/mcp");
         assert_eq!(
             settings.validation.audiences(),
-            [Audience::new("http://localhost:8000/mcp").unwrap()]
+            [
+                Audience::new("http://localhost:8000/mcp").unwrap(),
+                Audience::new("http://127.0.0.1:8000/mcp").unwrap()
+            ]
         );
         assert_eq!(
             settings.resource.url.metadata_url(),
@@ -333,6 +395,99 @@ mod tests {
         assert_eq!(settings.validation.token_types(), TokenTypePolicy::Default);
         assert!(settings.guard.host_allowed("localhost:8000"));
         assert!(settings.guard.host_allowed("127.0.0.1:8000"));
+        assert_eq!(
+            settings.resource.aliases,
+            [ResourceUrl::parse("http://127.0.0.1:8000/mcp").unwrap()],
+            "A21: the derived resource answers to the loopback address too"
+        );
+        assert!(matches!(settings.transport, Transport::Sessions(_)));
+        assert_eq!(settings.rate_limit.per_minute, NonZeroU32::new(600));
+    }
+
+    /// T04, T07: any non-loopback address (0.0.0.0 included) needs a configured resource URL, and
+    /// then allows no loopback Host or Origin.
+    #[test]
+    fn a_non_loopback_bind_needs_the_resource_url_and_allows_no_loopback_origin() {
+        let error = args(&["--issuer", "https://as.example.com", "--host", "0.0.0.0"])
+            .settings()
+            .unwrap_err();
+        assert_eq!(error.problems[0].variable, "MCP_RESOURCE_URL");
+        let settings = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--host",
+            "0.0.0.0",
+            "--resource-url",
+            "https://mcp.example.com/mcp",
+        ])
+        .settings()
+        .unwrap();
+        assert!(!settings.guard.origin_allowed("http://localhost:6274"));
+        assert!(!settings.guard.host_allowed("localhost:8000"));
+        assert!(settings.resource.aliases.is_empty());
+    }
+
+    /// R08: a resource URL at the origin root is a valid configuration (served at `/`), not a
+    /// panic at start.
+    #[test]
+    fn a_resource_url_at_the_origin_root_is_accepted() {
+        let settings = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--resource-url",
+            "http://localhost:8000",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(settings.resource.url.as_str(), "http://localhost:8000/");
+        assert_eq!(
+            settings.resource.url.metadata_url(),
+            "http://localhost:8000/.well-known/oauth-protected-resource"
+        );
+    }
+
+    /// R08: limits are parsed and checked; zero where one is needed is a named problem.
+    #[test]
+    fn limits_parse_and_zeroes_are_refused_where_they_make_no_sense() {
+        let settings = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--max-sessions-per-principal",
+            "2",
+            "--session-idle-secs",
+            "5",
+            "--rate-limit-per-minute",
+            "0",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(settings.rate_limit.per_minute, None, "0 turns it off");
+        let Transport::Sessions(limits) = settings.transport else {
+            panic!("sessions by default");
+        };
+        assert_eq!(limits.max_per_principal.get(), 2);
+        assert_eq!(limits.idle, Duration::from_secs(5));
+        let error = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--max-sessions",
+            "0",
+            "--max-connections",
+            "0",
+            "--header-read-timeout-secs",
+            "0",
+        ])
+        .settings()
+        .unwrap_err();
+        let variables: Vec<&str> = error.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "MCP_HEADER_READ_TIMEOUT_SECS",
+                "MCP_MAX_SESSIONS",
+                "MCP_MAX_CONNECTIONS"
+            ]
+        );
     }
 
     #[test]

@@ -184,20 +184,23 @@ pub enum GuardEntryError {
     Origin(String),
 }
 
+/// The authority a request addressed: its `Host` header, or (HTTP/2) the URI's authority.
+pub(crate) fn request_host<B>(request: &axum::http::Request<B>) -> Option<&str> {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(Authority::as_str))
+}
+
 /// Middleware: 403 for a disallowed `Host` or `Origin`, with a JSON-RPC error body without id.
 pub(crate) async fn check_origin_and_host(
     State(guard): State<Arc<GuardPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
-    match host {
-        Some(host) if guard.host_allowed(&host) => {}
+    match request_host(&request) {
+        Some(host) if guard.host_allowed(host) => {}
         _ => return forbidden("Host not allowed"),
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {

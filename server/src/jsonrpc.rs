@@ -5,7 +5,21 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Request-extension marker: the body is (or its batch holds) an `initialize` request, so this
+/// request may open a session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InitializeRequest;
+
+/// Whether a JSON-RPC message (or batch) holds an `initialize` request.
+pub(crate) fn is_initialize(message: &Value) -> bool {
+    let is_one = |m: &Value| m.get("method").and_then(Value::as_str) == Some("initialize");
+    match message {
+        Value::Array(batch) => batch.iter().any(is_one),
+        single => is_one(single),
+    }
+}
 
 /// The JSON-RPC error codes these answers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +30,8 @@ pub(crate) enum ErrorCode {
     InvalidRequest,
     /// -32001: the session does not exist (or is not the caller's), as rmcp answers.
     SessionNotFound,
+    /// -32000: the server will not take this request now (a cap or a rate limit); try later.
+    ServerBusy,
 }
 
 impl ErrorCode {
@@ -24,6 +40,7 @@ impl ErrorCode {
             Self::ParseError => -32700,
             Self::InvalidRequest => -32600,
             Self::SessionNotFound => -32001,
+            Self::ServerBusy => -32000,
         }
     }
 }

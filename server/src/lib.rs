@@ -8,7 +8,9 @@
 //!   authorization server (discovery), its keys, the validator ([`validate`]), challenges, scopes.
 //! - `edge`: size limits applied before anything reads the request.
 //! - `guard`: Origin and Host checks (DNS rebinding).
-//! - `session`: MCP sessions bound to the principal that opened them.
+//! - `session`: MCP sessions bound to the principal that opened them, within caps.
+//! - `rate_limit`: a request budget per principal.
+//! - `serve`: the accept loop (timeouts, connection cap, graceful drain).
 //! - `metadata`: RFC 9728 resource metadata and authorization-server metadata forwarding.
 //! - `jsonrpc`: the JSON-RPC errors answered before rmcp runs.
 //! - `tools`: the MCP tools (`get_me`); they see a [`Principal`], never a token.
@@ -25,7 +27,9 @@ mod guard;
 mod health;
 mod jsonrpc;
 mod metadata;
+mod rate_limit;
 mod resource;
+mod serve;
 mod session;
 mod settings;
 mod tools;
@@ -48,6 +52,7 @@ pub use config::{Args, AsMetadataArg, ConfigError, ConfigProblem, TokenTypesArg}
 pub use edge::Limits;
 pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
 pub use metadata::AsMetadataMode;
+pub use rate_limit::RateLimit;
 pub use resource::{Resource, ResourceUrl};
-pub use session::Transport;
+pub use session::{SessionLimits, Transport};
 pub use settings::Settings;

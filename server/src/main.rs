@@ -11,8 +11,10 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // A missing .env is fine; a malformed one is an error worth stopping for.
-    match dotenvy::dotenv() {
+    // `.env` in the working directory only (R07): dotenvy::dotenv() would search every parent
+    // directory, so a file above the project could set OAUTH_JWKS_URI. A missing .env is fine; a
+    // malformed one is an error worth stopping for.
+    match dotenvy::from_path(".env") {
         Ok(_) => {}
         Err(error) if error.not_found() => {}
         Err(error) => return Err(error).context("reading .env"),
@@ -22,11 +24,13 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a terminal: logs piped to a file or a collector stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut args = Args::parse();
     // PORT=0: take a free port now, so the derived resource URL names the real one.
     let early = if args.port == 0 {
-        let host = args.host.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let host = args.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let listener = TcpListener::bind((host, 0))
             .await
             .context("binding a free port")?;

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::authorization_server::AuthorizationServer;
+use crate::guard::request_host;
 use crate::resource::Resource;
 
 /// What `/.well-known/oauth-authorization-server` does.
@@ -25,11 +26,14 @@ pub enum AsMetadataMode {
     Proxy,
 }
 
-/// The RFC 9728 document and the forwarding target, built once from configuration: nothing in
-/// them comes from the request (`Host`, `X-Forwarded-*`), so they cannot be spoofed (A18).
+/// The RFC 9728 documents and the forwarding target, built once from configuration: nothing in
+/// them comes from the request (`Host`, `X-Forwarded-*`), so they cannot be spoofed (A18); the
+/// `Host` only chooses among the resource's configured spellings.
 #[derive(Debug)]
 pub(crate) struct Metadata {
-    document: Value,
+    resource: Resource,
+    /// One document per spelling of the resource (the canonical one first).
+    documents: Vec<Value>,
     mode: AsMetadataMode,
     authorization_server: Arc<AuthorizationServer>,
 }
@@ -43,31 +47,53 @@ impl Metadata {
         mode: AsMetadataMode,
         authorization_server: Arc<AuthorizationServer>,
     ) -> Self {
-        let mut document = json!({
-            "resource": resource.url.as_str(),
-            "authorization_servers": [authorization_server.issuer()],
-            "bearer_methods_supported": ["header"],
-            "resource_name": resource.name,
-        });
         let scopes: Vec<String> = scopes
             .into_iter()
             .filter(|s| s != "offline_access")
             .collect();
-        if !scopes.is_empty() {
-            // A08: zero-valued members are omitted.
-            document["scopes_supported"] = json!(scopes);
-        }
+        let documents = resource
+            .spellings()
+            .map(|url| {
+                let mut document = json!({
+                    "resource": url.as_str(),
+                    "authorization_servers": [authorization_server.issuer()],
+                    "bearer_methods_supported": ["header"],
+                    "resource_name": resource.name,
+                });
+                if !scopes.is_empty() {
+                    // A08: zero-valued members are omitted.
+                    document["scopes_supported"] = json!(scopes);
+                }
+                document
+            })
+            .collect();
         Self {
-            document,
+            resource: resource.clone(),
+            documents,
             mode,
             authorization_server,
         }
     }
+
+    /// The document for a request addressed to `host` (A04: `resource` is the URL it used, when
+    /// that is one of the resource's known spellings).
+    fn document_for(&self, host: Option<&str>) -> &Value {
+        let spelled = self.resource.spelled_for(host);
+        self.resource
+            .spellings()
+            .zip(&self.documents)
+            .find(|(url, _)| *url == spelled)
+            .map_or(&Value::Null, |(_, document)| document)
+    }
 }
 
 /// `GET /.well-known/oauth-protected-resource/mcp` (and the root form): public, cacheable JSON.
-pub(crate) async fn protected_resource(State(metadata): State<Arc<Metadata>>) -> Response {
-    let mut response = Json(metadata.document.clone()).into_response();
+pub(crate) async fn protected_resource(
+    State(metadata): State<Arc<Metadata>>,
+    request: axum::extract::Request,
+) -> Response {
+    let document = metadata.document_for(request_host(&request));
+    let mut response = Json(document.clone()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

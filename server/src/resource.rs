@@ -105,15 +105,52 @@ pub struct Resource {
     pub url: ResourceUrl,
     /// Human-readable name in the RFC 9728 document (A14).
     pub name: String,
+    /// Other spellings of the same URL that clients may use and see as the resource: the loopback
+    /// names of a local server whose URL was derived rather than configured (A04, A21). Never
+    /// taken from a request: a request only picks one of these.
+    pub aliases: Vec<ResourceUrl>,
 }
 
 impl Resource {
-    /// `url` named "MCP server".
+    /// `url` named "MCP server", without aliases.
     pub fn new(url: ResourceUrl) -> Self {
         Self {
             url,
             name: "MCP server".into(),
+            aliases: Vec::new(),
         }
+    }
+
+    /// A local server's resource: `http://localhost:{port}{path}` and, as aliases, the same URL
+    /// with each of `loopback_hosts` (`127.0.0.1`, `[::1]`).
+    pub fn local(port: u16, loopback_hosts: &[&str]) -> Self {
+        let url = ResourceUrl::local(port);
+        let aliases = loopback_hosts
+            .iter()
+            .filter_map(|host| ResourceUrl::parse(&format!("http://{host}:{port}/mcp")).ok())
+            .filter(|alias| *alias != url)
+            .collect();
+        Self {
+            url,
+            name: "MCP server".into(),
+            aliases,
+        }
+    }
+
+    /// Every spelling, canonical first.
+    pub fn spellings(&self) -> impl Iterator<Item = &ResourceUrl> {
+        std::iter::once(&self.url).chain(&self.aliases)
+    }
+
+    /// The spelling a request addressed, by its `Host`: one of the aliases when the host names
+    /// one, else the canonical URL.
+    pub(crate) fn spelled_for(&self, host: Option<&str>) -> &ResourceUrl {
+        host.and_then(|host| {
+            self.aliases
+                .iter()
+                .find(|alias| alias.authority().eq_ignore_ascii_case(host))
+        })
+        .unwrap_or(&self.url)
     }
 }
 

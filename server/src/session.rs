@@ -1,119 +1,159 @@
-//! Sessions bound to the principal that opened them (checklist K03, K04, K06). rmcp does not bind
-//! sessions to callers, so this layer records who initialized each session and refuses that
-//! session id to anyone else with 404, exactly as for a session that does not exist; a session id
-//! this layer never saw is also 404, so eviction can only end a session, never open it to others.
+//! MCP sessions (stateful mode), bound to the principal that opened them and bounded (checklist
+//! K03, K04, K06, R02-R04). rmcp does not bind sessions to callers, so this layer records who
+//! initialized each session and refuses that session id to anyone else with 404, exactly as for a
+//! session that does not exist; a session id this layer never saw is also 404, so ending a
+//! binding can only end a session, never open it to others. A principal that opens one session
+//! too many loses its own oldest; at the global cap `initialize` gets 503; idle sessions end.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+mod manager;
+mod registry;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+pub(crate) use manager::OwnedSessionManager;
+use registry::{Owner, SessionRegistry};
+use rmcp::transport::streamable_http_server::SessionManager as _;
 
 use crate::auth::Principal;
-use crate::jsonrpc::{ErrorCode, error_response};
+use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response};
 
 /// How MCP requests relate to each other.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     /// MCP sessions (`Mcp-Session-Id`), answers over SSE, each session bound to its principal.
-    #[default]
-    Sessions,
+    Sessions(SessionLimits),
     /// No sessions, JSON answers: every request stands alone, so any instance can serve it
     /// (horizontal scaling).
     Stateless,
 }
 
+impl Default for Transport {
+    fn default() -> Self {
+        Self::Sessions(SessionLimits::default())
+    }
+}
+
+/// What sessions may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Sessions one principal (issuer + subject) may hold; one more ends its own oldest.
+    pub max_per_principal: NonZeroUsize,
+    /// Sessions all principals together may hold; at the cap `initialize` gets 503.
+    pub max_total: NonZeroUsize,
+    /// A session with no traffic for this long ends (rmcp's keep-alive).
+    pub idle: Duration,
+}
+
+impl Default for SessionLimits {
+    /// 16 per principal (several clients and reconnects of one user), 5,000 in all (each holds
+    /// tens of kilobytes), ten minutes idle (an agent thinking between calls keeps its session).
+    fn default() -> Self {
+        Self {
+            max_per_principal: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
+            max_total: NonZeroUsize::new(5_000).unwrap_or(NonZeroUsize::MIN),
+            idle: Duration::from_secs(600),
+        }
+    }
+}
+
 /// The MCP session header (case-insensitive on the wire, K08).
 pub(crate) static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
-/// Session id → (issuer, subject) of its owner, bounded.
-#[derive(Debug, Default)]
-pub(crate) struct SessionBindings {
-    inner: Mutex<Bindings>,
+/// The session bookkeeping and the manager rmcp runs sessions with, sharing one registry.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    registry: Arc<SessionRegistry>,
+    manager: Arc<OwnedSessionManager>,
 }
 
-#[derive(Debug, Default)]
-struct Bindings {
-    owners: HashMap<String, (String, String)>,
-    order: VecDeque<String>,
-}
-
-impl SessionBindings {
-    fn owner(&self, session: &str) -> Option<(String, String)> {
-        self.lock().owners.get(session).cloned()
+impl Sessions {
+    pub(crate) fn new(limits: &SessionLimits) -> Self {
+        let registry = Arc::new(SessionRegistry::new(
+            limits.max_per_principal,
+            limits.max_total,
+        ));
+        let manager = Arc::new(OwnedSessionManager::new(limits, Arc::clone(&registry)));
+        Self { registry, manager }
     }
 
-    fn bind(&self, session: String, owner: (String, String)) {
-        let mut bindings = self.lock();
-        if bindings.owners.insert(session.clone(), owner).is_none() {
-            bindings.order.push_back(session);
-        }
-        while bindings.order.len() > MAX_SESSIONS {
-            if let Some(oldest) = bindings.order.pop_front() {
-                bindings.owners.remove(&oldest);
-            }
-        }
+    /// The manager to hand to rmcp.
+    pub(crate) fn manager(&self) -> Arc<OwnedSessionManager> {
+        Arc::clone(&self.manager)
     }
 
-    fn unbind(&self, session: &str) {
-        let mut bindings = self.lock();
-        bindings.owners.remove(session);
-        bindings.order.retain(|s| s != session);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Bindings> {
-        // Each update is a few map operations with no await; a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// How many sessions are open.
+    pub(crate) fn len(&self) -> usize {
+        self.registry.len()
     }
 }
 
-/// Middleware (after authentication): a request naming a session must come from its owner; a
-/// successful `initialize` binds the new session to the caller; a successful DELETE unbinds it.
+/// Middleware (after authentication and the scope gate): a request naming a session must come
+/// from its owner; an `initialize` is admitted within the caps and binds the new session to the
+/// caller; sessions over the caller's cap are ended.
 pub(crate) async fn bind_sessions(
-    State(sessions): State<Arc<SessionBindings>>,
+    State(sessions): State<Arc<Sessions>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+    let Some(principal) = request.extensions().get::<Principal>() else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             "authentication layer missing",
         )
             .into_response();
     };
-    let caller = (
-        principal.identity().0.to_owned(),
-        principal.identity().1.to_owned(),
-    );
-    let session = request
+    let (issuer, subject) = principal.identity();
+    let owner = Owner::new(issuer, subject);
+    if let Some(session) = request.headers().get(&SESSION_HEADER) {
+        let owned = session
+            .to_str()
+            .ok()
+            .and_then(|id| sessions.registry.owner(id))
+            .is_some_and(|found| found == owner);
+        if !owned {
+            tracing::debug!("session id refused: unknown or owned by another principal");
+            return session_not_found();
+        }
+        return next.run(request).await;
+    }
+    if request.extensions().get::<InitializeRequest>().is_none() {
+        return next.run(request).await;
+    }
+    if sessions.registry.reserve(&owner).is_err() {
+        tracing::warn!(
+            open = sessions.registry.len(),
+            "session limit reached; initialize refused"
+        );
+        return too_many_sessions();
+    }
+    let response = next.run(request).await;
+    let created = response
         .headers()
         .get(&SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let method = request.method().clone();
-    if let Some(session) = &session
-        && sessions.owner(session).as_ref() != Some(&caller)
-    {
-        tracing::debug!("session id refused: unknown or owned by another principal");
-        return session_not_found();
-    }
-    let response = next.run(request).await;
-    match (
-        &session,
-        response
-            .headers()
-            .get(&SESSION_HEADER)
-            .and_then(|v| v.to_str().ok()),
-    ) {
-        (None, Some(created)) if response.status().is_success() => {
-            sessions.bind(created.to_owned(), caller)
+        .filter(|_| response.status().is_success());
+    match created {
+        Some(id) => {
+            for evicted in sessions.registry.bind(id.into(), owner) {
+                let manager = sessions.manager();
+                tracing::debug!("a principal's oldest session ended: over its session cap");
+                tokio::spawn(async move {
+                    if let Err(error) = manager.close_session(&evicted).await {
+                        tracing::debug!(
+                            error = &error as &dyn std::error::Error,
+                            "ending an evicted session"
+                        );
+                    }
+                });
+            }
         }
-        (Some(ended), _) if method == Method::DELETE && response.status().is_success() => {
-            sessions.unbind(ended)
-        }
-        _ => {}
+        None => sessions.registry.release(),
     }
     response
 }
@@ -126,5 +166,14 @@ fn session_not_found() -> Response {
     )
 }
 
-/// Bounds the memory sessions can take; the oldest binding goes first (its session then 404s).
-const MAX_SESSIONS: usize = 100_000;
+fn too_many_sessions() -> Response {
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ServerBusy,
+        "Too many open sessions; try again later",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    response
+}

@@ -3,7 +3,7 @@
 //! [`Settings`] directly; the command line and environment ([`crate::Args`]) are one way to make
 //! one, and the only place that reads them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
 use crate::auth::keys::KeySourceSettings;
@@ -12,6 +12,7 @@ use crate::auth::scopes::ScopePolicy;
 use crate::edge::Limits;
 use crate::guard::GuardPolicy;
 use crate::metadata::AsMetadataMode;
+use crate::rate_limit::RateLimit;
 use crate::resource::{Resource, ResourceUrl};
 use crate::session::Transport;
 use crate::tools::TOOL_SCOPES;
@@ -35,29 +36,50 @@ pub struct Settings {
     pub scopes: ScopePolicy,
     /// Accepted `Host` and `Origin` values.
     pub guard: GuardPolicy,
-    /// Request size bounds.
+    /// Request size, time and connection bounds.
     pub limits: Limits,
-    /// Sessions or stateless.
+    /// Requests per principal.
+    pub rate_limit: RateLimit,
+    /// Sessions (with their caps) or stateless.
     pub transport: Transport,
 }
 
 impl Settings {
-    /// A server at `resource` trusting `issuer`, listening on `listen`, with every other setting at
-    /// its default: tokens must name the resource URL as audience; `Host` and `Origin` must be
-    /// the resource's own (plus loopback spellings when `listen` is loopback or all interfaces);
-    /// tools need the scopes their code declares.
+    /// A server at the configured `resource` trusting `issuer`, listening on `listen`, with every
+    /// other setting at its default: tokens must name the resource URL as audience; `Host` and
+    /// `Origin` must be the resource's own (plus any loopback name and origin when `listen` is a
+    /// loopback address: T04, T05); tools need the scopes their code declares.
     pub fn new(issuer: Issuer, resource: ResourceUrl, listen: SocketAddr) -> Self {
-        let local = listen.ip().is_loopback() || listen.ip().is_unspecified();
+        Self::with_resource(issuer, Resource::new(resource), listen)
+    }
+
+    /// A local server trusting `issuer` on the loopback address `listen`, its resource URL
+    /// derived as `http://localhost:PORT/mcp`: clients may also call it by the address itself
+    /// (`127.0.0.1` or `[::1]`), see that spelling as the resource, and bring tokens for it (A21).
+    pub fn local(issuer: Issuer, listen: SocketAddr) -> Self {
+        let literal = match listen.ip() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        Self::with_resource(issuer, Resource::local(listen.port(), &[&literal]), listen)
+    }
+
+    fn with_resource(issuer: Issuer, resource: Resource, listen: SocketAddr) -> Self {
+        let loopback = listen.ip().is_loopback();
+        let mut audiences = resource.spellings().map(ResourceUrl::audience);
+        let first = audiences.next().unwrap_or_else(|| resource.url.audience());
         Self {
             listen,
-            guard: GuardPolicy::for_resource(&resource, local),
-            validation: ValidationPolicy::new(issuer, resource.audience()),
-            resource: Resource::new(resource),
+            guard: GuardPolicy::for_resource(&resource.url, loopback),
+            validation: ValidationPolicy::new(issuer, first.clone())
+                .with_audiences(first, audiences),
+            resource,
             authorization_server: AuthorizationServerSettings::default(),
             as_metadata: AsMetadataMode::default(),
             keys: KeySourceSettings::default(),
             scopes: ScopePolicy::for_tools(TOOL_SCOPES),
             limits: Limits::default(),
+            rate_limit: RateLimit::default(),
             transport: Transport::default(),
         }
     }

@@ -233,3 +233,86 @@ fn settings_are_read_from_a_dot_env_file() {
     assert!(String::from_utf8_lossy(&output.stderr).contains(".env"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// R07: `.env` is read from the working directory only; one in a parent directory is ignored
+/// (dotenvy's default search would have let it set OAUTH_JWKS_URI).
+#[test]
+fn a_dot_env_in_a_parent_directory_is_ignored() {
+    let parent = std::env::temp_dir().join(format!("mcp-oauth-parent-{}", std::process::id()));
+    let child = parent.join("child");
+    std::fs::create_dir_all(&child).unwrap();
+    std::fs::write(
+        parent.join(".env"),
+        "OAUTH_ISSUER=https://attacker.example\nOAUTH_JWKS_URI=https://attacker.example/jwks\n",
+    )
+    .unwrap();
+    let output = Command::new(server_binary())
+        .env_remove("OAUTH_ISSUER")
+        .env_remove("OAUTH_JWKS_URI")
+        .env_remove("HOST")
+        .current_dir(&child)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("OAUTH_ISSUER: required"),
+        "the parent's .env was read: {stderr}"
+    );
+    std::fs::remove_dir_all(&parent).unwrap();
+}
+
+/// R09, T04: without HOST the server listens on 127.0.0.1 only; HOST=0.0.0.0 without
+/// MCP_RESOURCE_URL is refused, naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_listens_on_loopback_unless_told_otherwise() {
+    let idp = mock_idp::MockIdp::builder().start().await.unwrap();
+    let mut child = Command::new(server_binary())
+        .env("OAUTH_ISSUER", idp.url())
+        .env("PORT", "0")
+        .env("RUST_LOG", "info")
+        .env_remove("HOST")
+        .env_remove("MCP_RESOURCE_URL")
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the listening line");
+        if let Some(at) = line.find("address=") {
+            let rest = &line[at + "address=".len()..];
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let healthz = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+    drop(running);
+
+    let output = Command::new(server_binary())
+        .env("OAUTH_ISSUER", idp.url())
+        .env("HOST", "0.0.0.0")
+        .env_remove("MCP_RESOURCE_URL")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("MCP_RESOURCE_URL: required when HOST is not loopback"),
+        "{stderr}"
+    );
+}

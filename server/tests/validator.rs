@@ -317,7 +317,7 @@ async fn broken_signatures_are_refused() {
     );
 }
 
-/// J23, J24, J25, E05, E09, D02: `exp` required, enforced with the leeway, numeric only.
+/// J23, J24, J25, E05, E09, E14, D02: `exp` required, enforced with the leeway, numeric only.
 #[tokio::test]
 async fn expiry_is_required_and_enforced_with_leeway() {
     let f = Fixture::rs256().await;
@@ -336,20 +336,20 @@ async fn expiry_is_required_and_enforced_with_leeway() {
             .await,
         Err(TokenError::MissingClaim("exp"))
     );
-    for bad in [json!("9999999999"), json!(true), json!({"n": 1})] {
-        let result = f
-            .check_forged(Forgery::new(spec()).claim("exp", bad.clone()))
-            .await;
-        assert!(
-            matches!(result, Err(TokenError::Malformed(_))),
-            "{bad}: {result:?}"
+    // E14: a NumericDate is a number; anything else present, null included, is invalid.
+    for bad in [
+        json!("9999999999"),
+        json!(true),
+        json!({"n": 1}),
+        json!(null),
+    ] {
+        assert_eq!(
+            f.check_forged(Forgery::new(spec()).claim("exp", bad.clone()))
+                .await,
+            Err(TokenError::InvalidClaim("exp")),
+            "{bad}"
         );
     }
-    assert_eq!(
-        f.check_forged(Forgery::new(spec()).claim("exp", json!(null)))
-            .await,
-        Err(TokenError::MissingClaim("exp"))
-    );
     assert_eq!(
         f.check_forged(Forgery::new(spec()).claim("exp", -1)).await,
         Err(TokenError::Expired)
@@ -368,6 +368,61 @@ async fn expiry_is_required_and_enforced_with_leeway() {
         )))
         .await;
     assert!(matches!(huge, Err(TokenError::Malformed(_))));
+}
+
+/// E14: `nbf` and `iat`, when present, are numbers; `null` is not "absent".
+#[tokio::test]
+async fn present_time_claims_must_be_numbers() {
+    let f = Fixture::rs256().await;
+    for (claim, error) in [
+        ("nbf", TokenError::InvalidClaim("nbf")),
+        ("iat", TokenError::InvalidClaim("iat")),
+    ] {
+        for bad in [json!(null), json!("0"), json!(false)] {
+            assert_eq!(
+                f.check_forged(Forgery::new(spec()).claim(claim, bad.clone()))
+                    .await,
+                Err(error.clone()),
+                "{claim}: {bad}"
+            );
+        }
+    }
+}
+
+/// E15, J44: a correctly signed payload that is not UTF-8 is refused, even when the bad bytes
+/// sit in a claim nobody reads (serde_json skips those strings without checking them).
+#[tokio::test]
+async fn a_validly_signed_payload_that_is_not_utf8_is_refused() {
+    let f = Fixture::rs256().await;
+    let claims = format!(
+        r#"{{"iss":"{}","sub":"alice","aud":"{AUD}","exp":{},"ignored":"X"}}"#,
+        f.idp.url(),
+        f.now() + 300
+    );
+    assert_eq!(
+        f.check_forged(Forgery::new(spec()).raw_claims(claims.clone()))
+            .await,
+        Ok(()),
+        "the same claims, UTF-8"
+    );
+    let mut bytes = claims.into_bytes();
+    let at = bytes.iter().rposition(|b| *b == b'X').unwrap();
+    bytes[at] = 0xff;
+    assert_eq!(
+        f.check_forged(Forgery::new(spec()).raw_claims(bytes)).await,
+        Err(TokenError::Malformed("claims are not UTF-8"))
+    );
+    let mut header = format!(
+        r#"{{"alg":"RS256","kid":"{}","x":""#,
+        f.idp.issuer().current_kid()
+    )
+    .into_bytes();
+    header.extend_from_slice(b"\xff\"}");
+    assert_eq!(
+        f.check_forged(Forgery::new(spec()).raw_header(header))
+            .await,
+        Err(TokenError::Malformed("header is not UTF-8"))
+    );
 }
 
 /// J26, E06: `nbf` honoured with the leeway.

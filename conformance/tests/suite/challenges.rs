@@ -49,7 +49,10 @@ async fn a_request_without_a_token_gets_a_bare_challenge_pointing_at_the_metadat
         .json()
         .await
         .unwrap();
-    assert_eq!(metadata["resource"], env.resource(), "B04, A04");
+    assert_eq!(
+        metadata["resource"], env.endpoint,
+        "B04, A04: the URL this client sends its requests to"
+    );
 }
 
 /// B09, B14, E08: a bad token → 401 invalid_token with a description naming the problem.

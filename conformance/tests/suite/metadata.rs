@@ -40,7 +40,10 @@ async fn both_metadata_documents_describe_the_mcp_endpoint() {
                 "A17"
             );
             let doc: Value = response.json().await.unwrap();
-            assert_eq!(doc["resource"], env.resource(), "A03, A04");
+            assert_eq!(
+                doc["resource"], env.endpoint,
+                "A03, A04: the URL this client uses"
+            );
             assert_eq!(
                 doc["authorization_servers"],
                 serde_json::json!([env.idp.url()]),

@@ -54,10 +54,7 @@ async fn missing_scopes_get_one_403_naming_all_of_them() {
             Some("mcp:tools profile:read email:read"),
             "H03: all needed scopes"
         );
-        assert_eq!(
-            get("resource_metadata"),
-            Some(env.settings.resource.url.metadata_url())
-        );
+        assert_eq!(get("resource_metadata"), Some(env.metadata_url()));
         challenges.push(header);
     }
     assert_eq!(challenges[0], challenges[1], "H05: a consistent challenge");

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::keys::KeysUnavailable;
 use super::token::TokenError;
+use crate::resource::Resource;
 
 /// Why a request to `/mcp` was refused by the auth layers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,26 +45,26 @@ pub enum AuthError {
 /// Builds challenges for one resource.
 #[derive(Debug, Clone)]
 pub(crate) struct Challenger {
-    resource_metadata: String,
+    resource: Resource,
     basic_scopes: Vec<String>,
 }
 
 impl Challenger {
-    /// `resource_metadata` is the absolute RFC 9728 URL; `basic_scopes` what a client should
-    /// request first (B10), never `offline_access` (H06).
-    pub(crate) fn new(resource_metadata: String, basic_scopes: Vec<String>) -> Self {
+    /// Challenges naming `resource`'s RFC 9728 URL (in the spelling each request used);
+    /// `basic_scopes` is what a client should request first (B10), never `offline_access` (H06).
+    pub(crate) fn new(resource: &Resource, basic_scopes: Vec<String>) -> Self {
         let basic_scopes = basic_scopes
             .into_iter()
             .filter(|s| s != "offline_access")
             .collect();
         Self {
-            resource_metadata,
+            resource: resource.clone(),
             basic_scopes,
         }
     }
 
-    /// The response for `error`.
-    pub(crate) fn respond(&self, error: &AuthError) -> Response {
+    /// The response for `error` to a request addressed to `host`.
+    pub(crate) fn respond(&self, error: &AuthError, host: Option<&str>) -> Response {
         let (status, code, description) = match error {
             AuthError::MissingToken => (
                 StatusCode::UNAUTHORIZED,
@@ -106,9 +107,10 @@ impl Challenger {
                 .collect(),
             _ => self.basic_scopes.clone(),
         };
+        let resource_metadata = self.resource.spelled_for(host).metadata_url();
         let mut params = vec![format!(
             "resource_metadata=\"{}\"",
-            quoted(&self.resource_metadata)
+            quoted(&resource_metadata)
         )];
         if !scope.is_empty() {
             params.push(format!("scope=\"{}\"", quoted(&scope.join(" "))));
@@ -147,16 +149,17 @@ fn quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::ResourceUrl;
 
     fn challenger() -> Challenger {
         Challenger::new(
-            "https://h/.well-known/oauth-protected-resource/mcp".into(),
+            &Resource::new(ResourceUrl::parse("https://h/mcp").unwrap()),
             vec!["mcp:tools".into(), "offline_access".into()],
         )
     }
 
     fn challenge(error: &AuthError) -> (StatusCode, String) {
-        let response = challenger().respond(error);
+        let response = challenger().respond(error, None);
         let header = response
             .headers()
             .get(header::WWW_AUTHENTICATE)

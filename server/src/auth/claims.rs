@@ -42,12 +42,12 @@ pub(crate) struct Claims {
     sub: Option<String>,
     #[serde(default)]
     aud: Option<AudienceClaim>,
-    #[serde(default)]
-    exp: Option<NumericDate>,
-    #[serde(default)]
-    nbf: Option<NumericDate>,
-    #[serde(default)]
-    iat: Option<NumericDate>,
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<Value>,
     #[serde(default)]
     jti: Option<String>,
     #[serde(default)]
@@ -73,21 +73,22 @@ enum AudienceClaim {
     Many(Vec<String>),
 }
 
-/// RFC 7519 §2: a JSON number of seconds; integers or finite floats, never strings or booleans.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
-enum NumericDate {
-    Int(i64),
-    Float(f64),
+/// A member that is present, even as `null` (`Option<Value>` alone would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
-impl NumericDate {
-    fn seconds(self, claim: &'static str) -> Result<i64, TokenError> {
-        match self {
-            Self::Int(secs) => Ok(secs),
-            Self::Float(secs) if secs.is_finite() && secs.abs() < 1e15 => Ok(secs.floor() as i64),
-            Self::Float(_) => Err(TokenError::InvalidClaim(claim)),
-        }
+/// RFC 7519 §2: a NumericDate is a JSON number of seconds (integer or finite float); `null`, a
+/// string or a boolean is an invalid claim, never "absent" (checklist E14).
+fn numeric_date(value: &Value, claim: &'static str) -> Result<i64, TokenError> {
+    let invalid = TokenError::InvalidClaim(claim);
+    match value {
+        Value::Number(number) => match (number.as_i64(), number.as_f64()) {
+            (Some(secs), _) => Ok(secs),
+            (None, Some(secs)) if secs.is_finite() && secs.abs() < 1e15 => Ok(secs.floor() as i64),
+            _ => Err(invalid),
+        },
+        _ => Err(invalid),
     }
 }
 
@@ -111,19 +112,23 @@ impl Claims {
             return Err(TokenError::WrongAudience);
         }
         let leeway = policy.leeway().secs();
-        let expires_at = self
-            .exp
-            .ok_or(TokenError::MissingClaim("exp"))?
-            .seconds("exp")?;
+        let expires_at = numeric_date(
+            self.exp.as_ref().ok_or(TokenError::MissingClaim("exp"))?,
+            "exp",
+        )?;
         if now > expires_at.saturating_add(leeway) {
             return Err(TokenError::Expired);
         }
-        if let Some(nbf) = self.nbf
-            && now.saturating_add(leeway) < nbf.seconds("nbf")?
+        if let Some(nbf) = &self.nbf
+            && now.saturating_add(leeway) < numeric_date(nbf, "nbf")?
         {
             return Err(TokenError::NotYetValid);
         }
-        let issued_at = self.iat.map(|iat| iat.seconds("iat")).transpose()?;
+        let issued_at = self
+            .iat
+            .as_ref()
+            .map(|iat| numeric_date(iat, "iat"))
+            .transpose()?;
         let subject = self.sub.as_deref().ok_or(TokenError::MissingClaim("sub"))?;
         if subject.trim().is_empty() {
             return Err(TokenError::InvalidClaim("sub"));

@@ -140,18 +140,24 @@ impl KeySet {
     }
 
     /// The usable keys of a JWKS document (RFC 7517 §5); unusable entries are logged and skipped.
+    /// A well-formed document always gives a key set, even an empty one: the authorization server
+    /// has withdrawn its keys, and the old ones must not live on (G09). A document with more than
+    /// 64 keys gives an empty set too: this server will not hold and try that many.
     ///
     /// # Errors
-    /// [`JwksError`] when the document has no `keys` array, too many keys, or no usable key.
+    /// [`JwksError::NoKeysArray`] when the document is not a JWKS at all.
     pub fn from_jwks(document: &Value) -> Result<Self, JwksError> {
         let entries = document
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(JwksError::NoKeysArray)?;
         if entries.len() > MAX_KEYS {
-            return Err(JwksError::TooManyKeys {
-                count: entries.len(),
-            });
+            tracing::warn!(
+                count = entries.len(),
+                max = MAX_KEYS,
+                "the JWKS has too many keys; none is used"
+            );
+            return Ok(Self::default());
         }
         let mut keys = Vec::new();
         for entry in entries {
@@ -165,9 +171,6 @@ impl KeySet {
                     tracing::debug!(%kid, "JWKS entry is not a JWK this server understands; skipped")
                 }
             }
-        }
-        if keys.is_empty() {
-            return Err(JwksError::NoUsableKey);
         }
         Ok(Self { keys })
     }
@@ -193,21 +196,13 @@ impl KeySet {
     }
 }
 
-/// Why a JWKS document yields no key set.
+/// Why a document is not a JWKS at all (so the last good keys are kept, as for a failed fetch).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JwksError {
     /// No `keys` array (RFC 7517 §5.1).
     #[error("the JWKS has no \"keys\" array")]
     NoKeysArray,
-    /// More keys than one JWKS may make this server hold and try.
-    #[error("the JWKS has {count} keys, more than {MAX_KEYS}")]
-    TooManyKeys {
-        /// How many it has.
-        count: usize,
-    },
-    /// Not one key this server can verify signatures with.
-    #[error("the JWKS has no usable signature key")]
-    NoUsableKey,
 }
 
 fn significant_bits(big_endian: &[u8]) -> usize {

@@ -115,10 +115,11 @@ impl KeySource {
         }
     }
 
-    /// Whether keys have been loaded and are not past their stale window (readiness).
+    /// Whether usable keys have been loaded and are not past their stale window (readiness).
     pub(crate) fn is_ready(&self) -> bool {
         let state = self.read();
-        state.keys.is_some() && self.clock.now() < state.stale_until
+        state.keys.as_ref().is_some_and(|keys| !keys.is_empty())
+            && self.clock.now() < state.stale_until
     }
 
     /// The keys to validate with: cached while fresh; refreshed when expired (unless a fetch
@@ -192,7 +193,14 @@ impl KeySource {
                 state.stale_until = state
                     .fresh_until
                     .saturating_add(secs(self.settings.stale_for));
-                tracing::info!(keys = keys.len(), ttl, "authorization server keys loaded");
+                if keys.is_empty() {
+                    tracing::warn!(
+                        ttl,
+                        "the authorization server publishes no usable signing key; every token is refused until it does"
+                    );
+                } else {
+                    tracing::info!(keys = keys.len(), ttl, "authorization server keys loaded");
+                }
                 state.keys = Some(keys);
                 Ok(())
             }

@@ -121,12 +121,67 @@ impl Audience {
         &self.0
     }
 
-    /// Exact comparison, except that the scheme and host may differ in case (MCP "Canonical Server
-    /// URI": implementations SHOULD accept an uppercase scheme or host, D07). No other
-    /// normalisation: no trailing-slash, port, path or percent-encoding folding (J34).
+    /// Exact comparison, except that for `http` and `https` URLs the scheme and the host may
+    /// differ in case (MCP "Canonical Server URI": implementations SHOULD accept an uppercase
+    /// scheme or host, D07). Userinfo, port, path and query compare byte for byte, and any other
+    /// audience (`api://Orders-API`, a client id) compares byte for byte: no trailing-slash, port,
+    /// path or percent-encoding folding (J34).
     pub fn matches(&self, token_audience: &str) -> bool {
-        token_audience == self.0
-            || case_fold_authority(token_audience) == case_fold_authority(&self.0)
+        if token_audience == self.0 {
+            return true;
+        }
+        match (
+            HttpUrlParts::split(token_audience),
+            HttpUrlParts::split(&self.0),
+        ) {
+            (Some(theirs), Some(ours)) => theirs.same_as(&ours),
+            _ => false,
+        }
+    }
+}
+
+/// An `http` or `https` URL cut where RFC 3986 says, without any normalisation.
+struct HttpUrlParts<'a> {
+    scheme: &'a str,
+    userinfo: &'a str,
+    host: &'a str,
+    port: &'a str,
+    rest: &'a str,
+}
+
+impl<'a> HttpUrlParts<'a> {
+    fn split(uri: &'a str) -> Option<Self> {
+        let (scheme, after) = uri.split_once("://")?;
+        if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+            return None;
+        }
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let (authority, rest) = after.split_at(end);
+        let (userinfo, host_port) = match authority.rfind('@') {
+            Some(at) => authority.split_at(at + 1),
+            None => ("", authority),
+        };
+        // An IPv6 literal keeps its colons inside the brackets.
+        let port_from = match host_port.rfind(']') {
+            Some(bracket) => host_port[bracket..].find(':').map(|c| bracket + c),
+            None => host_port.find(':'),
+        };
+        let (host, port) = host_port.split_at(port_from.unwrap_or(host_port.len()));
+        Some(Self {
+            scheme,
+            userinfo,
+            host,
+            port,
+            rest,
+        })
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        self.scheme.eq_ignore_ascii_case(other.scheme)
+            && self.host.eq_ignore_ascii_case(other.host)
+            && self.userinfo == other.userinfo
+            && self.port == other.port
+            && self.rest == other.rest
     }
 }
 
@@ -135,20 +190,6 @@ impl Audience {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("an audience must not be empty")]
 pub struct EmptyAudience;
-
-fn case_fold_authority(uri: &str) -> String {
-    match uri.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
-            format!(
-                "{}://{}{path}",
-                scheme.to_ascii_lowercase(),
-                authority.to_ascii_lowercase()
-            )
-        }
-        None => uri.to_owned(),
-    }
-}
 
 /// The asymmetric signature algorithms accepted (E04): never `none`, never HMAC, never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +359,48 @@ mod tests {
         assert_eq!(list.find("ES256"), Some(Algorithm::ES256));
         assert_eq!(list.find("RS256"), None, "not on this list");
         assert_eq!(list.find("es256"), None, "case-sensitive (J02)");
+    }
+
+    /// D07, J34: http(s) audiences fold the case of scheme and host only; everything else, and
+    /// every other kind of audience, compares byte for byte.
+    #[test]
+    fn audiences_fold_only_the_scheme_and_host_of_http_urls() {
+        let ours = Audience::new("https://mcp.example.com/mcp").unwrap();
+        for same in [
+            "https://mcp.example.com/mcp",
+            "HTTPS://MCP.EXAMPLE.COM/mcp",
+            "Https://Mcp.Example.Com/mcp",
+        ] {
+            assert!(ours.matches(same), "{same}");
+        }
+        for other in [
+            "https://mcp.example.com/MCP",
+            "https://mcp.example.com/mcp/",
+            "https://mcp.example.com:443/mcp",
+            "https://user@mcp.example.com/mcp",
+            "https://mcp.example.com/mcp?x",
+            "https://mcp.example.com.evil/mcp",
+            "http://mcp.example.com/mcp",
+            "https://mcp.example.com/%6Dcp",
+        ] {
+            assert!(!ours.matches(other), "{other}");
+        }
+        let with_port = Audience::new("http://[::1]:8000/mcp").unwrap();
+        assert!(with_port.matches("HTTP://[::1]:8000/mcp"));
+        assert!(!with_port.matches("http://[::1]:8001/mcp"));
+        let userinfo = Audience::new("https://Ann@h.example/mcp").unwrap();
+        assert!(userinfo.matches("https://Ann@H.EXAMPLE/mcp"));
+        assert!(
+            !userinfo.matches("https://ann@h.example/mcp"),
+            "userinfo is exact"
+        );
+        let api = Audience::new("api://Orders-API").unwrap();
+        assert!(api.matches("api://Orders-API"));
+        assert!(
+            !api.matches("api://orders-api"),
+            "not http(s): byte for byte"
+        );
+        assert!(!api.matches("API://Orders-API"));
     }
 
     /// RFC 9068: the leeway is a few minutes at most.

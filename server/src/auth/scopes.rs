@@ -134,6 +134,25 @@ impl ScopePolicy {
         required
     }
 
+    /// Refuses a request without a JSON-RPC body (the GET stream, a DELETE) when `principal`
+    /// lacks a scope every request needs (H08).
+    ///
+    /// # Errors
+    /// [`AuthError::InsufficientScope`] listing the scopes every request needs.
+    pub(crate) fn check_every_request(&self, principal: &Principal) -> Result<(), AuthError> {
+        if self
+            .every_request
+            .iter()
+            .all(|scope| self.holds(principal, scope))
+        {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope {
+                required: self.every_request.clone(),
+            })
+        }
+    }
+
     /// Refuses `message` for `principal` when any needed scope is missing.
     ///
     /// # Errors

@@ -41,6 +41,9 @@ pub enum TokenError {
     /// `crit`, `b64` or `cty` ask for processing this server does not do.
     #[error("token uses unsupported header extensions")]
     UnsupportedHeader,
+    /// The authorization server publishes no key this server can verify with (G09).
+    #[error("the authorization server publishes no usable signing key")]
+    NoUsableKey,
     /// No key of the authorization server has this `kid`.
     #[error("token signed by an unknown key")]
     UnknownKey,
@@ -84,6 +87,9 @@ pub fn validate(
     policy: &ValidationPolicy,
 ) -> Result<VerifiedClaims, TokenError> {
     let parsed = parse(token, policy)?;
+    if keys.is_empty() {
+        return Err(TokenError::NoUsableKey);
+    }
     let key = select_key(&parsed, keys)?;
     verify_signature(&parsed, key)?;
     parsed.claims.check(now, policy)
@@ -210,9 +216,17 @@ enum Part {
     Claims,
 }
 
-/// One JSON object whose member names are unique (RFC 7515 §5.2 step 4, RFC 7493 §2.3): rejecting
-/// duplicates removes parser differentials such as `{"alg":"RS256","alg":"none"}` (J45).
+/// One UTF-8 JSON object whose member names are unique (RFC 7515 §5.2 steps 4 and 8, RFC 7519
+/// §7.2 step 10, RFC 7493 §2.3): rejecting duplicates removes parser differentials such as
+/// `{"alg":"RS256","alg":"none"}` (J45). UTF-8 is checked on the whole part, because serde_json
+/// does not validate the strings it skips (E15).
 fn check_members(json: &[u8], part: Part) -> Result<(), TokenError> {
+    if std::str::from_utf8(json).is_err() {
+        return Err(TokenError::Malformed(match part {
+            Part::Header => "header is not UTF-8",
+            Part::Claims => "claims are not UTF-8",
+        }));
+    }
     match serde_json::from_slice::<MemberNames>(json) {
         Ok(MemberNames::Unique) => Ok(()),
         Ok(MemberNames::Duplicate) => Err(TokenError::DuplicateMember(match part {

@@ -27,14 +27,14 @@ pub struct Args {
     /// forwards to (default: the issuer's RFC 8414 URL).
     #[arg(long, env = "OAUTH_WELL_KNOWN_URL")]
     pub well_known_url: Option<String>,
-    /// Address to listen on (default 0.0.0.0).
+    /// Address to listen on (default 127.0.0.1). Any other address needs MCP_RESOURCE_URL.
     #[arg(long, env = "HOST")]
     pub host: Option<IpAddr>,
     /// Port to listen on (0: any free port, which the derived resource URL then names).
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
     /// The canonical URL of the MCP endpoint, as clients reach it (e.g. https://mcp.example.com/mcp).
-    /// Derived as http://localhost:PORT/mcp when listening on loopback or all interfaces.
+    /// Derived as http://localhost:PORT/mcp when listening on loopback; required otherwise.
     #[arg(long, env = "MCP_RESOURCE_URL")]
     pub resource_url: Option<String>,
     /// Human-readable name in the RFC 9728 metadata.
@@ -77,6 +77,28 @@ pub struct Args {
     /// Stateless mode: no MCP sessions, JSON responses, for horizontal scaling.
     #[arg(long, env = "MCP_STATELESS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub stateless: bool,
+    /// Sessions one principal (issuer + subject) may hold; one more ends its own oldest.
+    #[arg(long, env = "MCP_MAX_SESSIONS_PER_PRINCIPAL", default_value_t = 16)]
+    pub max_sessions_per_principal: usize,
+    /// Sessions all principals together may hold; at the cap, initialize gets 503.
+    #[arg(long, env = "MCP_MAX_SESSIONS", default_value_t = 5_000)]
+    pub max_sessions: usize,
+    /// A session with no traffic for this long ends, seconds.
+    #[arg(long, env = "MCP_SESSION_IDLE_SECS", default_value_t = 600)]
+    pub session_idle_secs: u64,
+    /// Requests per minute per principal on /mcp (bursts up to the same number); 0 turns it off.
+    #[arg(long, env = "MCP_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+    /// How long a client may take to send a request's headers (and an idle keep-alive connection
+    /// may wait for the next request), seconds.
+    #[arg(long, env = "MCP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// How long a request may take until its response starts, seconds (larger: 408).
+    #[arg(long, env = "MCP_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "MCP_MAX_CONNECTIONS", default_value_t = 1_000)]
+    pub max_connections: usize,
     /// `/.well-known/oauth-authorization-server`: `redirect` (307, as the sample) or `proxy`
     /// (serve a cached copy, for browser clients that do not follow cross-origin redirects).
     #[arg(long, env = "OAUTH_AS_METADATA", value_enum, default_value_t = AsMetadataArg::Redirect)]

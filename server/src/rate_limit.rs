@@ -1,0 +1,102 @@
+//! A request budget per principal on `/mcp` (checklist R01: MCP servers MUST rate-limit tool
+//! invocations). It runs after authentication, so an unauthenticated flood never spends a
+//! principal's budget, and it counts every request, so no method is a way around it. Over the
+//! budget: 429 with `Retry-After` and a JSON-RPC error. The limiter is governor's GCRA; its state
+//! is a few bytes per principal, keyed by a keyed hash of issuer and subject, and principals idle
+//! for a whole period are dropped, so memory stays bounded by the principals active in one period.
+
+use std::hash::BuildHasher as _;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::auth::Principal;
+use crate::jsonrpc::{ErrorCode, error_response};
+
+/// How many requests to `/mcp` one principal may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per minute per principal, with bursts up to the same number; `None`: no limit.
+    pub per_minute: Option<NonZeroU32>,
+}
+
+impl Default for RateLimit {
+    /// 600 a minute: ten a second sustained, and a burst of 600, far above an agent making many
+    /// tool calls, far below what one client can make a server do.
+    fn default() -> Self {
+        Self {
+            per_minute: NonZeroU32::new(600),
+        }
+    }
+}
+
+/// The per-principal budgets.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    limiter: DefaultKeyedRateLimiter<u64>,
+    keys: std::hash::RandomState,
+    clock: DefaultClock,
+}
+
+impl RateLimiter {
+    /// A limiter for `per_minute` requests per principal.
+    pub(crate) fn new(per_minute: NonZeroU32) -> Self {
+        Self {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            keys: std::hash::RandomState::new(),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// `Ok` if `principal` may make one more request now, else how long until it may.
+    fn check(&self, principal: &Principal) -> Result<(), Duration> {
+        let key = self.keys.hash_one(principal.identity());
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Drops the state of principals whose budget is full again (idle for a period): what bounds
+    /// the limiter's memory. [`crate::App::serve`] calls it once a minute.
+    pub(crate) fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// Middleware (after authentication): 429 once the caller's budget is spent.
+pub(crate) async fn limit_rate(
+    State(limiter): State<Arc<RateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "authentication layer missing",
+        )
+            .into_response();
+    };
+    if let Err(wait) = limiter.check(principal) {
+        tracing::debug!(wait_ms = wait.as_millis(), "rate limit reached");
+        let mut response = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::ServerBusy,
+            "Rate limit exceeded; retry after the time in Retry-After",
+        );
+        // Whole seconds, rounded up, at least one (RFC 9110 §10.2.3).
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    next.run(request).await
+}
