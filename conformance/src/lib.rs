@@ -13,6 +13,8 @@
 pub mod attacks;
 pub mod coverage;
 pub mod logs;
+pub mod real_idp;
+pub mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -25,9 +27,7 @@ use mock_idp::{
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use server::RunningServer;
 
 /// The repository's `fixtures/` folder.
 pub fn fixtures_dir() -> PathBuf {
@@ -72,18 +72,7 @@ pub struct TestEnv {
     pub endpoint: String,
     /// An HTTP client that follows no redirects.
     pub http: reqwest::Client,
-    app: App,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for TestEnv {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.abort();
-    }
+    server: RunningServer,
 }
 
 /// A change to the server's settings, made once the IdP runs (its URLs have a random port).
@@ -154,10 +143,7 @@ impl Setup {
 
     /// Starts the IdP, then the server, and waits until the server is ready.
     pub async fn start(self) -> TestEnv {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = RunningServer::bind().await;
         let resource = format!("http://localhost:{port}/mcp");
         let idp = self
             .idp
@@ -179,28 +165,15 @@ impl Setup {
             change(&mut settings, &idp);
         }
         let clock = OffsetClock::default();
-        let app = App::start(settings.clone(), Arc::new(clock.clone()))
-            .await
-            .unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serving = app.clone();
-        let task = tokio::spawn(serving.serve(listener, async {
-            let _ = stopped.await;
-        }));
-        let base = format!("http://127.0.0.1:{port}");
+        let server = RunningServer::start(listener, settings, Arc::new(clock.clone())).await;
         let env = TestEnv {
             idp,
-            endpoint: format!("{base}{}", settings.resource.url.path()),
-            base,
-            settings,
+            endpoint: server.endpoint.clone(),
+            base: server.base.clone(),
+            settings: server.settings.clone(),
             clock,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            app,
-            stop: Some(stop),
-            task,
+            http: no_redirects(),
+            server,
         };
         if self.wait_ready {
             env.wait_until_ready(Duration::from_secs(10)).await;
@@ -228,7 +201,7 @@ impl TestEnv {
 
     /// The server app (for its readiness and settings).
     pub fn app(&self) -> &App {
-        &self.app
+        &self.server.app
     }
 
     /// Polls `/readyz` until 200 or the deadline.
@@ -370,6 +343,14 @@ impl TestEnv {
         assert_eq!(response.status(), 200);
         jsonrpc_body(response).await
     }
+}
+
+/// An HTTP client that follows no redirects (a 307 is what some tests look at).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The `initialize` request the helpers send.

@@ -8,6 +8,9 @@ mod attacks;
 #[path = "suite/challenges.rs"]
 mod challenges;
 #[cfg(test)]
+#[path = "suite/fetch.rs"]
+mod fetch;
+#[cfg(test)]
 #[path = "suite/get_me.rs"]
 mod get_me;
 #[cfg(test)]

@@ -97,7 +97,8 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
 
-    // Well-behaved principals: one session each, a tool call every 50 ms (far under the limit).
+    // Well-behaved principals: one session each, a tool call every 150 ms (400 a minute: under the
+    // limit of 600).
     for n in 0..4 {
         let token = mint(&format!("good-{n}")).await;
         let session = initialize(&http, &endpoint, &token)
@@ -116,7 +117,7 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
                 let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}});
                 let status = post(&http, &endpoint, Some(&token), Some(&session), &call).await;
                 tally.add("good", status);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
             }
         }));
     }
@@ -262,9 +263,13 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         [401],
         "{report:?}"
     );
-    assert_eq!(
-        report["churn"].keys().copied().collect::<Vec<_>>(),
-        [200],
+    // Churners open a session every 10 ms: over their own cap (each new one replaces their own
+    // oldest: never a 503) and over the rate limit (429).
+    assert!(
+        report["churn"].contains_key(&200)
+            && report["churn"]
+                .keys()
+                .all(|status| [200, 429].contains(status)),
         "a principal over its own cap replaces its own sessions: {report:?}"
     );
     assert!(

@@ -1,0 +1,152 @@
+//! The real authorization server: panva/oidc-provider (OpenID Certified), run by Node from
+//! `conformance/real-idp` (installed by `npm ci --prefix conformance/real-idp`, pinned by its
+//! lockfile, on the Node 22 the lockfile also pins). A [`RealIdp`] is one running provider; it is
+//! killed when dropped.
+//!
+//! Gating: without the Node modules a real-IdP test cannot run. In CI (`CI` set) that is a failure;
+//! elsewhere the test prints that it was skipped and why, and passes.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The confidential client the provider knows (client_secret_basic, scope `mcp:tools`).
+pub const CLIENT_ID: &str = "mcp-client";
+/// Its secret.
+pub const CLIENT_SECRET: &str = "mcp-client-secret";
+/// The resource the provider issues opaque tokens for.
+pub const OPAQUE_RESOURCE: &str = "urn:mcp:opaque";
+
+/// The Node project holding the provider and the TypeScript SDK client.
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("real-idp")
+}
+
+/// The Node 22 binary the project pins, if installed.
+pub fn node() -> Option<PathBuf> {
+    let node = project_dir().join("node_modules/.bin/node");
+    let installed = node.exists()
+        && project_dir()
+            .join("node_modules/oidc-provider/package.json")
+            .exists()
+        && project_dir()
+            .join("node_modules/@modelcontextprotocol/sdk/package.json")
+            .exists();
+    installed.then_some(node)
+}
+
+/// The Node binary, or `None` after saying why the calling test is skipped. Panics in CI.
+pub fn node_or_skip(test: &str) -> Option<PathBuf> {
+    if let Some(node) = node() {
+        return Some(node);
+    }
+    let why =
+        "the real-IdP Node modules are not installed (run: npm ci --prefix conformance/real-idp)";
+    assert!(std::env::var_os("CI").is_none(), "{test}: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
+/// A running oidc-provider.
+pub struct RealIdp {
+    child: Child,
+    /// Its issuer identifier, `http://127.0.0.1:PORT`.
+    pub issuer: String,
+    /// Its port (restart on it to rotate the keys under the same issuer).
+    pub port: u16,
+    /// The resources it issues JWT access tokens for.
+    jwt_resources: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl RealIdp {
+    /// Starts the provider on `port` (0: any), issuing JWT access tokens for `jwt_resources`.
+    pub fn start(node: &std::path::Path, port: u16, jwt_resources: &[String]) -> Self {
+        let mut child = Command::new(node)
+            .arg("idp.mjs")
+            .current_dir(project_dir())
+            .env("PORT", port.to_string())
+            .env("JWT_RESOURCES", jwt_resources.join(","))
+            .env("OPAQUE_RESOURCE", OPAQUE_RESOURCE)
+            .env("CLIENT_ID", CLIENT_ID)
+            .env("CLIENT_SECRET", CLIENT_SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            // Keep draining: a closed pipe would break the provider's next write.
+            for _ in lines {}
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                let stderr = err_rx
+                    .recv_timeout(Duration::from_secs(5))
+                    .unwrap_or_default();
+                panic!("the real IdP did not start ({other:?}): {stderr}");
+            }
+        };
+        let started: Value = serde_json::from_str(&line).unwrap();
+        Self {
+            child,
+            issuer: started["issuer"].as_str().unwrap().to_owned(),
+            port: u16::try_from(started["port"].as_u64().unwrap()).unwrap(),
+            jwt_resources: jwt_resources.to_vec(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops this provider and starts a new one on the same port: the same issuer, a new key.
+    pub fn restart(mut self, node: &std::path::Path) -> Self {
+        let (port, resources) = (self.port, std::mem::take(&mut self.jwt_resources));
+        drop(self);
+        Self::start(node, port, &resources)
+    }
+
+    /// A client-credentials access token for `resource` (RFC 8707), scope `mcp:tools`.
+    pub async fn client_credentials(&self, resource: &str) -> String {
+        let response: Value = self
+            .http
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "mcp:tools"),
+                ("resource", resource),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token for {resource}: {response}"))
+            .to_owned()
+    }
+}
+
+impl Drop for RealIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,198 @@
+//! End to end with a real, OpenID Certified authorization server (panva/oidc-provider, run by
+//! Node 22 from `conformance/real-idp`) and real MCP clients: the server is configured with the
+//! issuer and its audience only, finds the JWKS by discovery (G01, G03), and serves the official
+//! Rust SDK client and the official TypeScript SDK client, the latter finding everything itself
+//! from the 401 (RFC 9728 → RFC 8414 → RFC 8707 token request).
+//!
+//! Needs `npm ci --prefix conformance/real-idp` (`.ci/run` does it); without it each test says it
+//! was skipped, and fails when `CI` is set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conformance::real_idp::{CLIENT_ID, CLIENT_SECRET, RealIdp, node_or_skip, project_dir};
+use conformance::server::RunningServer;
+use conformance::{eventually, initialize_request, no_redirects};
+use mcp_oauth_server::{Issuer, Settings, SystemClock};
+use rmcp::ServiceExt as _;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::Value;
+
+const OTHER_RESOURCE: &str = "https://other.example/mcp";
+
+/// The server's two loopback spellings and a resource that is not it.
+fn resources(port: u16) -> Vec<String> {
+    vec![
+        format!("http://localhost:{port}/mcp"),
+        format!("http://127.0.0.1:{port}/mcp"),
+        OTHER_RESOURCE.to_owned(),
+    ]
+}
+
+/// The server as an operator runs it against this provider: OAUTH_ISSUER and the (derived)
+/// audience only, the JWKS found by discovery; every request needs `mcp:tools`.
+async fn server(listener: tokio::net::TcpListener, issuer: &str) -> RunningServer {
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = Settings::local(
+        Issuer::parse(issuer).unwrap(),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    );
+    settings.scopes.require_for_every_request(["mcp:tools"]);
+    let server = RunningServer::start(listener, settings, Arc::new(SystemClock)).await;
+    let ready = eventually(Duration::from_secs(10), || async { server.app.is_ready() }).await;
+    assert!(ready, "the keys were not found by discovery");
+    server
+}
+
+async fn initialize_status(server: &RunningServer, token: &str) -> reqwest::StatusCode {
+    no_redirects()
+        .post(&server.endpoint)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// G01, G03, D03, E01, E11, C01: a client-credentials token from the certified provider (RFC 9068
+/// `at+jwt`, audience by RFC 8707) calls get_me through the official Rust SDK client; a token the
+/// same provider issued for another resource is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_sdk_client_calls_get_me_with_a_token_from_a_certified_provider() {
+    let Some(node) =
+        node_or_skip("the_rust_sdk_client_calls_get_me_with_a_token_from_a_certified_provider")
+    else {
+        return;
+    };
+    let (listener, port) = RunningServer::bind().await;
+    let idp = RealIdp::start(&node, 0, &resources(port));
+    let server = server(listener, &idp.issuer).await;
+
+    let token = idp.client_credentials(&server.endpoint).await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.endpoint.clone()).auth_header(token),
+    );
+    let client = ().serve(transport).await.expect("the client connects");
+    let result = client
+        .call_tool(CallToolRequestParams::new("get_me"))
+        .await
+        .unwrap();
+    let me = result.structured_content.expect("structured content");
+    assert_eq!(
+        me["user_id"], CLIENT_ID,
+        "a machine token: sub is the client"
+    );
+    assert_eq!(me["client_id"], CLIENT_ID);
+    assert_eq!(me["issuer"], idp.issuer);
+    assert_eq!(me["audience"], server.endpoint);
+    assert_eq!(me["scopes"], serde_json::json!(["mcp:tools"]));
+    client.cancel().await.unwrap();
+
+    let other = idp.client_credentials(OTHER_RESOURCE).await;
+    let refused = no_redirects()
+        .post(&server.endpoint)
+        .bearer_auth(&other)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "D03: a token for another resource");
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("token audience is not this server"),
+        "{challenge}"
+    );
+}
+
+/// G05: the provider restarts with a new key (same issuer): its new tokens are accepted with no
+/// restart of the server; tokens of the removed key are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_restarted_with_a_new_key_is_followed_without_a_restart() {
+    let Some(node) =
+        node_or_skip("a_provider_restarted_with_a_new_key_is_followed_without_a_restart")
+    else {
+        return;
+    };
+    let (listener, port) = RunningServer::bind().await;
+    let idp = RealIdp::start(&node, 0, &resources(port));
+    let server = server(listener, &idp.issuer).await;
+    let before = idp.client_credentials(&server.endpoint).await;
+    assert_eq!(initialize_status(&server, &before).await, 200);
+
+    let idp = idp.restart(&node);
+    let after = idp.client_credentials(&server.endpoint).await;
+    assert_eq!(
+        initialize_status(&server, &after).await,
+        200,
+        "the new key, found through one JWKS refresh"
+    );
+    let refused = no_redirects()
+        .post(&server.endpoint)
+        .bearer_auth(&before)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the removed key's token");
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("unknown key"), "{challenge}");
+}
+
+/// A01-A05, B01-B03, G03: the official TypeScript SDK client, given only the endpoint, its client
+/// credentials and scope, meets the 401, follows `resource_metadata` to our RFC 9728 document,
+/// finds the provider's metadata, requests a token for exactly our resource (RFC 8707), and calls
+/// get_me. (Its client-credentials provider asks for its configured scope; it does not read the
+/// challenge's `scope` for this grant.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_discovers_everything_from_the_401() {
+    let Some(node) = node_or_skip("the_typescript_sdk_client_discovers_everything_from_the_401")
+    else {
+        return;
+    };
+    let (listener, port) = RunningServer::bind().await;
+    let idp = RealIdp::start(&node, 0, &resources(port));
+    let server = server(listener, &idp.issuer).await;
+    let endpoint = server.endpoint.clone();
+    let issuer = idp.issuer.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(node)
+            .arg("client.mjs")
+            .args([&endpoint, CLIENT_ID, CLIENT_SECRET, &issuer, "mcp:tools"])
+            .current_dir(project_dir())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the TS client failed: {stderr}\n{stdout}"
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["get_me"]["user_id"], CLIENT_ID, "{report}");
+    assert_eq!(report["get_me"]["audience"], server.endpoint, "{report}");
+    let requests = report["token_requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "one token request: {report}");
+    assert_eq!(requests[0]["grant_type"], "client_credentials");
+    assert_eq!(
+        requests[0]["resource"], server.endpoint,
+        "RFC 8707: the resource from our RFC 9728 document, as the client spelled it"
+    );
+    assert_eq!(requests[0]["scope"], "mcp:tools");
+}
