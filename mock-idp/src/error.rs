@@ -48,6 +48,9 @@ pub enum IdpError {
     /// The tenant cap is reached; it bounds what unauthenticated requests can allocate.
     #[error("too many tenants (at most {0})")]
     TooManyTenants(usize),
+    /// The auto-login user is not one of the users.
+    #[error("auto-login user {0:?} is not a user of this IdP")]
+    UnknownUser(String),
     /// A registered client is unusable.
     #[error("client {client_id:?}: {problem}")]
     InvalidClient {
@@ -108,6 +111,35 @@ pub enum OAuthErrorCode {
     InvalidScope,
     /// A requested resource is malformed or not allowed for the client (RFC 8707 §2).
     InvalidTarget,
+    /// The code, refresh token or PKCE verifier is invalid, expired, used or someone else's.
+    InvalidGrant,
+    /// Registration: a redirect URI is unacceptable (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// Registration: other client metadata is unacceptable (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
+    /// Authorization: only `response_type=code` is served (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType,
+    /// Userinfo: the bearer token is not one this IdP issued and still honours (RFC 6750 §3.1).
+    InvalidToken,
+}
+
+impl OAuthErrorCode {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
 }
 
 impl OAuthError {
@@ -123,12 +155,18 @@ impl OAuthError {
         match self.error {
             // RFC 6749 §5.2: invalid_client MAY be 401; it MUST be 401 with a challenge when the
             // client tried the Authorization header, and we answer the same way for both methods.
-            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
             OAuthErrorCode::InvalidRequest
             | OAuthErrorCode::UnauthorizedClient
             | OAuthErrorCode::UnsupportedGrantType
             | OAuthErrorCode::InvalidScope
-            | OAuthErrorCode::InvalidTarget => StatusCode::BAD_REQUEST,
+            | OAuthErrorCode::InvalidTarget
+            | OAuthErrorCode::InvalidGrant
+            | OAuthErrorCode::InvalidRedirectUri
+            | OAuthErrorCode::InvalidClientMetadata
+            | OAuthErrorCode::UnsupportedResponseType => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -136,15 +174,20 @@ impl OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let challenge = matches!(self.error, OAuthErrorCode::InvalidClient);
+        let challenge = match self.error {
+            OAuthErrorCode::InvalidClient => Some(HeaderValue::from_static(
+                "Basic realm=\"mock-idp\", charset=\"UTF-8\"",
+            )),
+            OAuthErrorCode::InvalidToken => Some(HeaderValue::from_static(
+                "Bearer realm=\"mock-idp\", error=\"invalid_token\"",
+            )),
+            _ => None,
+        };
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if challenge {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"mock-idp\", charset=\"UTF-8\""),
-            );
+        if let Some(challenge) = challenge {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

@@ -27,15 +27,21 @@ pub enum Endpoint {
     Jwks,
     /// The token endpoint.
     Token,
+    /// Token introspection (RFC 7662).
+    Introspection,
+    /// Token revocation (RFC 7009).
+    Revocation,
 }
 
 impl Endpoint {
     /// Every endpoint, for counters reports.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 6] = [
         Self::OpenidConfiguration,
         Self::OauthAuthorizationServer,
         Self::Jwks,
         Self::Token,
+        Self::Introspection,
+        Self::Revocation,
     ];
 
     /// The name used in admin URLs and counter reports.
@@ -45,6 +51,8 @@ impl Endpoint {
             Self::OauthAuthorizationServer => "oauth-authorization-server",
             Self::Jwks => "jwks",
             Self::Token => "token",
+            Self::Introspection => "introspect",
+            Self::Revocation => "revoke",
         }
     }
 }
@@ -170,7 +178,7 @@ impl Fault {
 #[derive(Debug, Default)]
 pub(crate) struct EndpointMonitor {
     faults: Mutex<HashMap<Endpoint, Fault>>,
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; 6],
 }
 
 impl EndpointMonitor {
@@ -208,6 +216,8 @@ impl EndpointMonitor {
             Endpoint::OauthAuthorizationServer => 1,
             Endpoint::Jwks => 2,
             Endpoint::Token => 3,
+            Endpoint::Introspection => 4,
+            Endpoint::Revocation => 5,
         };
         &self.counts[index]
     }

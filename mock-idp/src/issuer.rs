@@ -17,6 +17,7 @@ use crate::attack::{self, Forgery, KeyChoice, Signature};
 use crate::clock::Clock;
 use crate::error::IdpError;
 use crate::faults::{Endpoint, EndpointMonitor, Fault};
+use crate::grants::Grants;
 use crate::keys::{Algorithm, KeyPair, KeyRing, KeySupply, Rotation, SigningKey};
 use crate::tokens::{AccessTokenSpec, sign_compact, signing_input};
 
@@ -34,6 +35,8 @@ pub(crate) struct Issuer {
     /// Serialises rotations so two due-checks cannot both rotate.
     rotating: tokio::sync::Mutex<()>,
     pub(crate) monitor: EndpointMonitor,
+    /// Codes, refresh tokens, pending sign-ins and issued access tokens.
+    pub(crate) grants: Grants,
 }
 
 /// Where an issuer lives: `base` (scheme, host, port) and its tenant path, if any.
@@ -80,6 +83,7 @@ impl Issuer {
             unpublished: tokio::sync::Mutex::new(None),
             rotating: tokio::sync::Mutex::new(()),
             monitor: EndpointMonitor::default(),
+            grants: Grants::default(),
         }
     }
 
@@ -146,6 +150,16 @@ impl Issuer {
         let header = self.header_for(&key, key.alg.jwt());
         let header = serde_json::to_vec(&header).map_err(IdpError::Encoding)?;
         let claims = serde_json::to_vec(&claims).map_err(IdpError::Encoding)?;
+        sign_compact(&header, &claims, key.pair.signing_key(), key.alg.jwt())
+    }
+
+    /// An OpenID Connect ID token (OIDC Core §2) of `claims`, signed by the current key, `typ: JWT`.
+    pub(crate) fn sign_id_token(&self, claims: &Map<String, Value>) -> Result<String, IdpError> {
+        let key = self.ring().current().clone();
+        let mut header = self.header_for(&key, key.alg.jwt());
+        header.insert("typ".into(), "JWT".into());
+        let header = serde_json::to_vec(&header).map_err(IdpError::Encoding)?;
+        let claims = serde_json::to_vec(claims).map_err(IdpError::Encoding)?;
         sign_compact(&header, &claims, key.pair.signing_key(), key.alg.jwt())
     }
 
@@ -261,6 +275,16 @@ impl IssuerHandle {
     /// The token endpoint URL.
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer.url)
+    }
+
+    /// The authorization endpoint URL (authorization code + PKCE, and the login page).
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/authorize", self.issuer.url)
+    }
+
+    /// The dynamic client registration endpoint URL (RFC 7591).
+    pub fn registration_endpoint(&self) -> String {
+        format!("{}/register", self.issuer.url)
     }
 
     /// The OIDC discovery URL (appended to the issuer, OIDC Discovery §4).

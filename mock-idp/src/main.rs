@@ -29,7 +29,8 @@ struct Args {
     /// Register a client as ID:SECRET (repeatable); it gets the --resource and --scope values.
     #[arg(long = "client", value_name = "ID:SECRET")]
     clients: Vec<String>,
-    /// A resource (audience) the --client clients may request (repeatable).
+    /// A resource (audience) clients may request (repeatable): the --client clients, and clients
+    /// that register themselves or sign users in.
     #[arg(long = "resource", value_name = "URL", default_values_t = ["http://localhost:8000/mcp".to_owned(), "http://127.0.0.1:8000/mcp".to_owned()])]
     resources: Vec<String>,
     /// A scope the --client clients may request (repeatable).
@@ -50,6 +51,9 @@ struct Args {
     /// How long a retired key stays in the JWKS, seconds.
     #[arg(long, env = "MOCK_IDP_GRACE", default_value_t = 3600)]
     grace: u64,
+    /// Sign this user in without showing the login page (for scripted clients).
+    #[arg(long, env = "MOCK_IDP_AUTO_LOGIN", value_name = "USERNAME")]
+    auto_login: Option<String>,
     /// The admin test API (mint any token, rotate, faults, clock): auto = on for loopback only.
     #[arg(long, env = "MOCK_IDP_ADMIN", value_enum, default_value_t = Admin::Auto)]
     admin: Admin,
@@ -117,6 +121,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(issuer) = &args.issuer {
         builder = builder.public_url(issuer);
     }
+    for resource in &args.resources {
+        builder = builder.resource(resource);
+    }
+    for scope in &args.scopes {
+        builder = builder.scope(scope);
+    }
+    if let Some(user) = &args.auto_login {
+        builder = builder.auto_login(user);
+    }
     let admin = match args.admin {
         Admin::On => true,
         Admin::Off => false,
@@ -154,9 +167,24 @@ fn print_banner(idp: &MockIdp) {
     );
     outln!(out, "  jwks:           {}", issuer.jwks_uri());
     outln!(out, "  token endpoint: {}", issuer.token_endpoint());
-    if let Some(client) = idp.clients().first() {
+    outln!(
+        out,
+        "  authorization:  {} (login page: {})",
+        issuer.authorization_endpoint(),
+        idp.users()
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    outln!(out, "  registration:   {}", issuer.registration_endpoint());
+    let confidential = idp
+        .clients()
+        .iter()
+        .find_map(|c| c.client_secret.as_ref().map(|secret| (c, secret)));
+    if let Some((client, secret)) = confidential {
         // The demo credentials are printed on purpose: they are what the user asked for.
-        let secret = client.client_secret.expose();
+        let secret = secret.expose();
         let resource = client
             .resources
             .first()

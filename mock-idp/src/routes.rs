@@ -2,33 +2,54 @@
 //! JWKS and a token endpoint; the admin test API is added only when enabled.
 
 mod admin;
+mod authorize;
 mod discovery;
+mod form;
+mod introspection;
 mod jwks;
+mod login_page;
+mod permissions;
+mod register;
 mod token;
+mod userinfo;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::clients::ClientRegistry;
 use crate::error::IdpError;
 use crate::faults::Endpoint;
 use crate::issuer::Issuer;
 use crate::issuers::Issuers;
+use crate::users::Users;
 
 /// What the routes read, handed down by the server that builds them.
 #[derive(Debug, Clone)]
 pub(crate) struct IdpState {
     pub(crate) issuers: Arc<Issuers>,
     pub(crate) clients: Arc<ClientRegistry>,
+    pub(crate) sign_in: Arc<SignIn>,
     /// Whether the `/admin/...` test API is served.
     pub(crate) admin: bool,
+}
+
+/// What user sign-in offers: who can sign in, whether the login page is skipped, and the scopes
+/// and resources clients without their own lists may ask for.
+#[derive(Debug)]
+pub(crate) struct SignIn {
+    pub(crate) users: Users,
+    /// Sign this user in without showing the login page (headless tests).
+    pub(crate) auto_login: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resources: Vec<String>,
 }
 
 pub(crate) fn router(state: IdpState) -> Router {
@@ -57,7 +78,23 @@ pub(crate) fn router(state: IdpState) -> Router {
         .route("/jwks", get(jwks::jwks))
         .route("/{tenant}/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
-        .route("/{tenant}/token", post(token::token));
+        .route("/{tenant}/token", post(token::token))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::sign_in),
+        )
+        .route(
+            "/{tenant}/authorize",
+            get(authorize::authorize).post(authorize::sign_in),
+        )
+        .route("/register", post(register::register))
+        .route("/{tenant}/register", post(register::register))
+        .route("/userinfo", get(userinfo::userinfo))
+        .route("/{tenant}/userinfo", get(userinfo::userinfo))
+        .route("/introspect", post(introspection::introspect))
+        .route("/{tenant}/introspect", post(introspection::introspect))
+        .route("/revoke", post(introspection::revoke))
+        .route("/{tenant}/revoke", post(introspection::revoke));
     if state.admin {
         router = router.merge(admin::router());
     }
@@ -67,6 +104,15 @@ pub(crate) fn router(state: IdpState) -> Router {
         })
         // Token requests and admin calls are small; a larger body is a mistake or an attack.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Browser-based MCP clients (the MCP Inspector) call discovery, registration and the
+        // token endpoint from their own origin. No cookies are used, so no credentials.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .expose_headers([header::WWW_AUTHENTICATE]),
+        )
         .with_state(state)
 }
 
@@ -151,4 +197,4 @@ pub(crate) fn error_response(status: StatusCode, error: &str, description: &str)
         .into_response()
 }
 
-const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -16,15 +16,21 @@ use crate::error::IdpError;
 use crate::issuer::{IssuerHandle, IssuerSettings};
 use crate::issuers::{Issuers, IssuersConfig, validate_tenant};
 use crate::keys::{Algorithm, KeySupply};
-use crate::routes::{self, IdpState};
+use crate::routes::{self, IdpState, SignIn};
+use crate::users::{User, Users};
 
-/// Configures a mock IdP. Defaults: `127.0.0.1` on a random port, the demo client, RS256,
-/// `at+jwt`, the system clock, admin endpoints off, at most 64 tenants.
+/// Configures a mock IdP. Defaults: `127.0.0.1` on a random port, the demo client, the demo users
+/// (alice, bob) signing in through the login page, RS256, `at+jwt`, the system clock, admin
+/// endpoints off, at most 64 tenants.
 #[derive(Debug)]
 pub struct MockIdpBuilder {
     bind: SocketAddr,
     public_url: Option<String>,
     clients: Vec<Client>,
+    users: Vec<User>,
+    auto_login: Option<String>,
+    resources: Vec<String>,
+    scopes: Vec<String>,
     defaults: IssuerSettings,
     tenants: HashMap<String, IssuerSettings>,
     supply: KeySupply,
@@ -39,6 +45,10 @@ impl Default for MockIdpBuilder {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             public_url: None,
             clients: Vec::new(),
+            users: Vec::new(),
+            auto_login: None,
+            resources: Vec::new(),
+            scopes: Vec::new(),
             defaults: IssuerSettings::default(),
             tenants: HashMap::new(),
             supply: KeySupply::default(),
@@ -74,6 +84,33 @@ impl MockIdpBuilder {
     /// Registers a client (the demo client is used only when none is registered).
     pub fn client(mut self, client: Client) -> Self {
         self.clients.push(client);
+        self
+    }
+
+    /// Adds a user who can sign in (the demo users are used only when none is added).
+    pub fn user(mut self, user: User) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Signs this user in at once, without the login page: for headless tests and scripted
+    /// clients. The login page is shown when this is unset.
+    pub fn auto_login(mut self, username: impl Into<String>) -> Self {
+        self.auto_login = Some(username.into());
+        self
+    }
+
+    /// A resource (RFC 8707) that clients without their own list (registered and metadata-document
+    /// clients) may request. The configured clients' resources are always included.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// A scope that clients without their own list may request. The configured clients' scopes and
+    /// `openid`, `profile`, `email`, `offline_access` are always included.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scopes.push(scope.into());
         self
     }
 
@@ -155,11 +192,37 @@ impl MockIdpBuilder {
             tenant_settings: self.tenants,
             max_tenants: self.max_tenants,
         }));
+        let users = if self.users.is_empty() {
+            User::demo()
+        } else {
+            self.users
+        };
+        if let Some(name) = &self.auto_login
+            && !users.iter().any(|u| u.username == *name)
+        {
+            return Err(IdpError::UnknownUser(name.clone()));
+        }
+        let sign_in = Arc::new(SignIn {
+            scopes: union(
+                self.scopes,
+                clients
+                    .iter()
+                    .flat_map(|c| c.scopes.iter().cloned())
+                    .chain(STANDARD_SCOPES.map(str::to_owned)),
+            ),
+            resources: union(
+                self.resources,
+                clients.iter().flat_map(|c| c.resources.iter().cloned()),
+            ),
+            users: Users::new(users),
+            auto_login: self.auto_login,
+        });
         let clients = Arc::new(ClientRegistry::new(clients));
         let root = issuers.get(None).await?;
         let app = routes::router(IdpState {
             issuers: Arc::clone(&issuers),
             clients: Arc::clone(&clients),
+            sign_in: Arc::clone(&sign_in),
             admin: self.admin,
         });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -179,6 +242,7 @@ impl MockIdpBuilder {
             root: IssuerHandle { issuer: root },
             issuers,
             clients,
+            sign_in,
             admin: self.admin,
             addr,
             stop: Some(stop),
@@ -192,6 +256,7 @@ impl MockIdpBuilder {
 pub struct MockIdp {
     issuers: Arc<Issuers>,
     clients: Arc<ClientRegistry>,
+    sign_in: Arc<SignIn>,
     admin: bool,
     root: IssuerHandle,
     addr: SocketAddr,
@@ -239,6 +304,11 @@ impl MockIdp {
         self.clients.all()
     }
 
+    /// The users who can sign in.
+    pub fn users(&self) -> &[User] {
+        self.sign_in.users.all()
+    }
+
     /// Whether the admin test API is served.
     pub fn admin_enabled(&self) -> bool {
         self.admin
@@ -261,3 +331,16 @@ impl Drop for MockIdp {
         self.task.abort();
     }
 }
+
+/// `first` followed by whatever of `more` it lacks, in order.
+fn union(mut first: Vec<String>, more: impl IntoIterator<Item = String>) -> Vec<String> {
+    for item in more {
+        if !first.contains(&item) {
+            first.push(item);
+        }
+    }
+    first
+}
+
+/// The OpenID Connect scopes every client may request.
+const STANDARD_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];

@@ -34,6 +34,9 @@ mod interop;
 #[path = "api/rotation.rs"]
 mod rotation;
 #[cfg(test)]
+#[path = "api/sign_in.rs"]
+mod sign_in;
+#[cfg(test)]
 #[path = "api/tenants.rs"]
 mod tenants;
 #[cfg(test)]

@@ -146,7 +146,7 @@ async fn set_fault(
         Some(Ok(endpoint)) => endpoint,
         _ => {
             return bad_request(
-                "endpoint must be one of openid-configuration, oauth-authorization-server, jwks, token",
+                "endpoint must be one of openid-configuration, oauth-authorization-server, jwks, token, introspect, revoke",
             );
         }
     };

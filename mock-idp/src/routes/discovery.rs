@@ -1,5 +1,6 @@
-//! OIDC Discovery 1.0 and RFC 8414 metadata. Both list exactly the endpoints that exist: this
-//! provider has no authorization endpoint, so it advertises no response types or flows it lacks.
+//! OIDC Discovery 1.0 and RFC 8414 metadata: every endpoint and choice a client needs to pick its
+//! flow (authorization code with S256 PKCE, client credentials, refresh; registration by RFC 7591
+//! or by client ID metadata document; RFC 9207 `iss` on redirects), and nothing it does not do.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{IdpState, TenantName, serve_endpoint};
+use super::{IdpState, SignIn, TenantName, serve_endpoint};
 use crate::clients::ClientRegistry;
 use crate::faults::Endpoint;
 use crate::issuer::Issuer;
@@ -17,12 +18,12 @@ pub(super) async fn openid_configuration(
     State(state): State<IdpState>,
     tenant: TenantName,
 ) -> Response {
-    let clients = Arc::clone(&state.clients);
+    let (clients, sign_in) = (Arc::clone(&state.clients), Arc::clone(&state.sign_in));
     serve_endpoint(
         &state,
         tenant,
         Endpoint::OpenidConfiguration,
-        |issuer| async move { Json(metadata(&clients, &issuer)).into_response() },
+        |issuer| async move { Json(metadata(&clients, &sign_in, &issuer)).into_response() },
     )
     .await
 }
@@ -31,31 +32,47 @@ pub(super) async fn authorization_server(
     State(state): State<IdpState>,
     tenant: TenantName,
 ) -> Response {
-    let clients = Arc::clone(&state.clients);
+    let (clients, sign_in) = (Arc::clone(&state.clients), Arc::clone(&state.sign_in));
     serve_endpoint(
         &state,
         tenant,
         Endpoint::OauthAuthorizationServer,
-        |issuer| async move { Json(metadata(&clients, &issuer)).into_response() },
+        |issuer| async move { Json(metadata(&clients, &sign_in, &issuer)).into_response() },
     )
     .await
 }
 
-fn metadata(clients: &ClientRegistry, issuer: &Issuer) -> Value {
+fn metadata(clients: &ClientRegistry, sign_in: &SignIn, issuer: &Issuer) -> Value {
     let mut scopes: Vec<&str> = clients
         .all()
         .iter()
         .flat_map(|c| c.scopes.iter().map(String::as_str))
+        .chain(sign_in.scopes.iter().map(String::as_str))
         .collect();
     scopes.sort_unstable();
     scopes.dedup();
     let url = &issuer.url;
     json!({
         "issuer": url,
+        "authorization_endpoint": format!("{url}/authorize"),
         "token_endpoint": format!("{url}/token"),
+        "registration_endpoint": format!("{url}/register"),
+        "userinfo_endpoint": format!("{url}/userinfo"),
+        "introspection_endpoint": format!("{url}/introspect"),
+        "revocation_endpoint": format!("{url}/revoke"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "jwks_uri": format!("{url}/jwks"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "client_id_metadata_document_supported": true,
+        "authorization_response_iss_parameter_supported": true,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [issuer.settings.algorithm.as_str()],
         "scopes_supported": scopes,
+        "claims_supported": ["sub", "name", "preferred_username", "email", "email_verified"],
     })
 }

@@ -1,22 +1,30 @@
-//! The token endpoint, `client_credentials` grant (RFC 6749 §4.4): client authentication by
-//! `client_secret_basic` or `client_secret_post` (§2.3.1), `scope` (§3.3), RFC 8707 `resource`
-//! as `aud`, and §5.2 errors for everything else.
+//! The token endpoint (RFC 6749 §3.2): the `client_credentials` grant (§4.4), the
+//! `authorization_code` grant with PKCE (§4.1.3, RFC 7636 §4.6), and the `refresh_token` grant
+//! with rotation (§6, OAuth 2.1 §4.3.1). Client authentication by `client_secret_basic`,
+//! `client_secret_post` or, for public clients, `none` (exactly one method, §2.3); RFC 8707
+//! `resource` as `aud`; ID tokens when `openid` was granted; §5.2 errors for everything else.
 
-use std::sync::Arc;
+use std::time::Duration;
 
+use aws_lc_rs::digest::{SHA256, digest};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
 
+use super::form::{Form, invalid_request};
+use super::permissions::{audience, granted_resources, granted_scopes};
 use super::{IdpState, TenantName, internal_error, serve_endpoint};
-use crate::clients::{Client, ClientRegistry, PresentedCredentials};
+use crate::clients::{Client, GrantType, PresentedCredentials};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
+use crate::grants::{AccessRecord, GrantRefusal, RefreshParts};
 use crate::issuer::Issuer;
-use crate::tokens::{AccessTokenSpec, Audience};
+use crate::tokens::AccessTokenSpec;
 
 pub(super) async fn token(
     State(state): State<IdpState>,
@@ -24,52 +32,339 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let clients = Arc::clone(&state.clients);
-    serve_endpoint(&state, tenant, Endpoint::Token, |issuer| async move {
-        match issue(&clients, &issuer, &headers, &body) {
+    let routes = state.clone();
+    serve_endpoint(&routes, tenant, Endpoint::Token, |issuer| async move {
+        match issue(&state, &issuer, &headers, &body).await {
             Ok(response) => response,
-            Err(refusal) => refusal.into_response(),
+            Err(Refused::OAuth(refusal)) => refusal.into_response(),
+            Err(Refused::Internal(error)) => internal_error(&error),
         }
     })
     .await
 }
 
-fn issue(
-    clients: &ClientRegistry,
+/// Why no token was issued.
+enum Refused {
+    OAuth(OAuthError),
+    Internal(crate::error::IdpError),
+}
+
+impl From<OAuthError> for Refused {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
+    }
+}
+
+impl From<crate::error::IdpError> for Refused {
+    fn from(error: crate::error::IdpError) -> Self {
+        Self::Internal(error)
+    }
+}
+
+async fn issue(
+    state: &IdpState,
     issuer: &Issuer,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, OAuthError> {
+) -> Result<Response, Refused> {
     let form = Form::parse(headers, body)?;
-    let client = clients.authenticate(&credentials(headers, &form)?)?;
-    match form.single("grant_type")? {
-        None => return Err(invalid_request("grant_type is required")),
-        Some("client_credentials") => {}
+    let now = issuer.clock.now();
+    let client = state
+        .clients
+        .authenticate(&credentials(headers, &form)?, now)
+        .await?;
+    let grant = match form.single("grant_type")? {
+        None => return Err(invalid_request("grant_type is required").into()),
+        Some("client_credentials") => GrantType::ClientCredentials,
+        Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("refresh_token") => GrantType::RefreshToken,
         Some(_) => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                "only the client_credentials grant is supported",
-            ));
+                "supported grants: client_credentials, authorization_code, refresh_token",
+            )
+            .into());
         }
+    };
+    if !client.allows(grant) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use this grant",
+        )
+        .into());
     }
-    let scopes = granted_scopes(client, form.single("scope")?)?;
-    let audience = audience(client, form.all("resource"))?;
+    match grant {
+        GrantType::ClientCredentials => client_credentials(state, &client, issuer, &form),
+        GrantType::AuthorizationCode => authorization_code(state, &client, issuer, &form),
+        GrantType::RefreshToken => refresh(state, &client, issuer, &form),
+    }
+}
+
+fn client_credentials(
+    state: &IdpState,
+    client: &Client,
+    issuer: &Issuer,
+    form: &Form,
+) -> Result<Response, Refused> {
+    let scopes = granted_scopes(client, &state.sign_in, form.single("scope")?)?;
+    let resources = granted_resources(client, &state.sign_in, &form.all("resource"))?;
     let lifetime = issuer.settings.token_lifetime;
-    let spec = client
+    let mut spec = client
         .claims
         .iter()
         .fold(
             AccessTokenSpec::machine(&client.client_id),
             |spec, (name, value)| spec.claim(name, value.clone()),
         )
-        .audience(audience)
         .scope(scopes.iter().cloned())
         .expires_in(lifetime);
-    let access_token = match issuer.mint(&spec) {
-        Ok(token) => token,
-        Err(error) => return Ok(internal_error(&error)),
+    if let Some(audience) = audience(&resources) {
+        spec = spec.audience(audience);
+    }
+    let access_token = issuer.mint(&spec)?;
+    let now = issuer.clock.now();
+    issuer.grants.record_access(
+        &access_token,
+        AccessRecord::new(
+            client.client_id.clone(),
+            client.client_id.clone(),
+            scopes.clone(),
+            resources,
+            (now, now + secs(lifetime)),
+            false,
+        ),
+        None,
+    );
+    tracing::debug!(client_id = %client.client_id, scope = %scopes.join(" "), "access token issued (client_credentials)");
+    Ok(token_response(&access_token, lifetime, &scopes, None, None))
+}
+
+fn authorization_code(
+    state: &IdpState,
+    client: &Client,
+    issuer: &Issuer,
+    form: &Form,
+) -> Result<Response, Refused> {
+    let invalid_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
+    let code = form
+        .single("code")?
+        .ok_or_else(|| invalid_request("code is required"))?;
+    let verifier = form
+        .single("code_verifier")?
+        .ok_or_else(|| invalid_request("code_verifier is required (PKCE)"))?;
+    let now = issuer.clock.now();
+    let (grant, family) =
+        issuer
+            .grants
+            .redeem_code(code, now)
+            .map_err(|refusal| match refusal {
+                GrantRefusal::Unknown => invalid_grant("the code is invalid or expired"),
+                GrantRefusal::Reused => {
+                    invalid_grant("the code was used before; the tokens issued with it are revoked")
+                }
+            })?;
+    if grant.client_id != client.client_id {
+        return Err(invalid_grant("the code was issued to another client").into());
+    }
+    if form.single("redirect_uri")? != Some(grant.redirect_uri.as_str()) {
+        return Err(invalid_grant("redirect_uri differs from the authorization request").into());
+    }
+    if !verifier_matches(verifier, &grant.code_challenge) {
+        return Err(invalid_grant("code_verifier does not match the code_challenge").into());
+    }
+    user_tokens(
+        state,
+        issuer,
+        client,
+        UserGrant {
+            username: grant.username,
+            scopes: grant.scopes,
+            resources: grant.resources,
+            nonce: grant.nonce,
+            auth_time: grant.auth_time,
+            family,
+        },
+    )
+}
+
+fn refresh(
+    state: &IdpState,
+    client: &Client,
+    issuer: &Issuer,
+    form: &Form,
+) -> Result<Response, Refused> {
+    let invalid_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
+    let token = form
+        .single("refresh_token")?
+        .ok_or_else(|| invalid_request("refresh_token is required"))?;
+    let now = issuer.clock.now();
+    let grant = issuer
+        .grants
+        .use_refresh(token, now)
+        .map_err(|refusal| match refusal {
+            GrantRefusal::Unknown => invalid_grant("the refresh token is invalid or expired"),
+            GrantRefusal::Reused => {
+                invalid_grant("the refresh token was used before; its whole family is revoked")
+            }
+        })?;
+    if grant.client_id != client.client_id {
+        return Err(invalid_grant("the refresh token was issued to another client").into());
+    }
+    // §6: a narrower scope (and, RFC 8707 §2.2, narrower resources) may be asked for, never more.
+    let scopes = match form.single("scope")? {
+        None => grant.scopes.clone(),
+        Some(requested) => {
+            let requested: Vec<String> = requested
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if requested.iter().any(|s| !grant.scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidScope,
+                    "a refresh cannot widen the scope",
+                )
+                .into());
+            }
+            requested
+        }
     };
-    tracing::debug!(client_id = %client.client_id, scope = %scopes.join(" "), "access token issued");
+    let requested_resources = form.all("resource");
+    let resources = if requested_resources.is_empty() {
+        grant.resources.clone()
+    } else if requested_resources
+        .iter()
+        .all(|r| grant.resources.iter().any(|g| g == r))
+    {
+        requested_resources
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect()
+    } else {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "a refresh cannot add resources",
+        )
+        .into());
+    };
+    user_tokens(
+        state,
+        issuer,
+        client,
+        UserGrant {
+            username: grant.username,
+            scopes,
+            resources,
+            nonce: None,
+            auth_time: grant.auth_time,
+            family: grant.family,
+        },
+    )
+}
+
+/// What a user's tokens are issued for.
+struct UserGrant {
+    username: String,
+    scopes: Vec<String>,
+    resources: Vec<String>,
+    nonce: Option<String>,
+    auth_time: i64,
+    family: u64,
+}
+
+/// An access token for the user, a rotated refresh token when the client may refresh, and an ID
+/// token when `openid` was granted.
+fn user_tokens(
+    state: &IdpState,
+    issuer: &Issuer,
+    client: &Client,
+    grant: UserGrant,
+) -> Result<Response, Refused> {
+    let now = issuer.clock.now();
+    let lifetime = issuer.settings.token_lifetime;
+    let user = state.sign_in.users.find(&grant.username);
+    let mut spec = AccessTokenSpec::user(&grant.username)
+        .client_id(&client.client_id)
+        .scope(grant.scopes.iter().cloned())
+        .expires_in(lifetime);
+    if let Some(audience) = audience(&grant.resources) {
+        spec = spec.audience(audience);
+    }
+    for (name, value) in user.map(|u| &u.claims).into_iter().flatten() {
+        spec = spec.claim(name, value.clone());
+    }
+    let access_token = issuer.mint(&spec)?;
+    issuer.grants.record_access(
+        &access_token,
+        AccessRecord::new(
+            grant.username.clone(),
+            client.client_id.clone(),
+            grant.scopes.clone(),
+            grant.resources.clone(),
+            (now, now + secs(lifetime)),
+            false,
+        ),
+        Some(grant.family),
+    );
+    let refresh_token = client.allows(GrantType::RefreshToken).then(|| {
+        issuer.grants.issue_refresh(
+            RefreshParts {
+                client_id: client.client_id.clone(),
+                username: grant.username.clone(),
+                scopes: grant.scopes.clone(),
+                resources: grant.resources.clone(),
+                auth_time: grant.auth_time,
+                expires_at: now + REFRESH_LIFETIME_SECS,
+            },
+            grant.family,
+            now,
+        )
+    });
+    let id_token = if grant.scopes.iter().any(|s| s == "openid") {
+        let mut claims: Map<String, Value> = user
+            .map(|u| u.profile_claims(&grant.scopes))
+            .unwrap_or_default();
+        claims.insert("iss".into(), issuer.url.clone().into());
+        claims.insert("sub".into(), grant.username.clone().into());
+        claims.insert("aud".into(), client.client_id.clone().into());
+        claims.insert("azp".into(), client.client_id.clone().into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + ID_TOKEN_LIFETIME_SECS).into());
+        claims.insert("auth_time".into(), grant.auth_time.into());
+        if let Some(nonce) = &grant.nonce {
+            claims.insert("nonce".into(), nonce.clone().into());
+        }
+        Some(issuer.sign_id_token(&claims)?)
+    } else {
+        None
+    };
+    tracing::debug!(client_id = %client.client_id, "user tokens issued");
+    Ok(token_response(
+        &access_token,
+        lifetime,
+        &grant.scopes,
+        refresh_token.as_deref(),
+        id_token.as_deref(),
+    ))
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) equals the challenge; the verifier is 43-128
+/// unreserved characters (§4.1).
+fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    well_formed && URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes())) == challenge
+}
+
+fn token_response(
+    access_token: &str,
+    lifetime: Duration,
+    scopes: &[String],
+    refresh_token: Option<&str>,
+    id_token: Option<&str>,
+) -> Response {
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -77,6 +372,12 @@ fn issue(
     });
     if !scopes.is_empty() {
         body["scope"] = scopes.join(" ").into();
+    }
+    if let Some(refresh_token) = refresh_token {
+        body["refresh_token"] = refresh_token.into();
+    }
+    if let Some(id_token) = id_token {
+        body["id_token"] = id_token.into();
     }
     let mut response = Json(body).into_response();
     // RFC 6749 §5.1: responses carrying tokens must not be cached.
@@ -86,11 +387,14 @@ fn issue(
     response
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
 }
 
 /// The client's credentials, from exactly one method (RFC 6749 §2.3: "MUST NOT use more than one").
-fn credentials(headers: &HeaderMap, form: &Form) -> Result<PresentedCredentials, OAuthError> {
+pub(super) fn credentials(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<PresentedCredentials, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -133,110 +437,23 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<PresentedCredentials,
                 secret: secret.to_owned(),
             })
         }
-        (None, None) => Err(OAuthError::new(
-            OAuthErrorCode::InvalidClient,
-            "client authentication required",
-        )),
+        (None, None) => match post_id {
+            Some(client_id) => Ok(PresentedCredentials::None {
+                client_id: client_id.to_owned(),
+            }),
+            None => Err(OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client authentication required",
+            )),
+        },
     }
 }
 
-/// The requested scopes if all are allowed, the client's defaults if none were requested.
-fn granted_scopes(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let Some(requested) = requested else {
-        return Ok(client.granted_by_default().to_vec());
-    };
-    let mut scopes: Vec<String> = Vec::new();
-    for scope in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !client.scopes.iter().any(|allowed| allowed == scope) {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidScope,
-                "a requested scope is not allowed for this client",
-            ));
-        }
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_owned());
-        }
-    }
-    Ok(scopes)
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// RFC 8707 §2: each `resource` is an absolute URI without a fragment, allowed for the client;
-/// none requested means the client's first resource.
-fn audience(client: &Client, requested: Vec<&str>) -> Result<Audience, OAuthError> {
-    let invalid_target = |what: &str| OAuthError::new(OAuthErrorCode::InvalidTarget, what);
-    let mut audiences: Vec<String> = Vec::new();
-    for resource in requested {
-        let url = url::Url::parse(resource)
-            .map_err(|_| invalid_target("resource must be an absolute URI"))?;
-        if url.fragment().is_some() {
-            return Err(invalid_target("resource must not contain a fragment"));
-        }
-        if !client.resources.iter().any(|allowed| allowed == resource) {
-            return Err(invalid_target(
-                "the requested resource is not allowed for this client",
-            ));
-        }
-        if !audiences.iter().any(|a| a == resource) {
-            audiences.push(resource.to_owned());
-        }
-    }
-    match audiences.len() {
-        0 => client
-            .resources
-            .first()
-            .map(|r| Audience::One(r.clone()))
-            .ok_or_else(|| invalid_target("the client has no resource")),
-        1 => Ok(Audience::One(audiences.swap_remove(0))),
-        _ => Ok(Audience::Many(audiences)),
-    }
-}
-
-/// A parsed `application/x-www-form-urlencoded` body. Empty values count as absent (§3.1).
-struct Form {
-    params: Vec<(String, String)>,
-}
-
-impl Form {
-    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
-        let form_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !form_type {
-            return Err(invalid_request(
-                "the body must be application/x-www-form-urlencoded",
-            ));
-        }
-        let params = url::form_urlencoded::parse(body)
-            .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
-            .collect();
-        Ok(Self { params })
-    }
-
-    /// A parameter that may appear at most once (§3.2: "MUST NOT be included more than once").
-    fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
-        let mut values = self.all(name).into_iter();
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(invalid_request(&format!("parameter {name} is repeated")));
-        }
-        Ok(first)
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.params
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
-fn invalid_request(description: &str) -> OAuthError {
-    OAuthError::new(OAuthErrorCode::InvalidRequest, description)
-}
+/// How long a refresh token lives: a day.
+const REFRESH_LIFETIME_SECS: i64 = 86_400;
+/// How long an ID token is valid: five minutes (it is consumed at sign-in).
+const ID_TOKEN_LIFETIME_SECS: i64 = 300;

@@ -201,11 +201,18 @@ async fn malformed_requests_get_400_invalid_request() {
 #[tokio::test]
 async fn other_grant_types_are_unsupported() {
     let idp = start().await;
-    for grant in [
-        "authorization_code",
-        "password",
-        "urn:ietf:params:oauth:grant-type:jwt-bearer",
-    ] {
+    let (status, _, body) = post_form(
+        &idp.issuer().token_endpoint(),
+        Some(("demo-client", "demo-secret")),
+        &[("grant_type", "authorization_code"), ("code", "x")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"], "unauthorized_client",
+        "a client-credentials client may not redeem codes"
+    );
+    for grant in ["password", "urn:ietf:params:oauth:grant-type:jwt-bearer"] {
         let (status, _, body) = post_form(
             &idp.issuer().token_endpoint(),
             Some(("demo-client", "demo-secret")),

@@ -1,0 +1,381 @@
+//! What one issuer has granted, or is about to: authorization requests waiting for the user to sign
+//! in, authorization codes (single use, 60 s, bound to the client, the redirect URI and the PKCE
+//! challenge), refresh tokens (rotated on every use; a reused one revokes its whole family, OAuth
+//! 2.1 §4.3.1), and a record of every access token it issued (for userinfo, introspection and
+//! revocation). Bounded: expired entries go first, then the soonest to expire.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// What an authorization code stands for.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeGrant {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    /// The S256 `code_challenge` (RFC 7636 §4.2).
+    pub(crate) code_challenge: String,
+    pub(crate) username: String,
+    pub(crate) scopes: Vec<String>,
+    /// RFC 8707 resources: the access token's audience.
+    pub(crate) resources: Vec<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) auth_time: i64,
+    pub(crate) expires_at: i64,
+}
+
+/// An authorization request that passed every check and waits for the user to sign in.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingAuthorization {
+    pub(crate) client_id: String,
+    pub(crate) client_name: Option<String>,
+    pub(crate) redirect_uri: String,
+    pub(crate) state: Option<String>,
+    pub(crate) code_challenge: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) expires_at: i64,
+}
+
+/// What a refresh token stands for.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshGrant {
+    pub(crate) client_id: String,
+    pub(crate) username: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) auth_time: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) family: u64,
+}
+
+/// An issued access token, as introspection (RFC 7662) and userinfo see it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AccessRecord {
+    pub(crate) subject: String,
+    pub(crate) client_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) audience: Vec<String>,
+    pub(crate) issued_at: i64,
+    pub(crate) expires_at: i64,
+    /// Whether it is an opaque token (then introspection is the only way to judge it).
+    pub(crate) opaque: bool,
+    family: Option<u64>,
+    revoked: bool,
+}
+
+impl AccessRecord {
+    pub(crate) fn new(
+        subject: String,
+        client_id: String,
+        scopes: Vec<String>,
+        audience: Vec<String>,
+        (issued_at, expires_at): (i64, i64),
+        opaque: bool,
+    ) -> Self {
+        Self {
+            subject,
+            client_id,
+            scopes,
+            audience,
+            issued_at,
+            expires_at,
+            opaque,
+            family: None,
+            revoked: false,
+        }
+    }
+}
+
+/// Why a code or refresh token was refused (all of them `invalid_grant`, RFC 6749 §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GrantRefusal {
+    /// Unknown or expired.
+    Unknown,
+    /// Used before: its family is now revoked.
+    Reused,
+}
+
+/// The grants of one issuer.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: HashMap<String, PendingAuthorization>,
+    codes: HashMap<String, (CodeGrant, Option<u64>)>,
+    refresh: HashMap<String, (RefreshGrant, bool)>,
+    access: HashMap<[u8; 32], AccessRecord>,
+    next_family: u64,
+}
+
+impl Grants {
+    /// Holds an authorization request while the user signs in; returns its handle (the login
+    /// form carries it back).
+    pub(crate) fn hold(&self, request: PendingAuthorization, now: i64) -> String {
+        let handle = random_token();
+        let mut state = self.lock();
+        prune(&mut state.pending, now, |p| p.expires_at);
+        state.pending.insert(handle.clone(), request);
+        handle
+    }
+
+    /// The held request, if it has not expired (it stays held until [`Grants::release`]).
+    pub(crate) fn held(&self, handle: &str, now: i64) -> Option<PendingAuthorization> {
+        self.lock()
+            .pending
+            .get(handle)
+            .filter(|p| p.expires_at > now)
+            .cloned()
+    }
+
+    /// Forgets a held request (the user signed in).
+    pub(crate) fn release(&self, handle: &str) {
+        self.lock().pending.remove(handle);
+    }
+
+    /// Stores a new authorization code for `grant`; returns the code.
+    pub(crate) fn issue_code(&self, grant: CodeGrant, now: i64) -> String {
+        let code = random_token();
+        let mut state = self.lock();
+        prune(&mut state.codes, now, |(g, _)| g.expires_at);
+        state.codes.insert(code.clone(), (grant, None));
+        code
+    }
+
+    /// Redeems a code once. A second redemption is refused and revokes what the first issued.
+    pub(crate) fn redeem_code(
+        &self,
+        code: &str,
+        now: i64,
+    ) -> Result<(CodeGrant, u64), GrantRefusal> {
+        let mut state = self.lock();
+        let family = state.next_family;
+        match state.codes.get_mut(code) {
+            Some((grant, None)) if grant.expires_at > now => {
+                let grant = grant.clone();
+                state.next_family += 1;
+                if let Some((_, used)) = state.codes.get_mut(code) {
+                    *used = Some(family);
+                }
+                Ok((grant, family))
+            }
+            Some((_, Some(family))) => {
+                let family = *family;
+                revoke_family(&mut state, family);
+                Err(GrantRefusal::Reused)
+            }
+            _ => Err(GrantRefusal::Unknown),
+        }
+    }
+
+    /// Stores a refresh token of `family`; returns it.
+    pub(crate) fn issue_refresh(&self, grant: RefreshParts, family: u64, now: i64) -> String {
+        let token = random_token();
+        let mut state = self.lock();
+        prune(&mut state.refresh, now, |(g, _)| g.expires_at);
+        let grant = RefreshGrant {
+            client_id: grant.client_id,
+            username: grant.username,
+            scopes: grant.scopes,
+            resources: grant.resources,
+            auth_time: grant.auth_time,
+            expires_at: grant.expires_at,
+            family,
+        };
+        state.refresh.insert(token.clone(), (grant, false));
+        token
+    }
+
+    /// Uses a refresh token once (rotation). Reusing one revokes its whole family.
+    pub(crate) fn use_refresh(&self, token: &str, now: i64) -> Result<RefreshGrant, GrantRefusal> {
+        let mut state = self.lock();
+        match state.refresh.get_mut(token) {
+            Some((grant, used @ false)) if grant.expires_at > now => {
+                *used = true;
+                Ok(grant.clone())
+            }
+            Some((grant, true)) => {
+                let family = grant.family;
+                revoke_family(&mut state, family);
+                Err(GrantRefusal::Reused)
+            }
+            _ => Err(GrantRefusal::Unknown),
+        }
+    }
+
+    /// Records an issued access token (of `family`, when it came from a code or refresh token).
+    pub(crate) fn record_access(&self, token: &str, mut record: AccessRecord, family: Option<u64>) {
+        record.family = family;
+        let mut state = self.lock();
+        let now = record.issued_at;
+        prune(&mut state.access, now, |r| r.expires_at);
+        state.access.insert(hash(token), record);
+    }
+
+    /// The record of an access token that is still active (issued here, not expired, not
+    /// revoked).
+    pub(crate) fn active_access(&self, token: &str, now: i64) -> Option<AccessRecord> {
+        let state = self.lock();
+        state
+            .access
+            .get(&hash(token))
+            .filter(|r| !r.revoked && r.expires_at > now)
+            .cloned()
+    }
+
+    /// RFC 7009: revokes an access or refresh token of `client_id` (and, for a refresh token, its
+    /// family). Unknown tokens and other clients' tokens are ignored, as §2.2 asks.
+    pub(crate) fn revoke(&self, token: &str, client_id: &str) {
+        let mut state = self.lock();
+        if let Some(record) = state.access.get_mut(&hash(token))
+            && record.client_id == client_id
+        {
+            record.revoked = true;
+            return;
+        }
+        let family = state
+            .refresh
+            .get(token)
+            .filter(|(grant, _)| grant.client_id == client_id)
+            .map(|(grant, _)| grant.family);
+        if let Some(family) = family {
+            revoke_family(&mut state, family);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every update is a few map operations; a poisoned lock still holds consistent maps.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a refresh token is issued for.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshParts {
+    pub(crate) client_id: String,
+    pub(crate) username: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) auth_time: i64,
+    pub(crate) expires_at: i64,
+}
+
+fn revoke_family(state: &mut State, family: u64) {
+    state.refresh.retain(|_, (grant, _)| grant.family != family);
+    for record in state.access.values_mut() {
+        if record.family == Some(family) {
+            record.revoked = true;
+        }
+    }
+}
+
+/// Drops expired entries once a map is full, then the soonest to expire, so memory is bounded.
+fn prune<K: Clone + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    now: i64,
+    expires_at: impl Fn(&V) -> i64,
+) {
+    if map.len() < MAX_ENTRIES {
+        return;
+    }
+    map.retain(|_, v| expires_at(v) > now);
+    while map.len() >= MAX_ENTRIES {
+        let Some(first) = map
+            .iter()
+            .min_by_key(|(_, v)| expires_at(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        map.remove(&first);
+    }
+}
+
+/// 256 random bits, base64url: codes, refresh tokens, opaque access tokens.
+pub(crate) fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
+    out
+}
+
+/// Bounds each store of one issuer.
+const MAX_ENTRIES: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_grant() -> CodeGrant {
+        CodeGrant {
+            client_id: "c".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            code_challenge: "x".into(),
+            username: "alice".into(),
+            scopes: vec![],
+            resources: vec![],
+            nonce: None,
+            auth_time: 0,
+            expires_at: 100,
+        }
+    }
+
+    #[test]
+    fn a_code_redeems_once_and_its_reuse_revokes_what_it_issued() {
+        let grants = Grants::default();
+        let code = grants.issue_code(code_grant(), 0);
+        let (_, family) = grants.redeem_code(&code, 1).unwrap();
+        let record = AccessRecord::new("alice".into(), "c".into(), vec![], vec![], (1, 50), false);
+        grants.record_access("at", record, Some(family));
+        assert!(grants.active_access("at", 2).is_some());
+        assert_eq!(
+            grants.redeem_code(&code, 2).unwrap_err(),
+            GrantRefusal::Reused
+        );
+        assert!(grants.active_access("at", 2).is_none(), "revoked");
+        assert_eq!(
+            grants.redeem_code("nope", 2).unwrap_err(),
+            GrantRefusal::Unknown
+        );
+        let late = grants.issue_code(code_grant(), 0);
+        assert_eq!(
+            grants.redeem_code(&late, 100).unwrap_err(),
+            GrantRefusal::Unknown
+        );
+    }
+
+    #[test]
+    fn a_reused_refresh_token_revokes_its_family() {
+        let grants = Grants::default();
+        let parts = RefreshParts {
+            client_id: "c".into(),
+            username: "alice".into(),
+            scopes: vec![],
+            resources: vec![],
+            auth_time: 0,
+            expires_at: 100,
+        };
+        let first = grants.issue_refresh(parts.clone(), 7, 0);
+        grants.use_refresh(&first, 1).unwrap();
+        let second = grants.issue_refresh(parts, 7, 1);
+        assert_eq!(
+            grants.use_refresh(&first, 2).unwrap_err(),
+            GrantRefusal::Reused
+        );
+        assert_eq!(
+            grants.use_refresh(&second, 2).unwrap_err(),
+            GrantRefusal::Unknown,
+            "the rotated one is gone with its family"
+        );
+    }
+}
