@@ -145,8 +145,11 @@ impl Setup {
     pub async fn start(self) -> TestEnv {
         let (listener, port) = RunningServer::bind().await;
         let resource = format!("http://localhost:{port}/mcp");
+        // Users signing in through the IdP ask for the server's resource in either spelling.
         let idp = self
             .idp
+            .resource(resource.clone())
+            .resource(format!("http://127.0.0.1:{port}/mcp"))
             .settings(IssuerSettings {
                 default_audience: resource.clone(),
                 ..self.idp_settings

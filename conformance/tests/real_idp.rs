@@ -196,3 +196,41 @@ async fn the_typescript_sdk_client_discovers_everything_from_the_401() {
     );
     assert_eq!(requests[0]["scope"], "mcp:tools");
 }
+
+/// A user signs in through the official TypeScript SDK client, against the mock IdP (auto-login):
+/// the 401, our RFC 9728 metadata, the IdP's metadata, dynamic registration, authorization code
+/// with PKCE, get_me as the user; then a refresh, and get_me again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_signs_a_user_in() {
+    let Some(node) = node_or_skip("the_typescript_sdk_client_signs_a_user_in") else {
+        return;
+    };
+    let env = conformance::TestEnv::setup()
+        .idp(|idp| idp.auto_login("alice"))
+        .start()
+        .await;
+    let endpoint = env.endpoint.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(node)
+            .arg("user-client.mjs")
+            .args([&endpoint, "http://127.0.0.1:7891/callback"])
+            .current_dir(project_dir())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the TS client failed: {stderr}\n{stdout}"
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    for call in ["first", "second"] {
+        assert_eq!(report[call]["user_id"], "alice", "{report}");
+        assert_eq!(report[call]["audience"], env.endpoint, "{report}");
+        assert_eq!(report[call]["client_id"], report["client_id"], "{report}");
+    }
+    assert!(report["client_id"].as_str().unwrap().starts_with("dyn-"));
+}

@@ -35,5 +35,8 @@ mod scopes;
 #[path = "suite/transport.rs"]
 mod transport;
 #[cfg(test)]
+#[path = "suite/user_sign_in.rs"]
+mod user_sign_in;
+#[cfg(test)]
 #[path = "suite/wire_format.rs"]
 mod wire_format;
