@@ -12,6 +12,7 @@
 
 pub mod attacks;
 pub mod coverage;
+pub mod examples;
 pub mod logs;
 pub mod real_idp;
 pub mod server;
@@ -23,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use mcp_oauth_server::{App, Issuer, OffsetClock, Settings};
 use mock_idp::{
-    AccessTokenSpec, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp, MockIdpBuilder,
+    AccessTokenSpec, Client, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp,
+    MockIdpBuilder,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
@@ -87,6 +89,7 @@ pub struct Setup {
     idp_settings: IssuerSettings,
     configure: Vec<Configure>,
     faults_at_start: Vec<(Endpoint, Fault)>,
+    confidential_clients: Vec<(&'static str, &'static str)>,
     wait_ready: bool,
 }
 
@@ -135,6 +138,13 @@ impl Setup {
         self
     }
 
+    /// Registers a confidential client for the server's resource (both loopback spellings) with
+    /// the scopes `mcp:tools`, `mcp:read`, `mcp:write`: what a machine client is given.
+    pub fn confidential_client(mut self, id: &'static str, secret: &'static str) -> Self {
+        self.confidential_clients.push((id, secret));
+        self
+    }
+
     /// Starts without waiting for the keys (for readiness and outage tests).
     pub fn no_wait(mut self) -> Self {
         self.wait_ready = false;
@@ -146,10 +156,18 @@ impl Setup {
         let (listener, port) = RunningServer::bind().await;
         let resource = format!("http://localhost:{port}/mcp");
         // Users signing in through the IdP ask for the server's resource in either spelling.
-        let idp = self
-            .idp
+        let alias = format!("http://127.0.0.1:{port}/mcp");
+        let mut idp = self.idp;
+        for (id, secret) in self.confidential_clients {
+            idp = idp.client(
+                Client::new(id, secret, resource.clone())
+                    .resources([alias.clone()])
+                    .scopes(["mcp:tools", "mcp:read", "mcp:write"]),
+            );
+        }
+        let idp = idp
             .resource(resource.clone())
-            .resource(format!("http://127.0.0.1:{port}/mcp"))
+            .resource(alias)
             .settings(IssuerSettings {
                 default_audience: resource.clone(),
                 ..self.idp_settings
@@ -193,6 +211,7 @@ impl TestEnv {
             idp_settings: IssuerSettings::default(),
             configure: Vec::new(),
             faults_at_start: Vec::new(),
+            confidential_clients: Vec::new(),
             wait_ready: true,
         }
     }

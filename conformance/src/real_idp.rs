@@ -51,6 +51,41 @@ pub fn node_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// A headless Chromium for puppeteer-core: `CHROMIUM`, else Debian's `chromium-headless-shell`
+/// or `chromium`, else Google Chrome (as GitHub's runners have).
+pub fn chromium() -> Option<PathBuf> {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/usr/bin/chromium-headless-shell",
+                "/usr/bin/chromium",
+                "/usr/bin/google-chrome",
+            ]
+            .into_iter()
+            .map(PathBuf::from),
+        )
+        .find(|path| path.exists())
+}
+
+/// The Node binary and a headless Chromium, or `None` after saying why the calling test is
+/// skipped. Panics in CI.
+pub fn browser_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let node = node_or_skip(test)?;
+    let puppeteer = project_dir().join("node_modules/puppeteer-core/package.json");
+    let why = if !puppeteer.exists() {
+        "puppeteer-core is not installed (run: npm ci --prefix conformance/real-idp)"
+    } else if let Some(chromium) = chromium() {
+        return Some((node, chromium));
+    } else {
+        "no headless Chromium (run: apt-get install chromium-headless-shell, or set CHROMIUM)"
+    };
+    assert!(std::env::var_os("CI").is_none(), "{test}: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
 /// A running oidc-provider.
 pub struct RealIdp {
     child: Child,

@@ -105,12 +105,17 @@ pub(crate) fn router(state: IdpState) -> Router {
         // Token requests and admin calls are small; a larger body is a mistake or an attack.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Browser-based MCP clients (the MCP Inspector) call discovery, registration and the
-        // token endpoint from their own origin. No cookies are used, so no credentials.
+        // token endpoint from their own origin. No cookies are used, so no credentials. The MCP
+        // SDKs send `MCP-Protocol-Version` on discovery requests too.
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::HeaderName::from_static("mcp-protocol-version"),
+                ])
                 .expose_headers([header::WWW_AUTHENTICATE]),
         )
         .with_state(state)

@@ -1,6 +1,7 @@
 //! The demo: `cargo run --example demo` starts the mock identity provider in-process on a random
 //! loopback port, the server on `http://localhost:8000/mcp` trusting it, and prints a ready token,
-//! a curl command and the MCP Inspector command. The server's own flags and variables apply
+//! a curl command, and the commands of clients that sign a user in by themselves (the MCP
+//! Inspector, the `user_client` example) or obtain a machine token (`machine_client`). The server's own flags and variables apply
 //! (`--stateless`, `PORT`, `--required-scopes`...), except the issuer, which is the mock's.
 //!
 //! It is an example of the server crate, not part of the shipped binary: the production server
@@ -40,12 +41,23 @@ async fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://localhost:{}/mcp", args.port));
 
+    // Both loopback spellings: a client may be told either, and the audience must match it.
+    let loopback_alias = format!("http://127.0.0.1:{}/mcp", args.port);
     let client = Client::new("demo-client", "demo-secret", resource.clone())
-        .resources([format!("http://127.0.0.1:{}/mcp", args.port)])
+        .resources([loopback_alias.clone()])
         .scopes(["mcp:tools", "mcp:read", "mcp:write"])
         .default_scopes(["mcp:tools"]);
-    let idp = MockIdp::builder()
+    // Clients that sign a user in (MCP Inspector, desktop assistants) register themselves and ask
+    // for the resource and scopes they discover; these are what they may have. The demo users
+    // (alice, bob) are offered on the login page.
+    let mut builder = MockIdp::builder()
         .client(client)
+        .resource(resource.clone())
+        .resource(loopback_alias);
+    for scope in ["mcp:tools", "mcp:read", "mcp:write"] {
+        builder = builder.scope(scope);
+    }
+    let idp = builder
         .settings(IssuerSettings {
             default_audience: resource.clone(),
             ..IssuerSettings::default()
@@ -111,8 +123,11 @@ fn banner(idp: &MockIdp, token: &str, endpoint: &str, stateless: bool) -> String
          {what}:\n\
          \x20 curl -s {endpoint} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n\
          \x20      -H 'Accept: application/json, text/event-stream' -d '{request}'\n\
-         MCP Inspector (then call get_me):\n\
-         \x20 npx @modelcontextprotocol/inspector --transport http --server-url {endpoint} --header \"Authorization: Bearer $TOKEN\"\n\
+         MCP Inspector 2.x (Node 22.19+), signing a user in (alice or bob) at the mock IdP's login page:\n\
+         \x20 npx -y @modelcontextprotocol/inspector@2 --transport http --server-url {endpoint}\n\
+         the Rust example clients, signing a user in / as a machine:\n\
+         \x20 cargo run --example user_client -- --server-url {endpoint}\n\
+         \x20 cargo run --example machine_client -- --server-url {endpoint} --client-id demo-client --client-secret demo-secret\n\
          a fresh machine-to-machine token:\n\
          \x20 curl -s -u demo-client:demo-secret -d grant_type=client_credentials {token_endpoint}\n",
         issuer = issuer.url(),

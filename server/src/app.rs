@@ -156,7 +156,10 @@ impl App {
         let public = public.with_state(Arc::clone(&self.metadata)).layer(
             CorsLayer::new()
                 .allow_origin(Any)
-                .allow_methods([Method::GET]),
+                .allow_methods([Method::GET])
+                // Browser-based MCP clients send it on discovery: without it in the preflight
+                // answer, the browser blocks the request (the SDK then retries without it).
+                .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
         );
         let forwarding = Router::new()
             .route(
@@ -167,7 +170,8 @@ impl App {
             .layer(
                 CorsLayer::new()
                     .allow_origin(Any)
-                    .allow_methods([Method::GET]),
+                    .allow_methods([Method::GET])
+                    .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
             );
         let health = Router::new()
             .route("/healthz", get(health::healthz))

@@ -253,3 +253,102 @@ async fn a_client_identified_by_its_metadata_document_signs_a_user_in() {
     assert_ne!(renewed, tokens["access_token"].as_str().unwrap());
     assert_eq!(env.initialize_status(Some(&renewed)).await, 200);
 }
+
+/// A client running in a browser page (the MCP Inspector at `http://localhost:6274`) makes every
+/// discovery, registration and token request from its own origin: each answer, and each
+/// preflight, lets it read the response (CORS), including the 401's `WWW-Authenticate`.
+#[tokio::test]
+async fn a_browser_based_client_can_follow_the_whole_chain_from_its_origin() {
+    const ORIGIN: &str = "http://localhost:6274";
+    let env = signing_in("alice").await;
+    let issuer = env.idp.issuer();
+    let preflight = |url: String, method: &'static str, headers: &'static str| {
+        let http = env.http.clone();
+        async move {
+            let response = http
+                .request(reqwest::Method::OPTIONS, &url)
+                .header("origin", ORIGIN)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", headers)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            let allowed_origin = response.headers()["access-control-allow-origin"]
+                .to_str()
+                .unwrap();
+            assert!(allowed_origin == ORIGIN || allowed_origin == "*", "{url}");
+            let allowed = response.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase();
+            for header in headers.split(',') {
+                assert!(
+                    allowed == "*" || allowed.contains(header),
+                    "{url}: {header} not in {allowed}"
+                );
+            }
+        }
+    };
+    let metadata_path = env.metadata_url();
+    let as_metadata = format!("{}/.well-known/oauth-authorization-server", issuer.url());
+    preflight(
+        env.endpoint.clone(),
+        "POST",
+        "authorization,content-type,mcp-protocol-version",
+    )
+    .await;
+    preflight(metadata_path.clone(), "GET", "mcp-protocol-version").await;
+    preflight(as_metadata.clone(), "GET", "mcp-protocol-version").await;
+    preflight(issuer.registration_endpoint(), "POST", "content-type").await;
+    preflight(
+        issuer.token_endpoint(),
+        "POST",
+        "authorization,content-type",
+    )
+    .await;
+
+    let unauthorized = env
+        .http
+        .post(&env.endpoint)
+        .header("origin", ORIGIN)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(
+        unauthorized.headers()["access-control-allow-origin"],
+        ORIGIN
+    );
+    assert!(
+        unauthorized.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("www-authenticate"),
+        "the page reads the challenge"
+    );
+    for url in [metadata_path, as_metadata] {
+        let response = env
+            .http
+            .get(&url)
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert!(
+            response
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{url}"
+        );
+    }
+}

@@ -141,6 +141,7 @@ fn login_page(
         handle,
         client: pending.client_name.as_deref().unwrap_or(&pending.client_id),
         scopes: &pending.scopes,
+        redirect_uri: &pending.redirect_uri,
         users: state.sign_in.users.all(),
         problem,
     }

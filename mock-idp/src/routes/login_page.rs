@@ -14,6 +14,8 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) handle: &'a str,
     pub(crate) client: &'a str,
     pub(crate) scopes: &'a [String],
+    /// Where the form's answer is redirected: the page's CSP must allow it.
+    pub(crate) redirect_uri: &'a str,
     pub(crate) users: &'a [User],
     pub(crate) problem: Option<&'a str>,
 }
@@ -70,7 +72,23 @@ impl LoginPage<'_> {
             handle = escape(self.handle),
             issuer = escape(self.issuer),
         );
-        page(StatusCode::OK, body)
+        page(
+            StatusCode::OK,
+            body,
+            redirect_source(self.redirect_uri).as_deref(),
+        )
+    }
+}
+
+/// The CSP source of the client's redirect URI. Browsers apply `form-action` to the redirects
+/// that follow a form's submission too (Chromium blocks the sign-in otherwise), so the page
+/// allows exactly the client's origin, or its private-use scheme (RFC 8252 §7.1). Built from
+/// the parsed URL, so nothing in it can end the directive.
+fn redirect_source(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    match url.scheme() {
+        "http" | "https" => Some(url.origin().ascii_serialization()),
+        scheme => Some(format!("{scheme}:")),
     }
 }
 
@@ -84,17 +102,28 @@ pub(crate) fn error_page(status: StatusCode, title: &str, detail: &str) -> Respo
         title = escape(title),
         detail = escape(detail),
     );
-    page(status, body)
+    page(status, body, None)
 }
 
-fn page(status: StatusCode, body: String) -> Response {
+/// A page with its security headers; `form_target` is a CSP source the page's form may reach
+/// besides the IdP itself.
+fn page(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
     let mut response = (status, Html(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // The page loads nothing and may not be framed (clickjacking).
+    // The page loads nothing, sends its form only to the IdP (and on to the client), and may not
+    // be framed (clickjacking).
+    let policy = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{}; frame-ancestors 'none'",
+        form_target.map(|t| format!(" {t}")).unwrap_or_default()
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            )
+        }),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response

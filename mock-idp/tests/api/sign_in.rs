@@ -380,11 +380,17 @@ async fn the_login_page_signs_in_the_chosen_user() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    // Browsers check `form-action` on the redirect after the form too: the client's origin, and
+    // no other, is allowed (the browser test shows Chromium following it).
+    let client_origin = url::Url::parse(REDIRECT)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
     assert!(
-        page.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
+        policy.contains(&format!("form-action 'self' {client_origin};")),
+        "{policy}"
     );
     let html = page.text().await.unwrap();
     assert!(

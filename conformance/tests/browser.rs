@@ -1,0 +1,85 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+//! The mock IdP's login page in a real browser (headless Chromium through puppeteer-core): the
+//! user client example starts with no token and prints the authorization URL; the browser opens
+//! it, the page renders, a click on bob signs him in, and the browser follows the redirect back
+//! to the example, which calls get_me as bob. The page's Content-Security-Policy must let the
+//! form's redirect reach the client (Chromium enforces `form-action` on redirects).
+//!
+//! Refresh the screenshot in `docs/` with
+//! `LOGIN_PAGE_SCREENSHOT=$PWD/docs/login-page.png cargo test -p conformance --test browser`.
+
+use std::time::Duration;
+
+use conformance::TestEnv;
+use conformance::examples::RunningExample;
+use conformance::real_idp::{browser_or_skip, project_dir};
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn the_login_page_signs_a_user_in_in_a_real_browser() {
+    let Some((node, chromium)) =
+        browser_or_skip("the_login_page_signs_a_user_in_in_a_real_browser")
+    else {
+        return;
+    };
+    let env = TestEnv::start().await;
+    let mut example = RunningExample::start(
+        "user_client",
+        &["--server-url", &env.endpoint, "--timeout", "60"],
+        &[],
+    );
+    let url = loop {
+        let line = example.next_line(DEADLINE).await.expect("a URL to open");
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    let mut browser = tokio::process::Command::new(node);
+    browser
+        .arg("browser-sign-in.mjs")
+        .arg(&url)
+        .arg("bob")
+        .current_dir(project_dir())
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true);
+    if let Some(path) = std::env::var_os("LOGIN_PAGE_SCREENSHOT") {
+        browser.arg(path);
+    }
+    let output = tokio::time::timeout(DEADLINE, browser.output())
+        .await
+        .expect("the browser finishes in time")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let visit: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(visit["loginStatus"], 200, "{visit}");
+    assert_eq!(visit["loginTitle"], "Sign in · mock-idp", "{visit}");
+    assert!(
+        visit["landedOn"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{visit}"
+    );
+    assert!(
+        visit["landedText"].as_str().unwrap().contains("Signed in"),
+        "{visit}"
+    );
+    assert_eq!(
+        visit["console"],
+        serde_json::json!([]),
+        "no CSP violation or script error"
+    );
+
+    let (lines, status) = example.finish(DEADLINE).await;
+    assert!(status.success(), "{status}: {lines:?}");
+    let me: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(me["user_id"], "bob", "{me}");
+}

@@ -1,0 +1,208 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+//! The example clients a user copies (`server/examples/machine_client.rs`, `user_client.rs`),
+//! run as processes against the server and the mock IdP: a machine client that obtains, keeps and
+//! renews a client-credentials token (what the Python sample's `TokenManager` did), and a user
+//! client that starts with no token and signs a user in through the login page (checklist
+//! A01-A05, B01-B03, D03).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use conformance::TestEnv;
+use conformance::examples::RunningExample;
+use mock_idp::IssuerSettings;
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Tokens that live 2 s are renewed 1 s before expiry: three calls 1 s apart each go out with a
+/// new token (a call waits at least the renewal margin after the previous token arrived), all
+/// in one MCP session, and all succeed.
+#[tokio::test]
+async fn the_machine_client_example_renews_its_token_before_it_expires() {
+    let env = TestEnv::setup()
+        .confidential_client("agent", "agent-secret")
+        .idp_settings(IssuerSettings {
+            token_lifetime: Duration::from_secs(2),
+            ..IssuerSettings::default()
+        })
+        .start()
+        .await;
+    let example = RunningExample::start(
+        "machine_client",
+        &[
+            "--server-url",
+            &env.endpoint,
+            "--client-id",
+            "agent",
+            "--scope",
+            "mcp:tools,mcp:read",
+            "--calls",
+            "3",
+            "--interval",
+            "1",
+        ],
+        &[("OAUTH_CLIENT_SECRET", "agent-secret")],
+    );
+    let (lines, status) = example.finish(DEADLINE).await;
+    assert!(status.success(), "{status}: {lines:?}");
+    let calls: Vec<Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(calls.len(), 3, "{lines:?}");
+    for me in &calls {
+        assert_eq!(me["client_id"], "agent", "{me}");
+        assert_eq!(me["audience"], env.endpoint, "RFC 8707 resource: {me}");
+        assert_eq!(me["scopes"], serde_json::json!(["mcp:tools", "mcp:read"]));
+    }
+    let token_ids: HashSet<&str> = calls
+        .iter()
+        .map(|me| me["token_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(token_ids.len(), 3, "a new token for every call: {calls:?}");
+    // RFC 3339 UTC timestamps of one shape compare as strings.
+    let first_expiry = calls[0]["expires_at"].as_str().unwrap();
+    let last_issue = calls[2]["issued_at"].as_str().unwrap();
+    assert!(
+        last_issue >= first_expiry,
+        "the session outlives its first token: {calls:?}"
+    );
+}
+
+/// Wrong credentials: the example stops with the provider's refusal and a non-zero status.
+#[tokio::test]
+async fn the_machine_client_example_reports_refused_credentials() {
+    let env = TestEnv::setup()
+        .confidential_client("agent", "agent-secret")
+        .start()
+        .await;
+    let example = RunningExample::start(
+        "machine_client",
+        &["--server-url", &env.endpoint, "--client-id", "agent"],
+        &[("OAUTH_CLIENT_SECRET", "not-the-secret")],
+    );
+    let (lines, status) = example.finish(DEADLINE).await;
+    assert!(!status.success());
+    assert!(lines.is_empty(), "nothing called: {lines:?}");
+}
+
+/// The user client starts with no token: it discovers the IdP from the server, registers
+/// itself, prints the authorization URL and waits on its loopback redirect URI. A person opens
+/// the URL (here: plain HTTP doing what the browser does) and picks bob on the login page; the
+/// IdP redirects to the client, which exchanges the code and calls get_me as bob.
+#[tokio::test]
+async fn the_user_client_example_signs_a_user_in_through_the_login_page() {
+    let env = TestEnv::start().await;
+    let mut example = RunningExample::start(
+        "user_client",
+        &["--server-url", &env.endpoint, "--timeout", "60"],
+        &[],
+    );
+    let url = loop {
+        let line = example.next_line(DEADLINE).await.expect("a URL to open");
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    sign_in_on_the_login_page(&url, "bob").await;
+
+    let (lines, status) = example.finish(DEADLINE).await;
+    assert!(status.success(), "{status}: {lines:?}");
+    let me: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(me["user_id"], "bob", "{me}");
+    assert_eq!(me["audience"], env.endpoint, "{me}");
+    assert!(
+        me["client_id"].as_str().unwrap().starts_with("dyn-"),
+        "{me}"
+    );
+}
+
+/// What a person does in the browser: opens the authorization URL, picks `user` on the login
+/// page (its form, as served), and follows the redirect to the client's callback.
+async fn sign_in_on_the_login_page(url: &str, user: &str) {
+    let http = conformance::no_redirects();
+    let page = http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let attribute = |prefix: &str| {
+        html.split(prefix)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {prefix} on the login page: {html}"))
+            .replace("&amp;", "&")
+    };
+    let action = attribute(r#"<form method="post" action=""#);
+    let handle = attribute(r#"name="handle" value=""#);
+    let signed_in = http
+        .post(&action)
+        .form(&[("handle", handle.as_str()), ("username", user)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 302);
+    let callback = signed_in.headers()["location"].to_str().unwrap().to_owned();
+    let landed = http.get(&callback).send().await.unwrap();
+    assert_eq!(landed.status(), 200);
+    assert!(landed.text().await.unwrap().contains("Signed in"));
+}
+
+/// The demo's banner commands work as printed: the user client signs alice in at the demo's
+/// login page, and the machine client gets a token with the demo client's credentials; both
+/// call get_me on the demo's endpoint.
+#[tokio::test]
+async fn the_demo_serves_the_clients_its_banner_prints() {
+    let mut demo = RunningExample::start("demo", &[], &[("PORT", "0")]);
+    let mut banner = Vec::new();
+    while !banner
+        .last()
+        .is_some_and(|line: &String| line.contains("grant_type=client_credentials"))
+    {
+        banner.push(demo.next_line(DEADLINE).await.expect("the banner"));
+    }
+    let endpoint = banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("MCP endpoint:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let command = |example: &str| -> Vec<String> {
+        let marker = format!("cargo run --example {example} -- ");
+        let line = banner
+            .iter()
+            .find_map(|line| line.split_once(&marker).map(|(_, args)| args.to_owned()))
+            .unwrap_or_else(|| panic!("no {example} command in {banner:?}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+
+    let machine_args = command("machine_client");
+    let machine_args: Vec<&str> = machine_args.iter().map(String::as_str).collect();
+    let (lines, status) = RunningExample::start("machine_client", &machine_args, &[])
+        .finish(DEADLINE)
+        .await;
+    assert!(status.success(), "{status}: {lines:?}");
+    let me: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(me["client_id"], "demo-client", "{me}");
+    assert_eq!(me["audience"], endpoint, "{me}");
+
+    let user_args = command("user_client");
+    let user_args: Vec<&str> = user_args.iter().map(String::as_str).collect();
+    let mut user = RunningExample::start("user_client", &user_args, &[]);
+    let url = loop {
+        let line = user.next_line(DEADLINE).await.expect("a URL to open");
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    sign_in_on_the_login_page(&url, "alice").await;
+    let (lines, status) = user.finish(DEADLINE).await;
+    assert!(status.success(), "{status}: {lines:?}");
+    let me: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(me["user_id"], "alice", "{me}");
+    assert_eq!(me["audience"], endpoint, "{me}");
+}
