@@ -28,7 +28,7 @@ impl Requirement {
 }
 
 /// The sections whose MUST-level requirements need a proof here.
-pub const GATED_SECTIONS: [char; 10] = ['A', 'B', 'C', 'D', 'E', 'G', 'H', 'K', 'R', 'T'];
+pub const GATED_SECTIONS: [char; 12] = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'K', 'P', 'R', 'T'];
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -20,6 +20,10 @@ pub const CLIENT_ID: &str = "mcp-client";
 pub const CLIENT_SECRET: &str = "mcp-client-secret";
 /// The resource the provider issues opaque tokens for.
 pub const OPAQUE_RESOURCE: &str = "urn:mcp:opaque";
+/// The resource server's own client at the provider, for introspection.
+pub const INTROSPECTOR_ID: &str = "mcp-server";
+/// Its secret.
+pub const INTROSPECTOR_SECRET: &str = "mcp-server-secret";
 
 /// The Node project holding the provider and the TypeScript SDK client.
 pub fn project_dir() -> PathBuf {
@@ -109,6 +113,8 @@ impl RealIdp {
             .env("OPAQUE_RESOURCE", OPAQUE_RESOURCE)
             .env("CLIENT_ID", CLIENT_ID)
             .env("CLIENT_SECRET", CLIENT_SECRET)
+            .env("INTROSPECTOR_ID", INTROSPECTOR_ID)
+            .env("INTROSPECTOR_SECRET", INTROSPECTOR_SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -176,6 +182,32 @@ impl RealIdp {
             .as_str()
             .unwrap_or_else(|| panic!("no token for {resource}: {response}"))
             .to_owned()
+    }
+}
+
+impl RealIdp {
+    /// Revokes `token` (RFC 7009) as the client it was issued to, at the endpoint the provider's
+    /// metadata names.
+    pub async fn revoke(&self, token: &str) {
+        let metadata: Value = self
+            .http
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let endpoint = metadata["revocation_endpoint"].as_str().unwrap();
+        let response = self
+            .http
+            .post(endpoint)
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "revocation");
     }
 }
 

@@ -47,7 +47,7 @@ async fn the_machine_client_example_renews_its_token_before_it_expires() {
             "--interval",
             "1",
         ],
-        &[("OAUTH_CLIENT_SECRET", "agent-secret")],
+        &[("MCP_CLIENT_SECRET", "agent-secret")],
     );
     let (lines, status) = example.finish(DEADLINE).await;
     assert!(status.success(), "{status}: {lines:?}");
@@ -85,7 +85,7 @@ async fn the_machine_client_example_reports_refused_credentials() {
     let example = RunningExample::start(
         "machine_client",
         &["--server-url", &env.endpoint, "--client-id", "agent"],
-        &[("OAUTH_CLIENT_SECRET", "not-the-secret")],
+        &[("MCP_CLIENT_SECRET", "not-the-secret")],
     );
     let (lines, status) = example.finish(DEADLINE).await;
     assert!(!status.success());

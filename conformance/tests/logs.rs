@@ -12,7 +12,8 @@
 
 use conformance::logs::LogCapture;
 use conformance::{TestEnv, initialize_request};
-use mock_idp::{AccessTokenSpec, KeySupply, MockIdp};
+use mcp_oauth_server::{ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification};
+use mock_idp::{AccessTokenSpec, Endpoint, Fault, KeySupply, MockIdp};
 
 /// D11: a valid, an expired and an unscoped token, a session and a bad session id: none of the
 /// tokens (nor their signatures) appear in the server's logs at trace level.
@@ -60,6 +61,63 @@ async fn tokens_never_reach_the_logs() {
         logs.contains("request_id="),
         "request spans carry the request id"
     );
+}
+
+/// D11, P05: introspected tokens and the server's own client secret never reach the logs, also
+/// when the introspection endpoint fails.
+#[tokio::test(flavor = "current_thread")]
+async fn introspected_tokens_and_client_secrets_never_reach_the_logs() {
+    let (captured, _guard) = LogCapture::start();
+    let secret = "server-secret-that-must-not-be-logged";
+    let env = TestEnv::setup()
+        .confidential_client("mcp-server", secret)
+        .configure(move |s| {
+            s.keys.timeout = std::time::Duration::from_secs(1);
+            s.issuers.primary_mut().remote =
+                Some(RemoteVerification::Introspection(IntrospectionSettings {
+                    endpoint: None,
+                    client_id: "mcp-server".into(),
+                    client_secret: ClientSecret::new(secret),
+                    client_auth: ClientAuthMethod::Post,
+                    every_token: false,
+                    cache_for: std::time::Duration::from_secs(30),
+                }));
+        })
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    let good = issuer
+        .mint_opaque(&AccessTokenSpec::user("alice").scope(["mcp:tools"]))
+        .await
+        .unwrap();
+    let session = env.initialize(&good).await;
+    env.call_tool(&good, session.as_deref(), "get_me").await;
+    env.post(
+        Some("unknown-opaque-token-value"),
+        None,
+        &initialize_request(),
+    )
+    .await;
+    issuer.set_fault(Endpoint::Introspection, Fault::status(500));
+    let failing = issuer
+        .mint_opaque(&AccessTokenSpec::user("bob"))
+        .await
+        .unwrap();
+    env.post(Some(&failing), None, &initialize_request()).await;
+
+    let logs = captured.text();
+    assert!(
+        logs.contains("remote token verification unavailable"),
+        "the failure is logged: {logs:.400}"
+    );
+    for value in [
+        good.as_str(),
+        failing.as_str(),
+        "unknown-opaque-token-value",
+        secret,
+    ] {
+        assert!(!logs.contains(value), "{value} reached the logs");
+    }
 }
 
 /// D11 for the mock IdP: client secrets, issued and minted tokens and private keys never reach

@@ -18,10 +18,16 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conformance::real_idp::{CLIENT_ID, CLIENT_SECRET, RealIdp, node_or_skip, project_dir};
+use conformance::real_idp::{
+    CLIENT_ID, CLIENT_SECRET, INTROSPECTOR_ID, INTROSPECTOR_SECRET, OPAQUE_RESOURCE, RealIdp,
+    node_or_skip, project_dir,
+};
 use conformance::server::RunningServer;
 use conformance::{eventually, initialize_request, no_redirects};
-use mcp_oauth_server::{Issuer, Settings, SystemClock};
+use mcp_oauth_server::{
+    Audience, ClientAuthMethod, ClientSecret, IntrospectionSettings, Issuer, RemoteVerification,
+    Settings, SystemClock,
+};
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -233,4 +239,61 @@ async fn the_typescript_sdk_client_signs_a_user_in() {
         assert_eq!(report[call]["client_id"], report["client_id"], "{report}");
     }
     assert!(report["client_id"].as_str().unwrap().starts_with("dyn-"));
+}
+
+/// P01, P02: an opaque access token from the certified provider (its `resourceIndicators` issue
+/// opaque tokens for `urn:mcp:opaque`) is introspected at the endpoint its metadata names, with
+/// the server's own client credentials, and get_me answers; after revocation at the provider (and
+/// past the cache bound), the same token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opaque_token_from_a_certified_provider_is_introspected() {
+    let Some(node) = node_or_skip("an_opaque_token_from_a_certified_provider_is_introspected")
+    else {
+        return;
+    };
+    let (listener, port) = RunningServer::bind().await;
+    let idp = RealIdp::start(&node, 0, &resources(port));
+    let mut settings = Settings::local(
+        Issuer::parse(&idp.issuer).unwrap(),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    );
+    *settings.validation_mut() = settings.validation().clone().with_audiences(
+        Audience::new(OPAQUE_RESOURCE).unwrap(),
+        settings.validation().audiences().to_vec(),
+    );
+    settings.issuers.primary_mut().remote =
+        Some(RemoteVerification::Introspection(IntrospectionSettings {
+            endpoint: None,
+            client_id: INTROSPECTOR_ID.into(),
+            client_secret: ClientSecret::new(INTROSPECTOR_SECRET),
+            client_auth: ClientAuthMethod::Basic,
+            every_token: false,
+            cache_for: Duration::from_secs(0),
+        }));
+    let clock = mcp_oauth_server::OffsetClock::default();
+    let server = RunningServer::start(listener, settings, Arc::new(clock)).await;
+
+    let token = idp.client_credentials(OPAQUE_RESOURCE).await;
+    assert_ne!(token.split('.').count(), 3, "an opaque token: {token}");
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.endpoint.clone()).auth_header(&token),
+    );
+    let client = ().serve(transport).await.expect("initialize");
+    let me = client
+        .call_tool(CallToolRequestParams::new("get_me"))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap();
+    client.cancel().await.unwrap();
+    assert_eq!(me["verified_by"], "introspection", "{me}");
+    assert_eq!(me["client_id"], CLIENT_ID);
+    assert_eq!(me["issuer"], idp.issuer);
+    assert_eq!(me["audience"], OPAQUE_RESOURCE);
+
+    idp.revoke(&token).await;
+    assert_eq!(
+        initialize_status(&server, &token).await,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
 }

@@ -26,6 +26,9 @@ mod metadata;
 #[path = "suite/properties.rs"]
 mod properties;
 #[cfg(test)]
+#[path = "suite/providers.rs"]
+mod providers;
+#[cfg(test)]
 #[path = "suite/rmcp_client.rs"]
 mod rmcp_client;
 #[cfg(test)]

@@ -31,17 +31,20 @@ pub enum Endpoint {
     Introspection,
     /// Token revocation (RFC 7009).
     Revocation,
+    /// Google-style token information (`/tokeninfo`).
+    TokenInfo,
 }
 
 impl Endpoint {
     /// Every endpoint, for counters reports.
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 7] = [
         Self::OpenidConfiguration,
         Self::OauthAuthorizationServer,
         Self::Jwks,
         Self::Token,
         Self::Introspection,
         Self::Revocation,
+        Self::TokenInfo,
     ];
 
     /// The name used in admin URLs and counter reports.
@@ -53,6 +56,7 @@ impl Endpoint {
             Self::Token => "token",
             Self::Introspection => "introspect",
             Self::Revocation => "revoke",
+            Self::TokenInfo => "tokeninfo",
         }
     }
 }
@@ -178,7 +182,7 @@ impl Fault {
 #[derive(Debug, Default)]
 pub(crate) struct EndpointMonitor {
     faults: Mutex<HashMap<Endpoint, Fault>>,
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; 7],
 }
 
 impl EndpointMonitor {
@@ -218,6 +222,7 @@ impl EndpointMonitor {
             Endpoint::Token => 3,
             Endpoint::Introspection => 4,
             Endpoint::Revocation => 5,
+            Endpoint::TokenInfo => 6,
         };
         &self.counts[index]
     }

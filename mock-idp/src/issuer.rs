@@ -17,7 +17,7 @@ use crate::attack::{self, Forgery, KeyChoice, Signature};
 use crate::clock::Clock;
 use crate::error::IdpError;
 use crate::faults::{Endpoint, EndpointMonitor, Fault};
-use crate::grants::Grants;
+use crate::grants::{AccessRecord, Grants};
 use crate::keys::{Algorithm, KeyPair, KeyRing, KeySupply, Rotation, SigningKey};
 use crate::tokens::{AccessTokenSpec, sign_compact, signing_input};
 
@@ -151,6 +151,52 @@ impl Issuer {
         let header = serde_json::to_vec(&header).map_err(IdpError::Encoding)?;
         let claims = serde_json::to_vec(&claims).map_err(IdpError::Encoding)?;
         sign_compact(&header, &claims, key.pair.signing_key(), key.alg.jwt())
+    }
+
+    /// An opaque access token: a random string recorded with what `spec` says (subject, client,
+    /// scopes, audience, lifetime), judged only by introspection or token information.
+    pub(crate) fn issue_opaque(&self, spec: &AccessTokenSpec) -> String {
+        let now = self.clock.now();
+        let claims = spec.claims(&self.url, &self.settings.default_audience, now);
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let subject = text("sub").unwrap_or_default();
+        let token = crate::grants::random_token();
+        self.grants.record_access(
+            &token,
+            AccessRecord::new(
+                subject.clone(),
+                text("client_id").unwrap_or(subject),
+                text("scope")
+                    .map(|s| {
+                        s.split(' ')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                match claims.get("aud") {
+                    Some(Value::String(one)) => vec![one.clone()],
+                    Some(Value::Array(many)) => many
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                (number("iat").unwrap_or(now), number("exp").unwrap_or(now)),
+                true,
+            ),
+            None,
+        );
+        token
+    }
+
+    /// Whether tokens for `resources` are opaque here (any of them is an opaque resource).
+    pub(crate) fn opaque_for(&self, resources: &[String]) -> bool {
+        resources
+            .iter()
+            .any(|r| self.settings.opaque_resources.contains(r))
     }
 
     /// An OpenID Connect ID token (OIDC Core §2) of `claims`, signed by the current key, `typ: JWT`.
@@ -287,6 +333,21 @@ impl IssuerHandle {
         format!("{}/register", self.issuer.url)
     }
 
+    /// The token introspection endpoint URL (RFC 7662).
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/introspect", self.issuer.url)
+    }
+
+    /// The token revocation endpoint URL (RFC 7009).
+    pub fn revocation_endpoint(&self) -> String {
+        format!("{}/revoke", self.issuer.url)
+    }
+
+    /// The Google-style token-information endpoint URL.
+    pub fn token_info_endpoint(&self) -> String {
+        format!("{}/tokeninfo", self.issuer.url)
+    }
+
     /// The OIDC discovery URL (appended to the issuer, OIDC Discovery §4).
     pub fn openid_configuration_url(&self) -> String {
         format!("{}/.well-known/openid-configuration", self.issuer.url)
@@ -309,6 +370,16 @@ impl IssuerHandle {
     pub async fn mint(&self, spec: &AccessTokenSpec) -> Result<String, IdpError> {
         self.issuer.rotate_if_due().await?;
         self.issuer.mint(spec)
+    }
+
+    /// An opaque access token for `spec` (subject, client, scopes, audience, lifetime), judged
+    /// only through introspection (`/introspect`) or token information (`/tokeninfo`).
+    ///
+    /// # Errors
+    /// [`IdpError`] if a scheduled key rotation fails.
+    pub async fn mint_opaque(&self, spec: &AccessTokenSpec) -> Result<String, IdpError> {
+        self.issuer.rotate_if_due().await?;
+        Ok(self.issuer.issue_opaque(spec))
     }
 
     /// The (usually invalid) token `forgery` describes.

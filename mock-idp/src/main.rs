@@ -51,6 +51,9 @@ struct Args {
     /// How long a retired key stays in the JWKS, seconds.
     #[arg(long, env = "MOCK_IDP_GRACE", default_value_t = 3600)]
     grace: u64,
+    /// Issue opaque access tokens (introspect them) for this resource (repeatable).
+    #[arg(long = "opaque-resource", value_name = "URL")]
+    opaque_resources: Vec<String>,
     /// Sign this user in without showing the login page (for scripted clients).
     #[arg(long, env = "MOCK_IDP_AUTO_LOGIN", value_name = "USERNAME")]
     auto_login: Option<String>,
@@ -103,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
             token_lifetime: Duration::from_secs(args.token_lifetime),
             rotation_period: args.rotate_every.map(Duration::from_secs),
             grace_period: Duration::from_secs(args.grace),
+            opaque_resources: args.opaque_resources.clone(),
             ..IssuerSettings::default()
         });
     }

@@ -93,6 +93,14 @@ pub(crate) fn router(state: IdpState) -> Router {
         .route("/{tenant}/userinfo", get(userinfo::userinfo))
         .route("/introspect", post(introspection::introspect))
         .route("/{tenant}/introspect", post(introspection::introspect))
+        .route(
+            "/tokeninfo",
+            get(introspection::token_info).post(introspection::token_info),
+        )
+        .route(
+            "/{tenant}/tokeninfo",
+            get(introspection::token_info).post(introspection::token_info),
+        )
         .route("/revoke", post(introspection::revoke))
         .route("/{tenant}/revoke", post(introspection::revoke));
     if state.admin {

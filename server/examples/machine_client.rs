@@ -43,22 +43,22 @@ struct Args {
     )]
     server_url: String,
     /// The client's id at the authorization server.
-    #[arg(long, env = "OAUTH_CLIENT_ID")]
+    #[arg(long, env = "MCP_CLIENT_ID")]
     client_id: String,
     /// The client's secret (prefer the environment variable: arguments show in `ps`).
-    #[arg(long, env = "OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "MCP_CLIENT_SECRET", hide_env_values = true)]
     client_secret: String,
     /// Scopes to ask for (repeatable or comma-separated).
     #[arg(
         long = "scope",
-        env = "OAUTH_SCOPES",
+        env = "MCP_CLIENT_SCOPES",
         value_delimiter = ',',
         default_value = "mcp:tools"
     )]
     scopes: Vec<String>,
     /// The RFC 8707 resource to ask a token for (default: the MCP endpoint, as the MCP
     /// authorization spec says).
-    #[arg(long, env = "OAUTH_RESOURCE")]
+    #[arg(long, env = "MCP_CLIENT_RESOURCE")]
     resource: Option<String>,
     /// How many times to call `get_me` (one MCP session).
     #[arg(long, default_value_t = 1)]

@@ -46,18 +46,18 @@ struct Args {
     /// Scopes to ask for (repeatable or comma-separated).
     #[arg(
         long = "scope",
-        env = "OAUTH_SCOPES",
+        env = "MCP_CLIENT_SCOPES",
         value_delimiter = ',',
         default_value = "openid,mcp:tools"
     )]
     scopes: Vec<String>,
     /// A client registered at the provider beforehand (default: register dynamically).
-    #[arg(long, env = "OAUTH_CLIENT_ID", conflicts_with = "client_metadata_url")]
+    #[arg(long, env = "MCP_CLIENT_ID", conflicts_with = "client_metadata_url")]
     client_id: Option<String>,
     /// The secret of a pre-registered confidential client (public clients have none).
     #[arg(
         long,
-        env = "OAUTH_CLIENT_SECRET",
+        env = "MCP_CLIENT_SECRET",
         hide_env_values = true,
         requires = "client_id"
     )]

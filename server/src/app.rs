@@ -28,7 +28,9 @@ use tower_http::trace::TraceLayer;
 use crate::auth::authorization_server::AuthorizationServer;
 use crate::auth::challenge::Challenger;
 use crate::auth::fetch::Fetcher;
-use crate::auth::keys::{KeySource, RefreshError};
+use crate::auth::issuers::{IssuerVerifier, TrustedIssuer, Verifiers};
+use crate::auth::keys::{KeySource, KeySources, RefreshError};
+use crate::auth::remote::RemoteVerifier;
 use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
 use crate::edge::limit_headers;
@@ -59,7 +61,7 @@ pub enum StartError {
 pub struct App {
     settings: Arc<Settings>,
     auth: Arc<Authenticator>,
-    keys: Arc<KeySource>,
+    keys: Arc<KeySources>,
     sessions: Option<Arc<Sessions>>,
     rate_limiter: Option<Arc<RateLimiter>>,
     guard: Arc<GuardPolicy>,
@@ -76,36 +78,34 @@ impl App {
     /// [`StartError`] when the HTTP client cannot be built or discovery finds another issuer.
     pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
-        let authorization_server = Arc::new(AuthorizationServer::new(
-            settings.issuer().clone(),
-            settings.authorization_server.clone(),
-            fetcher,
-            Arc::clone(&clock),
-        ));
-        let keys = Arc::new(KeySource::new(
-            Arc::clone(&authorization_server),
-            settings.keys,
-            Arc::clone(&clock),
-        ));
-        if let Err(error) = keys.refresh().await
-            && error.is_permanent()
-        {
-            return Err(StartError::Discovery(error));
+        let mut sources = Vec::new();
+        let first = issuer_verifier(
+            settings.issuers.primary(),
+            &settings,
+            &fetcher,
+            &clock,
+            &mut sources,
+        )
+        .await?;
+        let mut more = Vec::new();
+        for trusted in settings.issuers.iter().skip(1) {
+            more.push(issuer_verifier(trusted, &settings, &fetcher, &clock, &mut sources).await?);
         }
+        let verifiers = Verifiers::new(first, more);
         let challenger = Challenger::new(&settings.resource, settings.scopes.basic().to_vec());
         let metadata = Arc::new(Metadata::new(
             &settings.resource,
             settings.scopes.all_scopes(),
             settings.as_metadata,
-            authorization_server,
+            &verifiers,
         ));
         let auth = Arc::new(Authenticator::new(
-            settings.validation.clone(),
-            Arc::clone(&keys),
+            verifiers,
             clock,
             challenger,
             settings.scopes.clone(),
         ));
+        let keys = Arc::new(KeySources::new(sources));
         let sessions = match &settings.transport {
             Transport::Sessions(limits) => Some(Arc::new(Sessions::new(limits))),
             Transport::Stateless => None,
@@ -300,7 +300,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let loader = self.spawn_key_loader();
+        let loaders = self.spawn_key_loaders();
         let pruner = self.spawn_rate_limit_pruner();
         let stop = self.shutdown.clone();
         let router = self.router();
@@ -314,17 +314,25 @@ impl App {
             },
         )
         .await;
-        loader.abort();
+        for loader in loaders {
+            loader.abort();
+        }
         if let Some(pruner) = pruner {
             pruner.abort();
         }
         Ok(())
     }
 
-    /// Keeps trying to load the keys until it succeeds (1 s, doubling to 30 s between tries), so
-    /// an authorization server that was down at start is picked up without a restart.
-    fn spawn_key_loader(&self) -> tokio::task::JoinHandle<()> {
-        let keys = Arc::clone(&self.keys);
+    /// Keeps trying to load each issuer's keys until it succeeds (1 s, doubling to 30 s between
+    /// tries), so an authorization server that was down at start is picked up without a restart.
+    fn spawn_key_loaders(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.keys
+            .iter()
+            .map(|keys| self.spawn_key_loader(Arc::clone(keys)))
+            .collect()
+    }
+
+    fn spawn_key_loader(&self, keys: Arc<KeySource>) -> tokio::task::JoinHandle<()> {
         let stop = self.shutdown.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_secs(1);
@@ -377,4 +385,51 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("request", method = %request.method(), path, request_id = %id)
+}
+
+/// One trusted issuer, ready to judge tokens: its authorization server, its keys (first load
+/// attempted now; their source added to `sources`) and its remote verifier.
+async fn issuer_verifier(
+    trusted: &TrustedIssuer,
+    settings: &Settings,
+    fetcher: &Fetcher,
+    clock: &Arc<dyn Clock>,
+    sources: &mut Vec<Arc<KeySource>>,
+) -> Result<IssuerVerifier, StartError> {
+    let authorization_server = Arc::new(AuthorizationServer::new(
+        trusted.issuer().clone(),
+        trusted.authorization_server.clone(),
+        fetcher.clone(),
+        Arc::clone(clock),
+    ));
+    let keys = if trusted.verifies_jwts_locally() {
+        let keys = Arc::new(KeySource::new(
+            Arc::clone(&authorization_server),
+            settings.keys,
+            Arc::clone(clock),
+        ));
+        if let Err(error) = keys.refresh().await
+            && error.is_permanent()
+        {
+            return Err(StartError::Discovery(error));
+        }
+        sources.push(Arc::clone(&keys));
+        Some(keys)
+    } else {
+        None
+    };
+    let remote = trusted.remote.clone().map(|method| {
+        RemoteVerifier::new(
+            method,
+            Arc::clone(&authorization_server),
+            trusted.validation.clone(),
+            Arc::clone(clock),
+        )
+    });
+    Ok(IssuerVerifier {
+        policy: trusted.validation.clone(),
+        authorization_server,
+        keys,
+        remote,
+    })
 }

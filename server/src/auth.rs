@@ -7,10 +7,12 @@ pub(crate) mod authorization_server;
 pub(crate) mod challenge;
 pub(crate) mod claims;
 pub(crate) mod fetch;
+pub(crate) mod issuers;
 pub(crate) mod key_set;
 pub(crate) mod keys;
 pub(crate) mod policy;
 pub(crate) mod principal;
+pub(crate) mod remote;
 pub(crate) mod scopes;
 pub(crate) mod token;
 
@@ -24,9 +26,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use challenge::{AuthError, Challenger};
-use keys::KeySource;
-use policy::ValidationPolicy;
-pub use principal::{Principal, TokenKind};
+use issuers::{IssuerVerifier, Route, Verifiers};
+pub use principal::{Principal, TokenKind, VerifiedBy};
 use scopes::ScopePolicy;
 use token::TokenError;
 
@@ -51,12 +52,11 @@ impl fmt::Debug for BearerToken {
     }
 }
 
-/// Everything the auth layers need: the validation policy, the keys, the clock, the scope policy
-/// and the challenge builder. Shared by all requests.
+/// Everything the auth layers need: the trusted issuers (rules, keys, remote verifiers), the
+/// clock, the scope policy and the challenge builder. Shared by all requests.
 #[derive(Debug)]
 pub(crate) struct Authenticator {
-    policy: ValidationPolicy,
-    keys: Arc<KeySource>,
+    verifiers: Verifiers,
     clock: Arc<dyn Clock>,
     challenger: Challenger,
     scopes: ScopePolicy,
@@ -65,15 +65,13 @@ pub(crate) struct Authenticator {
 impl Authenticator {
     /// Assembles the auth layers' state.
     pub(crate) fn new(
-        policy: ValidationPolicy,
-        keys: Arc<KeySource>,
+        verifiers: Verifiers,
         clock: Arc<dyn Clock>,
         challenger: Challenger,
         scopes: ScopePolicy,
     ) -> Self {
         Self {
-            policy,
-            keys,
+            verifiers,
             clock,
             challenger,
             scopes,
@@ -88,29 +86,51 @@ impl Authenticator {
     /// Authenticates a request from its headers.
     ///
     /// # Errors
-    /// [`AuthError`] for missing, malformed or invalid credentials, or unavailable keys.
+    /// [`AuthError`] for missing, malformed or invalid credentials, or unavailable keys or
+    /// introspection.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let token = bearer_token(headers)?;
-        let keys = self.keys.keys().await?;
-        let claims = match token::validate(token.expose(), &keys, self.clock.now(), &self.policy) {
-            Err(error @ (TokenError::UnknownKey | TokenError::NoUsableKey)) => {
-                // A key rotated at the AS: refetch once (rate-limited), then judge again.
-                let refreshed = self.keys.refresh_for_unknown_kid().await?;
-                if Arc::ptr_eq(&refreshed, &keys) {
-                    Err(error)
-                } else {
-                    token::validate(token.expose(), &refreshed, self.clock.now(), &self.policy)
-                }
-            }
-            other => other,
+        let (judged, verified_by) = match self.verifiers.route(token.expose()) {
+            Route::Local(verifier) => (
+                self.verify_locally(verifier, token.expose()).await?,
+                VerifiedBy::Jwt,
+            ),
+            Route::Remote(remote) => (remote.verify(token.expose()).await?, remote.verified_by()),
         };
-        match claims {
-            Ok(claims) => Ok(Principal::new(claims)),
+        match judged {
+            Ok(claims) => Ok(Principal::new(claims, verified_by)),
             Err(error) => {
                 tracing::debug!(reason = %error, "bearer token refused");
                 Err(error.into())
             }
         }
+    }
+
+    /// Checks a JWT with its issuer's keys; an unknown `kid` refetches them once (rate-limited).
+    async fn verify_locally(
+        &self,
+        verifier: &IssuerVerifier,
+        token: &str,
+    ) -> Result<Result<claims::VerifiedClaims, TokenError>, AuthError> {
+        let Some(source) = &verifier.keys else {
+            // An issuer whose access tokens are never JWTs (Google): a JWT from it is an ID token.
+            return Ok(Err(TokenError::NotAnAccessToken));
+        };
+        let keys = source.keys().await?;
+        let policy = &verifier.policy;
+        Ok(
+            match token::validate(token, &keys, self.clock.now(), policy) {
+                Err(error @ (TokenError::UnknownKey | TokenError::NoUsableKey)) => {
+                    let refreshed = source.refresh_for_unknown_kid().await?;
+                    if Arc::ptr_eq(&refreshed, &keys) {
+                        Err(error)
+                    } else {
+                        token::validate(token, &refreshed, self.clock.now(), policy)
+                    }
+                }
+                other => other,
+            },
+        )
     }
 }
 

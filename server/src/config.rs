@@ -7,6 +7,7 @@
 //! `OAUTH_AUDIENCE`, `HOST` and `PORT` (8000).
 
 mod args;
+mod issuers_file;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,12 +15,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-pub use args::{Args, AsMetadataArg, TokenTypesArg};
+pub use args::{Args, AsMetadataArg, ClientAuthArg, IntrospectArg, TokenTypesArg};
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
 use crate::auth::fetch::FetchUrl;
+use crate::auth::issuers::TrustedIssuer;
 use crate::auth::keys::KeySourceSettings;
-use crate::auth::policy::{AlgorithmAllowList, Audience, Leeway, TokenTypePolicy};
+use crate::auth::policy::{
+    AlgorithmAllowList, Audience, ClientIdAudience, Leeway, PermissionClaims, TokenTypePolicy,
+};
+use crate::auth::remote::{
+    ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification, TokenInfoSettings,
+};
 use crate::edge::Limits;
 use crate::guard::{AllowedHost, AllowedOrigin, GuardPolicy};
 use crate::metadata::AsMetadataMode;
@@ -136,6 +143,37 @@ impl Args {
             .filter_map(|o| problems.check("MCP_ALLOWED_ORIGINS", AllowedOrigin::parse(o)))
             .collect();
         self.check_bounds(&mut problems);
+        let remote = self.remote_verification(&mut problems);
+        let client_audience = if self
+            .audience_client_ids
+            .iter()
+            .any(|id| !id.trim().is_empty())
+        {
+            problems.check(
+                "OAUTH_AUDIENCE_CLIENT_IDS",
+                ClientIdAudience::new(
+                    self.audience_client_ids
+                        .iter()
+                        .map(|id| id.trim())
+                        .filter(|id| !id.is_empty()),
+                ),
+            )
+        } else {
+            None
+        };
+        let permissions = permission_claims(&self.permission_claims, &mut problems);
+        let extra_issuers: Vec<Issuer> = self
+            .extra_issuers
+            .iter()
+            .filter_map(|i| non_empty(Some(i.trim())))
+            .filter_map(|i| problems.check("OAUTH_EXTRA_ISSUERS", Issuer::parse(i)))
+            .collect();
+        let file_issuers = match &self.issuers_file {
+            Some(path) => problems
+                .check("OAUTH_ISSUERS_FILE", issuers_file::read(path))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         let at_least_one = |problems: &mut Problems, variable, value| {
             let checked = NonZeroUsize::new(value);
             if checked.is_none() {
@@ -183,22 +221,49 @@ impl Args {
             None => Settings::local(issuer, listen),
         };
         settings.resource.name = self.resource_name.clone();
+        let primary = settings.issuers.primary_mut();
         let mut audiences = audiences.into_iter();
         if let Some(first) = audiences.next() {
-            settings.validation = settings.validation.with_audiences(first, audiences);
+            primary.validation = primary.validation.clone().with_audiences(first, audiences);
         }
-        settings.validation = settings
+        primary.validation = primary
             .validation
+            .clone()
             .with_algorithms(algorithms)
             .with_leeway(leeway)
             .with_token_types(match self.token_types {
                 TokenTypesArg::Default => TokenTypePolicy::Default,
                 TokenTypesArg::Strict => TokenTypePolicy::Strict,
-            });
-        settings.authorization_server = AuthorizationServerSettings {
+            })
+            .with_permission_claims(permissions);
+        if let Some(rule) = client_audience {
+            primary.validation = primary.validation.clone().with_client_audience(rule);
+        }
+        primary.authorization_server = AuthorizationServerSettings {
             metadata_url: well_known,
             jwks_uri,
         };
+        primary.remote = remote;
+        let rules = primary.validation.clone();
+        let extras = extra_issuers
+            .into_iter()
+            .map(|issuer| {
+                (
+                    "OAUTH_EXTRA_ISSUERS",
+                    TrustedIssuer::new(rules.for_issuer(issuer)),
+                )
+            })
+            .chain(
+                file_issuers
+                    .into_iter()
+                    .map(|issuer| ("OAUTH_ISSUERS_FILE", issuer.trusted(&rules))),
+            );
+        for (variable, issuer) in extras {
+            problems.check(variable, settings.issuers.trust(issuer));
+        }
+        if !problems.0.is_empty() {
+            return Err(problems.into_error());
+        }
         settings.as_metadata = match self.as_metadata {
             AsMetadataArg::Redirect => AsMetadataMode::Redirect,
             AsMetadataArg::Proxy => AsMetadataMode::Proxy,
@@ -269,6 +334,69 @@ impl Args {
         problems.check("OAUTH_ALGORITHMS", AlgorithmAllowList::new(named))
     }
 
+    /// Introspection (`OAUTH_CLIENT_ID` set) or Google's token information
+    /// (`OAUTH_GOOGLE_CLIENT_IDS` set), never both.
+    fn remote_verification(&self, problems: &mut Problems) -> Option<RemoteVerification> {
+        let cache_for = Duration::from_secs(self.introspection_cache_secs);
+        let google: Vec<&str> = self
+            .google_client_ids
+            .iter()
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty())
+            .collect();
+        let client_id = non_empty(self.client_id.as_deref().map(str::trim));
+        let introspection_url = non_empty(self.introspection_url.as_deref());
+        if !google.is_empty() {
+            if client_id.is_some() || introspection_url.is_some() {
+                problems.add(
+                    "OAUTH_GOOGLE_CLIENT_IDS",
+                    "Google tokens are verified by Google's token information, not by introspection: unset OAUTH_CLIENT_ID and OAUTH_INTROSPECTION_URL",
+                );
+                return None;
+            }
+            let endpoint =
+                problems.check("OAUTH_TOKENINFO_URL", FetchUrl::parse(&self.tokeninfo_url));
+            let client_ids =
+                problems.check("OAUTH_GOOGLE_CLIENT_IDS", ClientIdAudience::new(google));
+            return Some(RemoteVerification::TokenInfo(TokenInfoSettings {
+                endpoint: endpoint?,
+                client_ids: client_ids?,
+                cache_for,
+            }));
+        }
+        let Some(client_id) = client_id else {
+            if introspection_url.is_some() {
+                problems.add(
+                    "OAUTH_CLIENT_ID",
+                    "required with OAUTH_INTROSPECTION_URL: introspection needs this server's client credentials",
+                );
+            }
+            return None;
+        };
+        let Some(secret) = non_empty(self.client_secret.as_deref()) else {
+            problems.add(
+                "OAUTH_CLIENT_SECRET",
+                "required with OAUTH_CLIENT_ID: introspection needs this server's client secret",
+            );
+            return None;
+        };
+        let endpoint = match introspection_url {
+            Some(url) => Some(problems.check("OAUTH_INTROSPECTION_URL", FetchUrl::parse(url))?),
+            None => None,
+        };
+        Some(RemoteVerification::Introspection(IntrospectionSettings {
+            endpoint,
+            client_id: client_id.to_owned(),
+            client_secret: ClientSecret::new(secret),
+            client_auth: match self.client_auth {
+                ClientAuthArg::Basic => ClientAuthMethod::Basic,
+                ClientAuthArg::Post => ClientAuthMethod::Post,
+            },
+            every_token: self.introspect == IntrospectArg::All,
+            cache_for,
+        }))
+    }
+
     fn check_bounds(&self, problems: &mut Problems) {
         for (name, value) in [
             ("OAUTH_JWKS_TIMEOUT_SECS", self.jwks_timeout_secs),
@@ -299,6 +427,34 @@ impl Args {
             }
         }
     }
+}
+
+/// `scope`, `scp`, `roles`: which claims carry permissions.
+fn permission_claims(names: &[String], problems: &mut Problems) -> PermissionClaims {
+    let mut claims = PermissionClaims {
+        scope: false,
+        scp: false,
+        roles: false,
+    };
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        match name {
+            "scope" => claims.scope = true,
+            "scp" => claims.scp = true,
+            "roles" => claims.roles = true,
+            other => problems.add(
+                "OAUTH_PERMISSION_CLAIMS",
+                format!("{other:?} is not one of scope, scp, roles"),
+            ),
+        }
+    }
+    let none_read = !(claims.scope || claims.scp || claims.roles);
+    if none_read && !problems.names("OAUTH_PERMISSION_CLAIMS") {
+        problems.add(
+            "OAUTH_PERMISSION_CLAIMS",
+            "name at least one of scope, scp, roles",
+        );
+    }
+    claims
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
@@ -381,7 +537,7 @@ mod tests {
         );
         assert_eq!(settings.resource.url.as_str(), "http://localhost:8000/mcp");
         assert_eq!(
-            settings.validation.audiences(),
+            settings.validation().audiences(),
             [
                 Audience::new("http://localhost:8000/mcp").unwrap(),
                 Audience::new("http://127.0.0.1:8000/mcp").unwrap()
@@ -391,8 +547,11 @@ mod tests {
             settings.resource.url.metadata_url(),
             "http://localhost:8000/.well-known/oauth-protected-resource/mcp"
         );
-        assert_eq!(settings.validation.leeway().secs(), 60);
-        assert_eq!(settings.validation.token_types(), TokenTypePolicy::Default);
+        assert_eq!(settings.validation().leeway().secs(), 60);
+        assert_eq!(
+            settings.validation().token_types(),
+            TokenTypePolicy::Default
+        );
         assert!(settings.guard.host_allowed("localhost:8000"));
         assert!(settings.guard.host_allowed("127.0.0.1:8000"));
         assert_eq!(
@@ -570,7 +729,7 @@ mod tests {
         .settings()
         .unwrap();
         assert_eq!(
-            settings.validation.audiences(),
+            settings.validation().audiences(),
             [
                 Audience::new("api://default").unwrap(),
                 Audience::new("https://mcp.example.com/mcp").unwrap()
@@ -590,5 +749,170 @@ mod tests {
         let args = args(&["--issuer", "https://as.example.com"]);
         assert_eq!(args.port, 8000, "the default, whatever PORT says");
         assert!(args.audience.is_empty());
+    }
+
+    /// P01, P04, P06, P08, P09: the provider settings parse into their policies, and what cannot
+    /// work together is refused, naming the variable.
+    #[test]
+    fn provider_settings_parse_and_conflicts_are_refused() {
+        let settings = args(&[
+            "--issuer",
+            "https://login.microsoftonline.com/t/v2.0",
+            "--client-id",
+            "mcp",
+            "--client-secret",
+            "s3cret",
+            "--introspect",
+            "all",
+            "--permission-claims",
+            "scp,roles",
+            "--audience-client-ids",
+            "app-1,app-2",
+            "--extra-issuers",
+            "https://sts.windows.net/t/",
+        ])
+        .settings()
+        .unwrap();
+        let primary = settings.issuers.primary();
+        match &primary.remote {
+            Some(RemoteVerification::Introspection(introspection)) => {
+                assert!(introspection.every_token);
+                assert_eq!(introspection.client_id, "mcp");
+                assert_eq!(introspection.endpoint, None, "discovered");
+                assert!(!format!("{introspection:?}").contains("s3cret"), "redacted");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(primary.validation.permission_claims().roles);
+        assert!(!primary.validation.permission_claims().scope);
+        assert!(primary.validation.client_audience().is_some());
+        let issuers: Vec<&str> = settings
+            .issuers
+            .iter()
+            .map(|i| i.issuer().as_str())
+            .collect();
+        assert_eq!(
+            issuers,
+            [
+                "https://login.microsoftonline.com/t/v2.0",
+                "https://sts.windows.net/t/"
+            ]
+        );
+
+        let problems = |argv: &[&str]| -> Vec<&'static str> {
+            let mut all = vec!["--issuer", "https://as.example.com"];
+            all.extend_from_slice(argv);
+            args(&all)
+                .settings()
+                .unwrap_err()
+                .problems
+                .iter()
+                .map(|p| p.variable)
+                .collect()
+        };
+        assert_eq!(problems(&["--client-id", "mcp"]), ["OAUTH_CLIENT_SECRET"]);
+        assert_eq!(
+            problems(&["--introspection-url", "https://as.example.com/introspect"]),
+            ["OAUTH_CLIENT_ID"]
+        );
+        assert_eq!(
+            problems(&[
+                "--google-client-ids",
+                "x",
+                "--client-id",
+                "mcp",
+                "--client-secret",
+                "s"
+            ]),
+            ["OAUTH_GOOGLE_CLIENT_IDS"]
+        );
+        assert_eq!(
+            problems(&["--permission-claims", "groups"]),
+            ["OAUTH_PERMISSION_CLAIMS"]
+        );
+        assert_eq!(
+            problems(&["--extra-issuers", "https://as.example.com"]),
+            ["OAUTH_EXTRA_ISSUERS"],
+            "the same issuer twice"
+        );
+        assert_eq!(
+            problems(&[
+                "--introspection-url",
+                "http://as.example.com/i",
+                "--client-id",
+                "m",
+                "--client-secret",
+                "s"
+            ]),
+            ["OAUTH_INTROSPECTION_URL"],
+            "plain http off loopback"
+        );
+    }
+
+    /// P09: the issuers file gives each issuer its own rules; unknown fields and missing secrets
+    /// are refused with the file and issuer named.
+    #[test]
+    fn the_issuers_file_adds_issuers_with_their_own_rules() {
+        let dir = std::env::temp_dir().join(format!("issuers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("issuers.json");
+        std::fs::write(
+            &file,
+            r#"[{"issuer": "https://partner.example.com", "audiences": ["api://partner"],
+                 "algorithms": ["ES256"], "permission_claims": ["roles"]},
+                {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_A",
+                 "audience_client_ids": ["4k9"]}]"#,
+        )
+        .unwrap();
+        let settings = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--issuers-file",
+            file.to_str().unwrap(),
+        ])
+        .settings()
+        .unwrap();
+        let partner = settings.issuers.iter().nth(1).unwrap();
+        assert_eq!(partner.issuer().as_str(), "https://partner.example.com");
+        assert_eq!(partner.validation.audiences()[0].as_str(), "api://partner");
+        assert!(partner.validation.permission_claims().roles);
+        let cognito = settings.issuers.iter().nth(2).unwrap();
+        assert!(cognito.validation.client_audience().is_some());
+
+        std::fs::write(
+            &file,
+            r#"[{"issuer": "https://p.example.com", "audience": "typo"}]"#,
+        )
+        .unwrap();
+        let error = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--issuers-file",
+            file.to_str().unwrap(),
+        ])
+        .settings()
+        .unwrap_err();
+        assert_eq!(error.problems[0].variable, "OAUTH_ISSUERS_FILE");
+        assert!(error.problems[0].message.contains("audience"), "{error}");
+        std::fs::write(
+            &file,
+            r#"[{"issuer": "https://p.example.com", "introspection": {"client_id": "m", "client_secret_env": "MCP_TEST_UNSET_SECRET_VARIABLE"}}]"#,
+        )
+        .unwrap();
+        let error = args(&[
+            "--issuer",
+            "https://as.example.com",
+            "--issuers-file",
+            file.to_str().unwrap(),
+        ])
+        .settings()
+        .unwrap_err();
+        assert!(
+            error.problems[0]
+                .message
+                .contains("MCP_TEST_UNSET_SECRET_VARIABLE is not set"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

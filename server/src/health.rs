@@ -1,5 +1,5 @@
 //! Liveness and readiness for orchestrators: `/healthz` answers while the process serves;
-//! `/readyz` only once the authorization server's keys are loaded (and not past their stale
+//! `/readyz` only once every trusted authorization server's keys are loaded (and not past their stale
 //! window), so traffic is not routed to an instance that would refuse every token.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::keys::KeySource;
+use crate::auth::keys::KeySources;
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> Response {
@@ -18,7 +18,7 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: 200 when keys are loaded, 503 otherwise.
-pub(crate) async fn readyz(State(keys): State<Arc<KeySource>>) -> Response {
+pub(crate) async fn readyz(State(keys): State<Arc<KeySources>>) -> Response {
     if keys.is_ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {

@@ -38,17 +38,24 @@ pub use app::{App, StartError};
 pub use auth::authorization_server::{AuthorizationServerSettings, DiscoveryError, Issuer};
 pub use auth::claims::VerifiedClaims;
 pub use auth::fetch::{FetchError, FetchUrl, UrlError};
+pub use auth::issuers::{TrustError, TrustedIssuer, TrustedIssuers};
 pub use auth::key_set::{JwksError, KeyRejection, KeySet, VerificationKey};
 pub use auth::keys::{KeySourceSettings, RefreshError};
 pub use auth::policy::{
-    AlgorithmAllowList, AlgorithmError, Audience, EmptyAudience, Leeway, LeewayTooLong,
-    TokenTypePolicy, ValidationPolicy,
+    AlgorithmAllowList, AlgorithmError, Audience, ClientIdAudience, EmptyAudience, Leeway,
+    LeewayTooLong, PermissionClaims, TokenTypePolicy, ValidationPolicy,
+};
+pub use auth::remote::{
+    ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteUnavailable, RemoteVerification,
+    TokenInfoSettings,
 };
 pub use auth::scopes::ScopePolicy;
 pub use auth::token::{TokenError, validate};
-pub use auth::{Principal, TokenKind};
+pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use config::{Args, AsMetadataArg, ConfigError, ConfigProblem, TokenTypesArg};
+pub use config::{
+    Args, AsMetadataArg, ClientAuthArg, ConfigError, ConfigProblem, IntrospectArg, TokenTypesArg,
+};
 pub use edge::Limits;
 pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
 pub use metadata::AsMetadataMode;

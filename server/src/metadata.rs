@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::authorization_server::AuthorizationServer;
+use crate::auth::issuers::Verifiers;
 use crate::guard::request_host;
 use crate::resource::Resource;
 
@@ -39,14 +40,19 @@ pub(crate) struct Metadata {
 }
 
 impl Metadata {
-    /// The document for `resource`, naming `authorization_server`, listing `scopes` as
-    /// `scopes_supported` (A10, A11).
+    /// The document for `resource`, naming every trusted issuer (the first first, P09), listing
+    /// `scopes` as `scopes_supported` (A10, A11); the forwarding goes to the first issuer.
     pub(crate) fn new(
         resource: &Resource,
         scopes: Vec<String>,
         mode: AsMetadataMode,
-        authorization_server: Arc<AuthorizationServer>,
+        verifiers: &Verifiers,
     ) -> Self {
+        let issuers: Vec<&str> = verifiers
+            .iter()
+            .map(|verifier| verifier.policy.issuer().as_str())
+            .collect();
+        let authorization_server = Arc::clone(&verifiers.primary().authorization_server);
         let scopes: Vec<String> = scopes
             .into_iter()
             .filter(|s| s != "offline_access")
@@ -56,7 +62,7 @@ impl Metadata {
             .map(|url| {
                 let mut document = json!({
                     "resource": url.as_str(),
-                    "authorization_servers": [authorization_server.issuer()],
+                    "authorization_servers": issuers,
                     "bearer_methods_supported": ["header"],
                     "resource_name": resource.name,
                 });

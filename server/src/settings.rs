@@ -5,7 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
+use crate::auth::authorization_server::Issuer;
+use crate::auth::issuers::{TrustedIssuer, TrustedIssuers};
 use crate::auth::keys::KeySourceSettings;
 use crate::auth::policy::ValidationPolicy;
 use crate::auth::scopes::ScopePolicy;
@@ -24,14 +25,13 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The protected resource: canonical URL (the RFC 9728 `resource`) and name.
     pub resource: Resource,
-    /// Where the authorization server's metadata and keys are, when not discovered.
-    pub authorization_server: AuthorizationServerSettings,
+    /// The authorization servers whose tokens are accepted, each with its rules, discovery and
+    /// verification; the first is where `/.well-known/oauth-authorization-server` forwards.
+    pub issuers: TrustedIssuers,
     /// What `/.well-known/oauth-authorization-server` does.
     pub as_metadata: AsMetadataMode,
-    /// How keys are fetched and cached.
+    /// How keys (and introspection answers) are fetched: timeouts, sizes, caching.
     pub keys: KeySourceSettings,
-    /// What a token must satisfy.
-    pub validation: ValidationPolicy,
     /// Which scopes each request needs.
     pub scopes: ScopePolicy,
     /// Accepted `Host` and `Origin` values.
@@ -71,10 +71,10 @@ impl Settings {
         Self {
             listen,
             guard: GuardPolicy::for_resource(&resource.url, loopback),
-            validation: ValidationPolicy::new(issuer, first.clone())
-                .with_audiences(first, audiences),
+            issuers: TrustedIssuers::new(TrustedIssuer::new(
+                ValidationPolicy::new(issuer, first.clone()).with_audiences(first, audiences),
+            )),
             resource,
-            authorization_server: AuthorizationServerSettings::default(),
             as_metadata: AsMetadataMode::default(),
             keys: KeySourceSettings::default(),
             scopes: ScopePolicy::for_tools(TOOL_SCOPES),
@@ -84,8 +84,18 @@ impl Settings {
         }
     }
 
-    /// The trusted issuer.
+    /// The first trusted issuer.
     pub fn issuer(&self) -> &Issuer {
-        self.validation.issuer()
+        self.issuers.primary().issuer()
+    }
+
+    /// The first trusted issuer's rules (most deployments trust one).
+    pub fn validation(&self) -> &ValidationPolicy {
+        &self.issuers.primary().validation
+    }
+
+    /// The first trusted issuer's rules, to change them.
+    pub fn validation_mut(&mut self) -> &mut ValidationPolicy {
+        &mut self.issuers.primary_mut().validation
     }
 }

@@ -38,10 +38,12 @@ pub(crate) struct Me {
     scopes: Vec<String>,
     /// When the token was issued (`iat`), RFC 3339 UTC.
     issued_at: Option<String>,
-    /// When the token expires (`exp`), RFC 3339 UTC.
-    expires_at: String,
+    /// When the token expires (`exp`), RFC 3339 UTC (an introspection answer may not say).
+    expires_at: Option<String>,
     /// The token's unique id (`jti`), when it has one.
     token_id: Option<String>,
+    /// How this server verified the token: `jwt` (locally), `introspection` (RFC 7662) or `tokeninfo` (Google).
+    verified_by: &'static str,
 }
 
 impl Me {
@@ -56,8 +58,9 @@ impl Me {
             client_id: claims.client_id.clone(),
             scopes: claims.scopes.clone(),
             issued_at: claims.issued_at.map(rfc3339),
-            expires_at: rfc3339(claims.expires_at),
+            expires_at: claims.expires_at.map(rfc3339),
             token_id: claims.token_id.clone(),
+            verified_by: principal.verified_by().as_str(),
         }
     }
 }
@@ -72,7 +75,7 @@ impl McpTools {
     }
 
     /// Who the caller is, from the verified token.
-    #[tool(description = "Get authenticated user information from the verified JWT token.")]
+    #[tool(description = "Get authenticated user information from the verified access token.")]
     async fn get_me(
         &self,
         Extension(parts): Extension<http::request::Parts>,

@@ -30,7 +30,8 @@ async fn env_with_jwks_at(
     let jwks = format!("{}/jwks", server.uri());
     TestEnv::setup()
         .configure(move |s| {
-            s.authorization_server.jwks_uri = Some(FetchUrl::parse(&jwks).unwrap());
+            s.issuers.primary_mut().authorization_server.jwks_uri =
+                Some(FetchUrl::parse(&jwks).unwrap());
             setup(s);
         })
         .no_wait()

@@ -5,7 +5,7 @@ use conformance::TestEnv;
 use mock_idp::AccessTokenSpec;
 use serde_json::{Value, json};
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "user_id",
     "uid",
     "issuer",
@@ -15,6 +15,7 @@ const FIELDS: [&str; 9] = [
     "issued_at",
     "expires_at",
     "token_id",
+    "verified_by",
 ];
 
 async fn get_me(env: &TestEnv, token: &str) -> Value {
@@ -31,7 +32,10 @@ async fn get_me(env: &TestEnv, token: &str) -> Value {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, FIELDS, "the sample's fields, in its order");
+    assert_eq!(
+        keys, FIELDS,
+        "the sample's fields, in its order, then how the token was verified"
+    );
     structured
 }
 
@@ -129,7 +133,7 @@ async fn get_me_is_listed_with_an_output_schema() {
     assert_eq!(tool["name"], "get_me");
     assert_eq!(
         tool["description"],
-        "Get authenticated user information from the verified JWT token."
+        "Get authenticated user information from the verified access token."
     );
     let properties = tool["outputSchema"]["properties"].as_object().unwrap();
     for field in FIELDS {

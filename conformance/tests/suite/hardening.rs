@@ -352,7 +352,10 @@ async fn a_jwks_that_withdraws_every_key_is_obeyed_not_ignored() {
     let server = scripted_jwks(json!([fixture_jwk("rsa-1")]), 60).await;
     let jwks = format!("{}/jwks", server.uri());
     let env = TestEnv::setup()
-        .configure(move |s| s.authorization_server.jwks_uri = Some(FetchUrl::parse(&jwks).unwrap()))
+        .configure(move |s| {
+            s.issuers.primary_mut().authorization_server.jwks_uri =
+                Some(FetchUrl::parse(&jwks).unwrap())
+        })
         .start()
         .await;
     let token = env
@@ -455,7 +458,8 @@ async fn jwks_redirects_are_held_to_the_https_or_loopback_rule() {
         let jwks = format!("{}{route}", server.uri());
         TestEnv::setup()
             .configure(move |s| {
-                s.authorization_server.jwks_uri = Some(FetchUrl::parse(&jwks).unwrap())
+                s.issuers.primary_mut().authorization_server.jwks_uri =
+                    Some(FetchUrl::parse(&jwks).unwrap())
             })
             .no_wait()
             .start()
@@ -492,9 +496,10 @@ async fn proxied_metadata_naming_another_issuer_is_not_served() {
     let env = TestEnv::setup()
         .configure_with_idp(move |s, idp| {
             s.as_metadata = mcp_oauth_server::AsMetadataMode::Proxy;
-            s.authorization_server.jwks_uri =
+            s.issuers.primary_mut().authorization_server.jwks_uri =
                 Some(FetchUrl::parse(&idp.issuer().jwks_uri()).unwrap());
-            s.authorization_server.metadata_url = Some(FetchUrl::parse(&metadata).unwrap());
+            s.issuers.primary_mut().authorization_server.metadata_url =
+                Some(FetchUrl::parse(&metadata).unwrap());
         })
         .start()
         .await;
@@ -518,7 +523,7 @@ async fn a_resource_at_the_origin_root_is_served() {
     let env = TestEnv::setup()
         .configure(|s| {
             let url = ResourceUrl::parse(&format!("http://127.0.0.1:{}", s.listen.port())).unwrap();
-            s.validation = s.validation.clone().with_audiences(url.audience(), []);
+            *s.validation_mut() = s.validation().clone().with_audiences(url.audience(), []);
             s.resource = Resource::new(url);
         })
         .start()
@@ -587,7 +592,7 @@ async fn a_derived_local_resource_follows_the_loopback_spelling_the_client_used(
     let configured = TestEnv::setup()
         .configure(|s| {
             let url = ResourceUrl::parse("https://mcp.example.com/mcp").unwrap();
-            s.validation = s.validation.clone().with_audiences(url.audience(), []);
+            *s.validation_mut() = s.validation().clone().with_audiences(url.audience(), []);
             s.resource = Resource::new(url);
         })
         .start()
@@ -614,8 +619,8 @@ async fn only_the_scheme_and_host_of_http_audiences_fold_case() {
     let env = TestEnv::setup()
         .configure(|s| {
             let resource = s.resource.url.audience();
-            s.validation = s
-                .validation
+            *s.validation_mut() = s
+                .validation()
                 .clone()
                 .with_audiences(Audience::new("api://Orders-API").unwrap(), [resource]);
         })

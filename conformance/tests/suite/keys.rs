@@ -228,8 +228,11 @@ async fn metadata_naming_another_issuer_stops_the_start() {
         ResourceUrl::local(8000),
         "127.0.0.1:0".parse().unwrap(),
     );
-    settings.authorization_server.metadata_url =
-        Some(FetchUrl::parse(&idp.issuer().openid_configuration_url()).unwrap());
+    settings
+        .issuers
+        .primary_mut()
+        .authorization_server
+        .metadata_url = Some(FetchUrl::parse(&idp.issuer().openid_configuration_url()).unwrap());
     let error = App::start(settings, std::sync::Arc::new(SystemClock))
         .await
         .unwrap_err();

@@ -155,7 +155,7 @@ async fn the_authorization_server_metadata_is_forwarded_with_307() {
     }
     let env = TestEnv::setup()
         .configure_with_idp(|s, idp| {
-            s.authorization_server.metadata_url =
+            s.issuers.primary_mut().authorization_server.metadata_url =
                 Some(FetchUrl::parse(&idp.issuer().openid_configuration_url()).unwrap());
         })
         .start()

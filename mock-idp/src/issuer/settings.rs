@@ -32,6 +32,9 @@ pub struct IssuerSettings {
     pub jwks_max_age: Duration,
     /// `aud` of minted tokens that name none.
     pub default_audience: String,
+    /// Resources whose access tokens are opaque random strings rather than JWTs: the resource
+    /// server must introspect them (RFC 7662), as Okta, Auth0 and Keycloak can be set to do.
+    pub opaque_resources: Vec<String>,
 }
 
 impl Default for IssuerSettings {
@@ -44,6 +47,7 @@ impl Default for IssuerSettings {
             grace_period: Duration::from_secs(3600),
             jwks_max_age: Duration::from_secs(300),
             default_audience: "http://localhost:8000/mcp".into(),
+            opaque_resources: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -80,6 +80,71 @@ pub(super) async fn introspect(
             }
         },
     )
+    .await
+}
+
+/// `GET` or `POST /tokeninfo`: what Google's token-information endpoint answers about an access
+/// token (`access_token` in the query or the form): the client it was issued to as `aud` and
+/// `azp`, `sub`, `scope`, and `exp` / `expires_in` as strings, as Google sends them; 400
+/// `Invalid Value` for a token that is unknown, expired or revoked.
+pub(super) async fn token_info(
+    State(state): State<IdpState>,
+    tenant: TenantName,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let routes = state.clone();
+    serve_endpoint(&routes, tenant, Endpoint::TokenInfo, |issuer| async move {
+        let from_query = query.as_deref().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(name, _)| name == "access_token")
+                .map(|(_, value)| value.into_owned())
+        });
+        let token = match from_query {
+            Some(token) => Some(token),
+            None if !body.is_empty() => match Form::parse(&headers, &body) {
+                Ok(form) => form
+                    .single("access_token")
+                    .ok()
+                    .flatten()
+                    .map(str::to_owned),
+                Err(error) => return error.into_response(),
+            },
+            None => None,
+        };
+        let now = issuer.clock.now();
+        let Some(record) = token.and_then(|token| issuer.grants.active_access(&token, now)) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_token", "error_description": "Invalid Value"})),
+            )
+                .into_response();
+        };
+        let mut answer = json!({
+            "azp": record.client_id,
+            "aud": record.client_id,
+            "sub": record.subject,
+            "scope": record.scopes.join(" "),
+            "exp": record.expires_at.to_string(),
+            "expires_in": (record.expires_at - now).to_string(),
+            "access_type": "online",
+        });
+        if let Some(email) = state
+            .sign_in
+            .users
+            .find(&record.subject)
+            .and_then(|user| user.email.clone())
+        {
+            answer["email"] = email.into();
+            answer["email_verified"] = "true".into();
+        }
+        let mut response = Json(answer).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    })
     .await
 }
 

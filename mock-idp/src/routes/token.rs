@@ -121,20 +121,25 @@ fn client_credentials(
     if let Some(audience) = audience(&resources) {
         spec = spec.audience(audience);
     }
-    let access_token = issuer.mint(&spec)?;
-    let now = issuer.clock.now();
-    issuer.grants.record_access(
-        &access_token,
-        AccessRecord::new(
-            client.client_id.clone(),
-            client.client_id.clone(),
-            scopes.clone(),
-            resources,
-            (now, now + secs(lifetime)),
-            false,
-        ),
-        None,
-    );
+    let access_token = if issuer.opaque_for(&resources) {
+        issuer.issue_opaque(&spec)
+    } else {
+        let token = issuer.mint(&spec)?;
+        let now = issuer.clock.now();
+        issuer.grants.record_access(
+            &token,
+            AccessRecord::new(
+                client.client_id.clone(),
+                client.client_id.clone(),
+                scopes.clone(),
+                resources,
+                (now, now + secs(lifetime)),
+                false,
+            ),
+            None,
+        );
+        token
+    };
     tracing::debug!(client_id = %client.client_id, scope = %scopes.join(" "), "access token issued (client_credentials)");
     Ok(token_response(&access_token, lifetime, &scopes, None, None))
 }
@@ -293,7 +298,12 @@ fn user_tokens(
     for (name, value) in user.map(|u| &u.claims).into_iter().flatten() {
         spec = spec.claim(name, value.clone());
     }
-    let access_token = issuer.mint(&spec)?;
+    let opaque = issuer.opaque_for(&grant.resources);
+    let access_token = if opaque {
+        crate::grants::random_token()
+    } else {
+        issuer.mint(&spec)?
+    };
     issuer.grants.record_access(
         &access_token,
         AccessRecord::new(
@@ -302,7 +312,7 @@ fn user_tokens(
             grant.scopes.clone(),
             grant.resources.clone(),
             (now, now + secs(lifetime)),
-            false,
+            opaque,
         ),
         Some(grant.family),
     );

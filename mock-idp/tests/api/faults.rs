@@ -158,7 +158,7 @@ async fn faults_and_counters_are_driven_through_the_admin_api_too() {
         .unwrap();
     assert_eq!(
         counters,
-        json!({"openid-configuration": 0, "oauth-authorization-server": 0, "jwks": 1, "token": 1, "introspect": 0, "revoke": 0})
+        json!({"openid-configuration": 0, "oauth-authorization-server": 0, "jwks": 1, "token": 1, "introspect": 0, "revoke": 0, "tokeninfo": 0})
     );
     assert_eq!(
         http()

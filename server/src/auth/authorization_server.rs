@@ -125,6 +125,12 @@ pub enum DiscoveryError {
         /// The URL fetched.
         url: String,
     },
+    /// Introspection is configured without an endpoint, and the metadata names none usable.
+    #[error("metadata at {url} has no usable introspection_endpoint; set OAUTH_INTROSPECTION_URL")]
+    NoIntrospectionEndpoint {
+        /// The URL fetched.
+        url: String,
+    },
 }
 
 impl DiscoveryError {
@@ -165,11 +171,6 @@ impl AuthorizationServer {
         }
     }
 
-    /// The issuer identifier.
-    pub(crate) fn issuer(&self) -> &Issuer {
-        &self.issuer
-    }
-
     /// The fetcher every request to this authorization server uses.
     pub(crate) fn fetcher(&self) -> &Fetcher {
         &self.fetcher
@@ -199,6 +200,25 @@ impl AuthorizationServer {
             return Ok(metadata.jwks_uri.clone());
         }
         Ok(self.discover().await?.jwks_uri.clone())
+    }
+
+    /// The RFC 7662 endpoint named by the metadata's `introspection_endpoint` (RFC 8414 §2).
+    ///
+    /// # Errors
+    /// [`DiscoveryError`] when the metadata cannot be had or names no usable endpoint.
+    pub(crate) async fn introspection_endpoint(&self) -> Result<FetchUrl, DiscoveryError> {
+        let metadata = match self.held() {
+            Some(metadata) => metadata,
+            None => self.discover().await?,
+        };
+        metadata
+            .document
+            .get("introspection_endpoint")
+            .and_then(Value::as_str)
+            .and_then(|url| FetchUrl::parse(url).ok())
+            .ok_or_else(|| DiscoveryError::NoIntrospectionEndpoint {
+                url: metadata.url.to_string(),
+            })
     }
 
     /// The metadata document, discovered if not held or older than `max_age`.

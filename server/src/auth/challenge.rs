@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::keys::KeysUnavailable;
+use super::remote::RemoteUnavailable;
 use super::token::TokenError;
 use crate::resource::Resource;
 
@@ -40,6 +41,9 @@ pub enum AuthError {
     /// The keys needed to judge the token are unavailable.
     #[error(transparent)]
     KeysUnavailable(#[from] KeysUnavailable),
+    /// The authorization server that must judge the token cannot answer (P03).
+    #[error(transparent)]
+    RemoteUnavailable(#[from] RemoteUnavailable),
 }
 
 /// Builds challenges for one resource.
@@ -86,8 +90,8 @@ impl Challenger {
                 Some("insufficient_scope"),
                 format!("this request needs the scopes: {}", required.join(" ")),
             ),
-            AuthError::KeysUnavailable(why) => {
-                tracing::warn!(reason = %why, "refusing a request: keys unavailable");
+            AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_) => {
+                tracing::warn!(reason = %error, "refusing a request: token validation unavailable");
                 let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Json(json!({"error": "temporarily_unavailable", "error_description": "token validation is temporarily unavailable"})),

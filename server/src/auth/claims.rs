@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use super::policy::ValidationPolicy;
+use super::policy::{PermissionClaims, ValidationPolicy};
 use super::token::TokenError;
 
 /// The claims of an accepted token, as the tools see them.
@@ -17,17 +17,19 @@ pub struct VerifiedClaims {
     pub issuer: String,
     /// `sub`.
     pub subject: String,
-    /// `aud`, string or array as in the token.
+    /// `aud`, string or array as in the token (`null` for a Cognito access token, which names
+    /// its client instead).
     pub audience: Value,
-    /// `exp`, seconds.
-    pub expires_at: i64,
+    /// `exp`, seconds (an introspection answer may not say).
+    pub expires_at: Option<i64>,
     /// `iat`, seconds.
     pub issued_at: Option<i64>,
     /// `jti`.
     pub token_id: Option<String>,
-    /// `client_id`, else Okta's `cid`, else `azp`.
+    /// `client_id`, else Okta's `cid`, else `azp`, else Entra v1's `appid`.
     pub client_id: Option<String>,
-    /// `scope` split on spaces, else `scp` (array or string).
+    /// `scope` split on spaces, else `scp` (array or string), plus `roles` when the policy reads
+    /// them.
     pub scopes: Vec<String>,
     /// Okta's `uid`.
     pub uid: Option<String>,
@@ -61,6 +63,12 @@ pub(crate) struct Claims {
     #[serde(default)]
     azp: Option<String>,
     #[serde(default)]
+    appid: Option<String>,
+    #[serde(default)]
+    roles: Option<Value>,
+    #[serde(default)]
+    token_use: Option<String>,
+    #[serde(default)]
     uid: Option<Value>,
     #[serde(default)]
     cnf: Option<IgnoredAny>,
@@ -80,7 +88,7 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 
 /// RFC 7519 §2: a NumericDate is a JSON number of seconds (integer or finite float); `null`, a
 /// string or a boolean is an invalid claim, never "absent" (checklist E14).
-fn numeric_date(value: &Value, claim: &'static str) -> Result<i64, TokenError> {
+pub(super) fn numeric_date(value: &Value, claim: &'static str) -> Result<i64, TokenError> {
     let invalid = TokenError::InvalidClaim(claim);
     match value {
         Value::Number(number) => match (number.as_i64(), number.as_f64()) {
@@ -93,6 +101,11 @@ fn numeric_date(value: &Value, claim: &'static str) -> Result<i64, TokenError> {
 }
 
 impl Claims {
+    /// The `iss` the token claims (not yet judged).
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.iss.as_deref()
+    }
+
     /// Judges the claims at `now` under `policy`.
     pub(crate) fn check(
         &self,
@@ -103,14 +116,43 @@ impl Claims {
         if issuer != policy.issuer().as_str() {
             return Err(TokenError::WrongIssuer);
         }
-        let audience = self.aud.as_ref().ok_or(TokenError::MissingClaim("aud"))?;
-        let audiences: &[String] = match audience {
-            AudienceClaim::One(one) => std::slice::from_ref(one),
-            AudienceClaim::Many(many) => many,
+        let client_id = self
+            .client_id
+            .clone()
+            .or_else(|| self.cid.clone())
+            .or_else(|| self.azp.clone())
+            .or_else(|| self.appid.clone());
+        let audience = match &self.aud {
+            Some(audience) => {
+                let audiences: &[String] = match audience {
+                    AudienceClaim::One(one) => std::slice::from_ref(one),
+                    AudienceClaim::Many(many) => many,
+                };
+                if !audiences.iter().any(|aud| policy.accepts_audience(aud)) {
+                    return Err(TokenError::WrongAudience);
+                }
+                match audience {
+                    AudienceClaim::One(one) => Value::String(one.clone()),
+                    AudienceClaim::Many(many) => Value::from(many.clone()),
+                }
+            }
+            // Only with the opt-in rule: a Cognito access token names its app client (P06).
+            None => {
+                let rule = policy
+                    .client_audience()
+                    .ok_or(TokenError::MissingClaim("aud"))?;
+                if self.token_use.as_deref() != Some("access") {
+                    return Err(TokenError::NotAnAccessToken);
+                }
+                let client = client_id
+                    .as_deref()
+                    .ok_or(TokenError::MissingClaim("client_id"))?;
+                if !rule.allows(client) {
+                    return Err(TokenError::WrongAudience);
+                }
+                Value::Null
+            }
         };
-        if !audiences.iter().any(|aud| policy.accepts_audience(aud)) {
-            return Err(TokenError::WrongAudience);
-        }
         let leeway = policy.leeway().secs();
         let expires_at = numeric_date(
             self.exp.as_ref().ok_or(TokenError::MissingClaim("exp"))?,
@@ -141,19 +183,12 @@ impl Claims {
         Ok(VerifiedClaims {
             issuer: issuer.to_owned(),
             subject: subject.to_owned(),
-            audience: match audience {
-                AudienceClaim::One(one) => Value::String(one.clone()),
-                AudienceClaim::Many(many) => Value::from(many.clone()),
-            },
-            expires_at,
+            audience,
+            expires_at: Some(expires_at),
             issued_at,
             token_id: self.jti.clone(),
-            client_id: self
-                .client_id
-                .clone()
-                .or_else(|| self.cid.clone())
-                .or_else(|| self.azp.clone()),
-            scopes: scopes(self.scope.as_ref().or(self.scp.as_ref()))?,
+            client_id,
+            scopes: self.permissions(policy.permission_claims())?,
             uid: match &self.uid {
                 None | Some(Value::Null) => None,
                 Some(Value::String(uid)) => Some(uid.clone()),
@@ -161,11 +196,32 @@ impl Claims {
             },
         })
     }
+
+    /// The permissions the policy reads: `scope`, else `scp`, then `roles` (P08).
+    fn permissions(&self, read: PermissionClaims) -> Result<Vec<String>, TokenError> {
+        let delegated = match (read.scope, read.scp) {
+            (true, true) => self.scope.as_ref().or(self.scp.as_ref()),
+            (true, false) => self.scope.as_ref(),
+            (false, true) => self.scp.as_ref(),
+            (false, false) => None,
+        };
+        let mut granted = scopes(delegated)?;
+        if read.roles {
+            for role in
+                scopes(self.roles.as_ref()).map_err(|_| TokenError::InvalidClaim("roles"))?
+            {
+                if !granted.contains(&role) {
+                    granted.push(role);
+                }
+            }
+        }
+        Ok(granted)
+    }
 }
 
 /// `scope` is a space-separated string (RFC 9068 §2.2.3); Okta and Entra send `scp` as an array
 /// or string. Anything else is an invalid claim rather than "no scopes".
-fn scopes(value: Option<&Value>) -> Result<Vec<String>, TokenError> {
+pub(super) fn scopes(value: Option<&Value>) -> Result<Vec<String>, TokenError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s

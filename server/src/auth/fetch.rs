@@ -1,6 +1,7 @@
-//! The one door to the authorization server: every metadata and JWKS request goes through a
-//! [`Fetcher`], bounded in time and size, over https or plain http to loopback only (checklist
-//! T07, G04), and only to a [`FetchUrl`], a URL that already passed that rule.
+//! The one door to the authorization server: every metadata, JWKS, introspection and
+//! token-information request goes through a [`Fetcher`], bounded in time and size, over https or
+//! plain http to loopback only (checklist T07, G04), and only to a [`FetchUrl`], a URL that
+//! already passed that rule.
 
 use std::fmt;
 use std::time::Duration;
@@ -175,7 +176,31 @@ pub(crate) struct Fetched {
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
     client: reqwest::Client,
+    /// For POSTs, which carry a token and client credentials: never redirected, so neither can
+    /// be replayed to another URL.
+    poster: reqwest::Client,
     max_bytes: usize,
+}
+
+/// How a POST authenticates the server as an OAuth client (RFC 6749 §2.3.1).
+#[derive(Clone, Copy)]
+pub(crate) enum ClientAuth<'a> {
+    /// `Authorization: Basic` with the form-encoded id and secret.
+    Basic {
+        /// The client id.
+        id: &'a str,
+        /// The secret.
+        secret: &'a str,
+    },
+    /// `client_id` and `client_secret` in the form.
+    Post {
+        /// The client id.
+        id: &'a str,
+        /// The secret.
+        secret: &'a str,
+    },
+    /// None (the endpoint needs none, as Google's token information endpoint).
+    None,
 }
 
 impl Fetcher {
@@ -200,7 +225,50 @@ impl Fetcher {
             }))
             .user_agent(concat!("mcp-oauth-server/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, max_bytes })
+        let poster = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mcp-oauth-server/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            poster,
+            max_bytes,
+        })
+    }
+
+    /// POSTs `form` to `url` as the client `auth` says, and parses a JSON object. Any status
+    /// but 200 is an error (a redirect is not followed).
+    ///
+    /// # Errors
+    /// [`FetchError`] for transport failures, non-200 answers, oversize or invalid bodies.
+    pub(crate) async fn post_form(
+        &self,
+        url: &FetchUrl,
+        form: &[(&str, &str)],
+        auth: ClientAuth<'_>,
+    ) -> Result<Fetched, FetchError> {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        let mut request = self
+            .poster
+            .post(url.as_url().clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        match auth {
+            ClientAuth::Basic { id, secret } => {
+                // RFC 6749 §2.3.1: the id and secret are form-encoded before the Basic encoding.
+                let encode = |v: &str| {
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                };
+                request = request.basic_auth(encode(id), Some(encode(secret)));
+            }
+            ClientAuth::Post { id, secret } => {
+                fields.push(("client_id", id));
+                fields.push(("client_secret", secret));
+            }
+            ClientAuth::None => {}
+        }
+        self.receive(url, request.form(&fields)).await
     }
 
     /// GETs `url` and parses it as a JSON object.
@@ -208,18 +276,25 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError`] for transport failures, non-200 answers, oversize or invalid bodies.
     pub(crate) async fn json(&self, url: &FetchUrl) -> Result<Fetched, FetchError> {
+        let request = self
+            .client
+            .get(url.as_url().clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        self.receive(url, request).await
+    }
+
+    /// Sends `request` and reads a bounded JSON object from a 200 answer.
+    async fn receive(
+        &self,
+        url: &FetchUrl,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Fetched, FetchError> {
         let shown = url.as_str().to_owned();
         let unreachable = |source| FetchError::Unreachable {
             url: shown.clone(),
             source,
         };
-        let mut response = self
-            .client
-            .get(url.as_url().clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let mut response = request.send().await.map_err(unreachable)?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status {
                 url: shown,

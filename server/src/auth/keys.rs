@@ -76,6 +76,26 @@ impl RefreshError {
     }
 }
 
+/// The key sources of every issuer whose JWTs are verified here.
+#[derive(Debug, Default)]
+pub(crate) struct KeySources(Vec<Arc<KeySource>>);
+
+impl KeySources {
+    pub(crate) fn new(sources: Vec<Arc<KeySource>>) -> Self {
+        Self(sources)
+    }
+
+    /// Ready when every issuer's keys are (readiness): a request for any of them could come.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.0.iter().all(|source| source.is_ready())
+    }
+
+    /// Each source.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<KeySource>> {
+        self.0.iter()
+    }
+}
+
 /// Caches the AS's keys and decides when to fetch them again.
 #[derive(Debug)]
 pub(crate) struct KeySource {

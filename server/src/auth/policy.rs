@@ -15,6 +15,8 @@ use super::authorization_server::Issuer;
 pub struct ValidationPolicy {
     issuer: Issuer,
     audiences: Vec<Audience>,
+    client_audience: Option<ClientIdAudience>,
+    permissions: PermissionClaims,
     algorithms: AlgorithmAllowList,
     leeway: Leeway,
     token_types: TokenTypePolicy,
@@ -26,9 +28,19 @@ impl ValidationPolicy {
         Self {
             issuer,
             audiences: vec![audience],
+            client_audience: None,
+            permissions: PermissionClaims::default(),
             algorithms: AlgorithmAllowList::default(),
             leeway: Leeway::default(),
             token_types: TokenTypePolicy::default(),
+        }
+    }
+
+    /// The same rules for tokens of another issuer (Entra ID's v1 issuer next to its v2 one).
+    pub fn for_issuer(&self, issuer: Issuer) -> Self {
+        Self {
+            issuer,
+            ..self.clone()
         }
     }
 
@@ -39,6 +51,19 @@ impl ValidationPolicy {
         more: impl IntoIterator<Item = Audience>,
     ) -> Self {
         self.audiences = std::iter::once(first).chain(more).collect();
+        self
+    }
+
+    /// Also accepts tokens with no `aud` that name an allowed client instead (Cognito). Opt-in:
+    /// without it, a token must name one of our audiences (D04).
+    pub fn with_client_audience(mut self, rule: ClientIdAudience) -> Self {
+        self.client_audience = Some(rule);
+        self
+    }
+
+    /// Which claims carry the granted permissions.
+    pub fn with_permission_claims(mut self, permissions: PermissionClaims) -> Self {
+        self.permissions = permissions;
         self
     }
 
@@ -68,6 +93,16 @@ impl ValidationPolicy {
     /// `aud` must name one of these.
     pub fn audiences(&self) -> &[Audience] {
         &self.audiences
+    }
+
+    /// The Cognito-style rule, when opted in.
+    pub fn client_audience(&self) -> Option<&ClientIdAudience> {
+        self.client_audience.as_ref()
+    }
+
+    /// The claims read as permissions.
+    pub fn permission_claims(&self) -> PermissionClaims {
+        self.permissions
     }
 
     /// The allow-list.
@@ -182,6 +217,59 @@ impl<'a> HttpUrlParts<'a> {
             && self.userinfo == other.userinfo
             && self.port == other.port
             && self.rest == other.rest
+    }
+}
+
+/// The audience rule of providers whose access tokens name the client instead of the audience:
+/// AWS Cognito's access tokens have no `aud`, but `token_use: access` and the app client's
+/// `client_id`. Such a token is accepted only when its `client_id` is on this list, which is never
+/// empty (checklist P06).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdAudience(Vec<String>);
+
+impl ClientIdAudience {
+    /// The app client ids whose access tokens are for this server.
+    ///
+    /// # Errors
+    /// [`EmptyAudience`] when the list is empty or holds an empty id.
+    pub fn new<S: Into<String>>(
+        client_ids: impl IntoIterator<Item = S>,
+    ) -> Result<Self, EmptyAudience> {
+        let ids: Vec<String> = client_ids.into_iter().map(Into::into).collect();
+        if ids.is_empty() || ids.iter().any(|id| id.trim().is_empty()) {
+            return Err(EmptyAudience);
+        }
+        Ok(Self(ids))
+    }
+
+    /// Whether `client_id` is one of them (byte for byte).
+    pub(crate) fn allows(&self, client_id: &str) -> bool {
+        self.0.iter().any(|id| id == client_id)
+    }
+}
+
+/// The claims that carry what a token permits. `scope` (RFC 9068, space-separated) and `scp`
+/// (Okta, Entra ID delegated permissions: array or string) are read by default, `scope` first;
+/// `roles` (Entra ID app-only permissions) only when the operator says so, because a role is not
+/// a scope unless the application defines it as one (checklist P08).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermissionClaims {
+    /// Read `scope`.
+    pub scope: bool,
+    /// Read `scp`.
+    pub scp: bool,
+    /// Read `roles`.
+    pub roles: bool,
+}
+
+impl Default for PermissionClaims {
+    /// `scope`, else `scp`.
+    fn default() -> Self {
+        Self {
+            scope: true,
+            scp: true,
+            roles: false,
+        }
     }
 }
 

@@ -7,6 +7,29 @@ use super::claims::VerifiedClaims;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     claims: VerifiedClaims,
+    verified_by: VerifiedBy,
+}
+
+/// How the token was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifiedBy {
+    /// Signature and claims checked here, with the issuer's published keys.
+    Jwt,
+    /// RFC 7662 introspection at the issuer.
+    Introspection,
+    /// Google's token-information endpoint.
+    TokenInfo,
+}
+
+impl VerifiedBy {
+    /// `jwt`, `introspection`, `tokeninfo`: as `get_me` reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Introspection => "introspection",
+            Self::TokenInfo => "tokeninfo",
+        }
+    }
 }
 
 /// Whether a person or a service holds the token.
@@ -19,8 +42,16 @@ pub enum TokenKind {
 }
 
 impl Principal {
-    pub(crate) fn new(claims: VerifiedClaims) -> Self {
-        Self { claims }
+    pub(crate) fn new(claims: VerifiedClaims, verified_by: VerifiedBy) -> Self {
+        Self {
+            claims,
+            verified_by,
+        }
+    }
+
+    /// How the token was verified.
+    pub fn verified_by(&self) -> VerifiedBy {
+        self.verified_by
     }
 
     /// The verified claims.

@@ -71,6 +71,12 @@ pub enum TokenError {
     /// `aud` names none of this server's audiences.
     #[error("token audience is not this server")]
     WrongAudience,
+    /// The authorization server says the token is not active (revoked, expired, unknown).
+    #[error("token is not active")]
+    Inactive,
+    /// Not an access token (a Cognito ID token: `token_use` is not `access`).
+    #[error("token is not an access token")]
+    NotAnAccessToken,
     /// The token is bound to a key (`cnf`: DPoP or mTLS) and was presented as a bearer token.
     #[error("token is bound to a key and cannot be used as a bearer token")]
     SenderConstrained,
@@ -87,6 +93,15 @@ pub fn validate(
     policy: &ValidationPolicy,
 ) -> Result<VerifiedClaims, TokenError> {
     let parsed = parse(token, policy)?;
+    // The issuer is judged before any key is chosen: a token of an untrusted issuer costs no key
+    // lookup and, in the caller, no refetch for its unknown `kid` (P09).
+    if parsed
+        .claims
+        .issuer()
+        .is_some_and(|iss| iss != policy.issuer().as_str())
+    {
+        return Err(TokenError::WrongIssuer);
+    }
     if keys.is_empty() {
         return Err(TokenError::NoUsableKey);
     }

@@ -121,6 +121,77 @@ pub struct Args {
     /// Largest accepted total of request header fields, bytes (larger: 431).
     #[arg(long, env = "MCP_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
+    /// This server's OAuth client id at the authorization server, for token introspection.
+    /// Setting it turns introspection on for tokens that are not JWTs.
+    #[arg(long, env = "OAUTH_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// That client's secret.
+    #[arg(long, env = "OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// How the client authenticates at the introspection endpoint: `basic` or `post`.
+    #[arg(long, env = "OAUTH_CLIENT_AUTH", value_enum, default_value_t = ClientAuthArg::Basic)]
+    pub client_auth: ClientAuthArg,
+    /// The RFC 7662 introspection endpoint (default: the metadata's `introspection_endpoint`).
+    #[arg(long, env = "OAUTH_INTROSPECTION_URL")]
+    pub introspection_url: Option<String>,
+    /// Which tokens are introspected: `opaque` (tokens that are not JWTs) or `all` (JWTs too, so
+    /// a revoked token is refused as soon as the cache lets go).
+    #[arg(long, env = "OAUTH_INTROSPECT", value_enum, default_value_t = IntrospectArg::Opaque)]
+    pub introspect: IntrospectArg,
+    /// How long an introspection (or Google token-information) answer is reused, seconds: a
+    /// revoked token is refused at most this long after its revocation.
+    #[arg(long, env = "OAUTH_INTROSPECTION_CACHE_SECS", default_value_t = 60)]
+    pub introspection_cache_secs: u64,
+    /// Google: the OAuth client ids (comma-separated) whose Google access tokens are accepted,
+    /// verified at Google's token-information endpoint. Use with OAUTH_ISSUER=https://accounts.google.com.
+    #[arg(long, env = "OAUTH_GOOGLE_CLIENT_IDS", value_delimiter = ',')]
+    pub google_client_ids: Vec<String>,
+    /// Google's token-information endpoint.
+    #[arg(
+        long,
+        env = "OAUTH_TOKENINFO_URL",
+        default_value = "https://oauth2.googleapis.com/tokeninfo"
+    )]
+    pub tokeninfo_url: String,
+    /// AWS Cognito: app client ids (comma-separated) whose access tokens are for this server.
+    /// Cognito access tokens carry no `aud`; with this set, a token without `aud` is accepted
+    /// when `token_use` is `access` and its `client_id` is listed. Off by default.
+    #[arg(long, env = "OAUTH_AUDIENCE_CLIENT_IDS", value_delimiter = ',')]
+    pub audience_client_ids: Vec<String>,
+    /// The claims that carry permissions, comma-separated, from `scope`, `scp`, `roles` (Entra ID
+    /// app-only permissions).
+    #[arg(
+        long,
+        env = "OAUTH_PERMISSION_CLAIMS",
+        value_delimiter = ',',
+        default_value = "scope,scp"
+    )]
+    pub permission_claims: Vec<String>,
+    /// More issuers trusted with the same audiences and rules, comma-separated, each with its own
+    /// discovery and keys (Entra ID v1 next to v2: https://sts.windows.net/TENANT/).
+    #[arg(long, env = "OAUTH_EXTRA_ISSUERS", value_delimiter = ',')]
+    pub extra_issuers: Vec<String>,
+    /// A JSON file of more issuers, each with its own audiences and rules (see docs/issuers.md).
+    #[arg(long, env = "OAUTH_ISSUERS_FILE")]
+    pub issuers_file: Option<std::path::PathBuf>,
+}
+
+/// `--client-auth`: RFC 6749 §2.3.1 client authentication at the introspection endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientAuthArg {
+    /// `client_secret_basic`.
+    Basic,
+    /// `client_secret_post`.
+    Post,
+}
+
+/// `--introspect`: which tokens go to the introspection endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntrospectArg {
+    /// Tokens that are not JWTs.
+    Opaque,
+    /// Every token.
+    All,
 }
 
 /// `--token-types`: the `typ` headers a token may carry.

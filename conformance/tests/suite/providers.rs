@@ -1,0 +1,498 @@
+//! Every provider the sample names, over real sockets: opaque tokens judged by RFC 7662
+//! introspection (P01-P03, P05, P07, F01-F05), Google access tokens by Google's token information (P04),
+//! Cognito access tokens by the opt-in client-id rule (P06), Entra ID app roles as permissions
+//! (P08), and several trusted issuers, each token routed by its `iss` (P09).
+
+use std::time::Duration;
+
+use conformance::{TestEnv, initialize_request};
+use mcp_oauth_server::{
+    ClientAuthMethod, ClientIdAudience, ClientSecret, FetchUrl, IntrospectionSettings, Issuer,
+    PermissionClaims, RemoteVerification, Settings, TokenInfoSettings, TrustedIssuer,
+};
+use mock_idp::attack::Forgery;
+use mock_idp::{AccessTokenSpec, Endpoint, Fault};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn introspection(every_token: bool) -> RemoteVerification {
+    RemoteVerification::Introspection(IntrospectionSettings {
+        endpoint: None,
+        client_id: "mcp-server".into(),
+        client_secret: ClientSecret::new("server-secret"),
+        client_auth: ClientAuthMethod::Basic,
+        every_token,
+        cache_for: Duration::from_secs(30),
+    })
+}
+
+/// The server introspects at the mock IdP as `mcp-server`; `agent` is a client of the IdP.
+async fn introspecting(every_token: bool) -> TestEnv {
+    TestEnv::setup()
+        .confidential_client("mcp-server", "server-secret")
+        .confidential_client("agent", "agent-secret")
+        .configure(move |s| {
+            s.keys.timeout = Duration::from_secs(1);
+            s.issuers.primary_mut().remote = Some(introspection(every_token));
+        })
+        .start()
+        .await
+}
+
+async fn opaque(env: &TestEnv, spec: AccessTokenSpec) -> String {
+    env.idp.issuer().mint_opaque(&spec).await.unwrap()
+}
+
+fn alice() -> AccessTokenSpec {
+    AccessTokenSpec::user("alice")
+        .client_id("agent")
+        .scope(["mcp:tools"])
+}
+
+/// get_me's structured content for `token` (stateful: initialize first).
+async fn get_me(env: &TestEnv, token: &str) -> Value {
+    let session = env.initialize(token).await;
+    let response = env.call_tool(token, session.as_deref(), "get_me").await;
+    response["result"]["structuredContent"].clone()
+}
+
+/// The status and `error_description` of an initialize with `token`.
+async fn refusal(env: &TestEnv, token: &str) -> (StatusCode, String) {
+    let response = env.post(Some(token), None, &initialize_request()).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// P01, F01, F05: an opaque token is introspected at the endpoint the metadata names, with the server's
+/// client credentials; get_me reports the answer and says how the token was verified.
+#[tokio::test]
+async fn an_opaque_token_is_introspected_and_get_me_says_so() {
+    let env = introspecting(false).await;
+    let token = opaque(&env, alice()).await;
+    let me = get_me(&env, &token).await;
+    assert_eq!(me["user_id"], "alice", "{me}");
+    assert_eq!(me["client_id"], "agent");
+    assert_eq!(me["issuer"], env.idp.url());
+    assert_eq!(me["audience"], env.resource());
+    assert_eq!(me["scopes"], json!(["mcp:tools"]));
+    assert!(me["expires_at"].is_string());
+    assert_eq!(me["verified_by"], "introspection");
+    // JWTs are still verified locally.
+    let jwt = env.token().await;
+    assert_eq!(get_me(&env, &jwt).await["verified_by"], "jwt");
+}
+
+/// P05, F04: answers are cached by a hash of the token (one call for many requests); a token revoked
+/// at the IdP is still accepted while its answer may be reused, and refused once that bound
+/// (30 s here) passes.
+#[tokio::test]
+async fn a_revoked_token_is_refused_within_the_cache_bound() {
+    let env = introspecting(false).await;
+    let issuer = env.idp.issuer();
+    let token = opaque(&env, alice()).await;
+    let before = issuer.requests(Endpoint::Introspection);
+    for _ in 0..5 {
+        assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
+    }
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection) - before,
+        1,
+        "cached"
+    );
+    let revoked = reqwest::Client::new()
+        .post(issuer.revocation_endpoint())
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    env.advance(29);
+    assert_eq!(
+        env.initialize_status(Some(&token)).await,
+        StatusCode::OK,
+        "within the bound, the cached answer stands"
+    );
+    env.advance(2);
+    assert_eq!(
+        refusal(&env, &token).await,
+        (StatusCode::UNAUTHORIZED, "token is not active".to_owned())
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection) - before, 2);
+}
+
+/// P05: concurrent requests with one token share one introspection call.
+#[tokio::test]
+async fn concurrent_requests_share_one_introspection() {
+    let env = introspecting(false).await;
+    let issuer = env.idp.issuer();
+    let token = opaque(&env, alice()).await;
+    issuer.set_fault(
+        Endpoint::Introspection,
+        Fault::delay(Duration::from_millis(300)),
+    );
+    let before = issuer.requests(Endpoint::Introspection);
+    let statuses =
+        futures_util::future::join_all((0..8).map(|_| env.initialize_status(Some(&token)))).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection) - before, 1);
+}
+
+/// P02, F02, F03: an answer that does not fit is a refusal: `active: false` (unknown, expired, revoked),
+/// an audience that is not ours, an expired token.
+#[tokio::test]
+async fn introspection_answers_that_do_not_fit_are_refused() {
+    let env = introspecting(false).await;
+    for (token, expected) in [
+        (
+            "not-a-token-the-idp-issued".to_owned(),
+            "token is not active",
+        ),
+        (
+            opaque(&env, alice().audience("https://other.example/mcp")).await,
+            "token audience is not this server",
+        ),
+        (
+            opaque(&env, alice().expired_since(Duration::from_secs(600))).await,
+            "token is not active",
+        ),
+    ] {
+        assert_eq!(
+            refusal(&env, &token).await,
+            (StatusCode::UNAUTHORIZED, expected.to_owned())
+        );
+    }
+}
+
+/// P03: an introspection endpoint that errs, sends garbage, hangs past the timeout or drops the
+/// connection fails closed (503, never 200); when it recovers, the same token passes (failures
+/// are not cached).
+#[tokio::test]
+async fn an_introspection_endpoint_that_fails_fails_closed() {
+    let env = introspecting(false).await;
+    let issuer = env.idp.issuer();
+    let token = opaque(&env, alice()).await;
+    for fault in [
+        Fault::status(500),
+        Fault::status(401),
+        Fault::malformed_body(),
+        Fault::delay(Duration::from_secs(3)),
+        Fault::drop_connection(),
+    ] {
+        issuer.set_fault(Endpoint::Introspection, fault.clone());
+        let response = env.post(Some(&token), None, &initialize_request()).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{fault:?}"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+        issuer.clear_faults();
+    }
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
+}
+
+/// P07: with every token introspected, a JWT is judged by the IdP too, so its revocation is
+/// felt within the cache bound.
+#[tokio::test]
+async fn every_token_can_be_introspected_so_revoked_jwts_are_refused() {
+    let env = introspecting(true).await;
+    let issuer = env.idp.issuer();
+    let issued: Value = reqwest::Client::new()
+        .post(issuer.token_endpoint())
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "mcp:tools"),
+            ("resource", env.resource()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = issued["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt.split('.').count(), 3, "a JWT");
+    let me = get_me(&env, &jwt).await;
+    assert_eq!(me["verified_by"], "introspection", "{me}");
+    reqwest::Client::new()
+        .post(issuer.revocation_endpoint())
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[("token", jwt.as_str())])
+        .send()
+        .await
+        .unwrap();
+    env.advance(31);
+    assert_eq!(
+        refusal(&env, &jwt).await,
+        (StatusCode::UNAUTHORIZED, "token is not active".to_owned())
+    );
+    // A JWT the IdP never issued (minted through the admin API) is not active either, however
+    // good its signature.
+    let minted = env.token().await;
+    assert_eq!(refusal(&env, &minted).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// P04: Google access tokens are opaque; the server asks the token-information endpoint and
+/// accepts a live token issued to one of its configured OAuth clients. Another client's token
+/// and a Google-issued JWT (an ID token) are refused; an unavailable endpoint fails closed.
+#[tokio::test]
+async fn google_tokens_are_verified_by_token_information() {
+    let env = TestEnv::setup()
+        .configure_with_idp(|s, idp| {
+            s.keys.timeout = Duration::from_secs(1);
+            s.issuers.primary_mut().remote =
+                Some(RemoteVerification::TokenInfo(TokenInfoSettings {
+                    endpoint: FetchUrl::parse(&idp.issuer().token_info_endpoint()).unwrap(),
+                    client_ids: ClientIdAudience::new(["our-app.apps.googleusercontent.com"])
+                        .unwrap(),
+                    cache_for: Duration::from_secs(30),
+                }));
+        })
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    let google = |client: &str| {
+        AccessTokenSpec::user("bob")
+            .client_id(client)
+            .scope(["openid", "email"])
+    };
+    let token = opaque(&env, google("our-app.apps.googleusercontent.com")).await;
+    let me = get_me(&env, &token).await;
+    assert_eq!(me["user_id"], "bob", "{me}");
+    assert_eq!(me["client_id"], "our-app.apps.googleusercontent.com");
+    assert_eq!(me["verified_by"], "tokeninfo");
+    assert_eq!(me["scopes"], json!(["openid", "email"]));
+
+    let theirs = opaque(&env, google("their-app.apps.googleusercontent.com")).await;
+    assert_eq!(
+        refusal(&env, &theirs).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "token audience is not this server".to_owned()
+        )
+    );
+    assert_eq!(
+        refusal(&env, "ya29.unknown").await,
+        (StatusCode::UNAUTHORIZED, "token is not active".to_owned())
+    );
+    let id_token = env.token().await;
+    assert_eq!(
+        refusal(&env, &id_token).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "token is not an access token".to_owned()
+        )
+    );
+    issuer.set_fault(Endpoint::TokenInfo, Fault::status(503));
+    let fresh = opaque(&env, google("our-app.apps.googleusercontent.com")).await;
+    assert_eq!(
+        env.initialize_status(Some(&fresh)).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+/// A Cognito-shaped access token: no `aud`, `token_use: access`, the app client in `client_id`.
+async fn cognito(env: &TestEnv, token_use: &str, client: &str) -> String {
+    env.idp
+        .issuer()
+        .forge(
+            &Forgery::new(
+                AccessTokenSpec::user("cognito-user")
+                    .client_id(client)
+                    .scope(["mcp:tools"]),
+            )
+            .without_claim("aud")
+            .claim("token_use", token_use)
+            .claim("username", "cognito-user"),
+        )
+        .await
+        .unwrap()
+}
+
+/// P06, D04: without the opt-in, a Cognito access token (no `aud`) is refused; with it, one whose
+/// `client_id` is listed and whose `token_use` is `access` passes, and nothing else: an ID token,
+/// another app client, a token naming another audience.
+#[tokio::test]
+async fn cognito_tokens_need_the_opt_in_client_id_rule() {
+    let strict = TestEnv::start().await;
+    let token = cognito(&strict, "access", "cognito-app").await;
+    assert_eq!(
+        refusal(&strict, &token).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "token has no aud claim".to_owned()
+        )
+    );
+
+    let env = TestEnv::setup()
+        .configure(|s| {
+            *s.validation_mut() = s
+                .validation()
+                .clone()
+                .with_client_audience(ClientIdAudience::new(["cognito-app"]).unwrap());
+        })
+        .start()
+        .await;
+    let token = cognito(&env, "access", "cognito-app").await;
+    let me = get_me(&env, &token).await;
+    assert_eq!(me["user_id"], "cognito-user", "{me}");
+    assert_eq!(me["client_id"], "cognito-app");
+    assert_eq!(me["audience"], Value::Null);
+    for (token, expected) in [
+        (
+            cognito(&env, "id", "cognito-app").await,
+            "token is not an access token",
+        ),
+        (
+            cognito(&env, "access", "other-app").await,
+            "token audience is not this server",
+        ),
+        (
+            env.mint(
+                AccessTokenSpec::user("x")
+                    .client_id("cognito-app")
+                    .audience("https://other.example/mcp")
+                    .claim("token_use", "access"),
+            )
+            .await,
+            "token audience is not this server",
+        ),
+    ] {
+        assert_eq!(
+            refusal(&env, &token).await,
+            (StatusCode::UNAUTHORIZED, expected.to_owned())
+        );
+    }
+}
+
+/// An Entra ID v1-shaped app-only token: `typ: JWT`, `appid`, `roles`, `ver: 1.0`, no scopes.
+fn entra_app_only() -> AccessTokenSpec {
+    AccessTokenSpec::machine("11111111-2222-3333-4444-555555555555")
+        .claim("appid", "11111111-2222-3333-4444-555555555555")
+        .claim("roles", json!(["Tools.Call"]))
+        .claim("ver", "1.0")
+        .claim("tid", "tenant-guid")
+}
+
+/// P08: app roles are permissions only when the operator says so: by default an app-only token
+/// brings no scope and a tool needing `Tools.Call` is refused 403; with `roles` read, it passes.
+#[tokio::test]
+async fn entra_app_roles_are_permissions_only_when_configured() {
+    let required = &["Tools.Call"];
+    let strict = TestEnv::setup().required_scopes(required).start().await;
+    let token = strict.mint(entra_app_only()).await;
+    assert_eq!(
+        strict.initialize_status(Some(&token)).await,
+        StatusCode::FORBIDDEN
+    );
+
+    let env = TestEnv::setup()
+        .required_scopes(required)
+        .configure(|s| {
+            *s.validation_mut() = s
+                .validation()
+                .clone()
+                .with_permission_claims(PermissionClaims {
+                    scope: true,
+                    scp: true,
+                    roles: true,
+                });
+        })
+        .start()
+        .await;
+    let token = env.mint(entra_app_only()).await;
+    let me = get_me(&env, &token).await;
+    assert_eq!(me["scopes"], json!(["Tools.Call"]), "{me}");
+    assert_eq!(me["client_id"], "11111111-2222-3333-4444-555555555555");
+}
+
+/// P09: two trusted issuers (a workforce IdP and a partner's, or Entra's v1 and v2 issuers),
+/// each with its own keys: each one's tokens pass, the RFC 9728 document lists both, and a token
+/// of an issuer that is not trusted is refused without any key fetch, from it or from the others.
+#[tokio::test]
+async fn several_issuers_are_trusted_and_tokens_are_routed_by_iss() {
+    let env = TestEnv::setup()
+        .configure_with_idp(|s: &mut Settings, idp| {
+            let partner = Issuer::parse(&format!("{}/partner", idp.url())).unwrap();
+            let rules = s.validation().for_issuer(partner);
+            s.issuers.trust(TrustedIssuer::new(rules)).unwrap();
+        })
+        .start()
+        .await;
+    let root = env.idp.issuer();
+    let partner = env.idp.tenant("partner").await.unwrap();
+    let stranger = env.idp.tenant("stranger").await.unwrap();
+    env.wait_until_ready(Duration::from_secs(10)).await;
+
+    let spec = || AccessTokenSpec::user("carol").scope(["mcp:tools"]);
+    let from_partner = partner.mint(&spec()).await.unwrap();
+    let me = get_me(&env, &from_partner).await;
+    assert_eq!(me["issuer"], partner.url(), "{me}");
+    let from_root = root.mint(&spec()).await.unwrap();
+    assert_eq!(get_me(&env, &from_root).await["issuer"], root.url());
+
+    let document: Value = env
+        .http
+        .get(env.metadata_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["authorization_servers"],
+        json!([root.url(), partner.url()])
+    );
+
+    let fetches = |handles: &[&mock_idp::IssuerHandle]| -> u64 {
+        handles.iter().map(|h| h.requests(Endpoint::Jwks)).sum()
+    };
+    let before = fetches(&[root, &partner, &stranger]);
+    let foreign = stranger.mint(&spec()).await.unwrap();
+    assert_eq!(
+        refusal(&env, &foreign).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "token issuer is not trusted".to_owned()
+        )
+    );
+    assert_eq!(fetches(&[root, &partner, &stranger]), before, "no fetch");
+}
+
+/// P09 with one issuer: a token of another issuer, under a `kid` the trusted issuer does not
+/// have, is refused without the refetch an unknown `kid` would otherwise cause.
+#[tokio::test]
+async fn a_foreign_issuer_costs_no_key_fetch() {
+    let env = TestEnv::start().await;
+    let root = env.idp.issuer();
+    let stranger = env.idp.tenant("stranger").await.unwrap();
+    let before = root.requests(Endpoint::Jwks) + stranger.requests(Endpoint::Jwks);
+    let foreign = stranger
+        .mint(&AccessTokenSpec::user("mallory"))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(&env, &foreign).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "token issuer is not trusted".to_owned()
+        )
+    );
+    assert_eq!(
+        root.requests(Endpoint::Jwks) + stranger.requests(Endpoint::Jwks),
+        before
+    );
+}

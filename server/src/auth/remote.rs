@@ -1,0 +1,286 @@
+//! Tokens this server cannot judge by itself: opaque access tokens (and, when configured, every
+//! token of an issuer) are judged by the authorization server that issued them, through RFC 7662
+//! introspection or Google's token-information endpoint (checklist P01-P05, P07).
+//!
+//! The answer is cached by a SHA-256 hash of the token (the token itself is never kept or
+//! logged), bounded in entries, for at most the configured time and never past the token's
+//! `exp`, so a token revoked at the authorization server is refused within that bound. Concurrent
+//! requests with the same token share one call. An endpoint that cannot answer (down, slow,
+//! garbage, 5xx) fails closed: 503, never a pass.
+
+mod introspection;
+mod token_info;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::digest::{SHA256, digest};
+
+use super::authorization_server::AuthorizationServer;
+use super::claims::VerifiedClaims;
+use super::fetch::{FetchError, FetchUrl};
+use super::policy::{ClientIdAudience, ValidationPolicy};
+use super::principal::VerifiedBy;
+use super::token::TokenError;
+use crate::clock::Clock;
+
+/// How an issuer's tokens are judged when they are not verified locally.
+#[derive(Debug, Clone)]
+pub enum RemoteVerification {
+    /// RFC 7662 token introspection with this server's own client credentials.
+    Introspection(IntrospectionSettings),
+    /// Google's token-information endpoint (Google access tokens are opaque).
+    TokenInfo(TokenInfoSettings),
+}
+
+impl RemoteVerification {
+    /// Whether JWTs of this issuer go to the remote endpoint too (not only opaque tokens).
+    pub fn covers_jwts(&self) -> bool {
+        match self {
+            Self::Introspection(settings) => settings.every_token,
+            Self::TokenInfo(_) => false,
+        }
+    }
+
+    fn cache_for(&self) -> Duration {
+        match self {
+            Self::Introspection(settings) => settings.cache_for,
+            Self::TokenInfo(settings) => settings.cache_for,
+        }
+    }
+}
+
+/// RFC 7662 introspection, as this server's OAuth client at the authorization server.
+#[derive(Debug, Clone)]
+pub struct IntrospectionSettings {
+    /// The endpoint; `None` reads `introspection_endpoint` from the issuer's metadata.
+    pub endpoint: Option<FetchUrl>,
+    /// This server's client id at the authorization server.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: ClientSecret,
+    /// How the credentials are sent.
+    pub client_auth: ClientAuthMethod,
+    /// Introspect JWTs too (the authorization server then decides on every token, so a revoked
+    /// JWT is refused as soon as the cache lets go), not only tokens that are not JWTs.
+    pub every_token: bool,
+    /// How long an answer is reused (never past the token's `exp`).
+    pub cache_for: Duration,
+}
+
+/// Google's token-information endpoint: a Google access token is accepted when Google says it is
+/// live and was issued to one of this deployment's OAuth clients.
+#[derive(Debug, Clone)]
+pub struct TokenInfoSettings {
+    /// `https://oauth2.googleapis.com/tokeninfo`, or a test double.
+    pub endpoint: FetchUrl,
+    /// The OAuth client ids whose tokens are for this server (`aud` or `azp`).
+    pub client_ids: ClientIdAudience,
+    /// How long an answer is reused (never past the token's expiry).
+    pub cache_for: Duration,
+}
+
+impl TokenInfoSettings {
+    /// Google's endpoint.
+    pub const GOOGLE: &str = "https://oauth2.googleapis.com/tokeninfo";
+}
+
+/// A client secret: shown as `[redacted]` in every `Debug` output and log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+/// RFC 6749 §2.3.1 client authentication at the introspection endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// `client_secret_basic` (what RFC 7662 §2.1 shows, and the default).
+    #[default]
+    Basic,
+    /// `client_secret_post`.
+    Post,
+}
+
+/// Why the remote endpoint could not judge a token: the request fails closed with 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the authorization server cannot judge the token right now")]
+pub struct RemoteUnavailable;
+
+/// What the remote endpoint said, and until when (Unix seconds, server clock) it may be reused.
+#[derive(Debug)]
+struct Verdict {
+    judged: Result<VerifiedClaims, TokenError>,
+    reuse_until: i64,
+}
+
+/// Judges tokens at one issuer's endpoint, with the cache.
+pub(crate) struct RemoteVerifier {
+    method: RemoteVerification,
+    authorization_server: Arc<AuthorizationServer>,
+    policy: ValidationPolicy,
+    clock: Arc<dyn Clock>,
+    cache: moka::future::Cache<[u8; 32], Arc<Verdict>>,
+}
+
+impl fmt::Debug for RemoteVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteVerifier")
+            .field("method", &self.method)
+            .field("issuer", self.policy.issuer())
+            .field("cached", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers kept at most: enough for every live token of a busy deployment, bounded against a
+/// flood of distinct made-up tokens.
+const MAX_CACHED: u64 = 100_000;
+
+impl RemoteVerifier {
+    pub(crate) fn new(
+        method: RemoteVerification,
+        authorization_server: Arc<AuthorizationServer>,
+        policy: ValidationPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(MAX_CACHED)
+            // A memory bound only; reuse is decided by `reuse_until` on the server's clock.
+            .time_to_live(method.cache_for().max(Duration::from_secs(1)))
+            .build();
+        Self {
+            method,
+            authorization_server,
+            policy,
+            clock,
+            cache,
+        }
+    }
+
+    /// Whether JWTs go here too.
+    pub(crate) fn covers_jwts(&self) -> bool {
+        self.method.covers_jwts()
+    }
+
+    /// How `get_me` reports tokens judged here.
+    pub(crate) fn verified_by(&self) -> VerifiedBy {
+        match self.method {
+            RemoteVerification::Introspection(_) => VerifiedBy::Introspection,
+            RemoteVerification::TokenInfo(_) => VerifiedBy::TokenInfo,
+        }
+    }
+
+    /// Judges `token`: from the cache while the answer may be reused, else by asking (one call
+    /// per token however many requests wait for it).
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+    ) -> Result<Result<VerifiedClaims, TokenError>, RemoteUnavailable> {
+        let key: [u8; 32] = digest(&SHA256, token.as_bytes())
+            .as_ref()
+            .try_into()
+            .map_err(|_| RemoteUnavailable)?;
+        for _ in 0..2 {
+            let entry = self
+                .cache
+                .entry(key)
+                .or_try_insert_with(async {
+                    let judged = self.ask(token).await?;
+                    Ok::<_, RemoteUnavailable>(Arc::new(self.verdict(judged)))
+                })
+                .await
+                .map_err(|error: Arc<RemoteUnavailable>| (*error).clone())?;
+            // An answer just fetched is used even when it may not be reused (cache time 0).
+            if entry.is_fresh() || self.clock.now() < entry.value().reuse_until {
+                return Ok(entry.value().judged.clone());
+            }
+            // Past its reuse time (or the token's expiry): ask again.
+            self.cache.invalidate(&key).await;
+        }
+        Err(RemoteUnavailable)
+    }
+
+    /// Until when an answer may be reused: the configured time, never past `exp`.
+    fn verdict(&self, judged: Result<VerifiedClaims, TokenError>) -> Verdict {
+        let now = self.clock.now();
+        let cache_for = i64::try_from(self.method.cache_for().as_secs()).unwrap_or(i64::MAX);
+        let mut reuse_until = now.saturating_add(cache_for);
+        if let Ok(VerifiedClaims {
+            expires_at: Some(exp),
+            ..
+        }) = &judged
+        {
+            reuse_until = reuse_until.min(exp.saturating_add(1));
+        }
+        Verdict {
+            judged,
+            reuse_until,
+        }
+    }
+
+    async fn ask(
+        &self,
+        token: &str,
+    ) -> Result<Result<VerifiedClaims, TokenError>, RemoteUnavailable> {
+        let now = self.clock.now();
+        let answer = match &self.method {
+            RemoteVerification::Introspection(settings) => {
+                let endpoint = match &settings.endpoint {
+                    Some(endpoint) => endpoint.clone(),
+                    None => self
+                        .authorization_server
+                        .introspection_endpoint()
+                        .await
+                        .map_err(|error| {
+                            tracing::warn!(
+                                error = &error as &dyn std::error::Error,
+                                "no introspection endpoint"
+                            );
+                            RemoteUnavailable
+                        })?,
+                };
+                introspection::introspect(
+                    self.authorization_server.fetcher(),
+                    &endpoint,
+                    settings,
+                    token,
+                )
+                .await
+                .map(|document| introspection::judge(&document, now, &self.policy))
+            }
+            RemoteVerification::TokenInfo(settings) => {
+                token_info::ask(self.authorization_server.fetcher(), settings, token)
+                    .await
+                    .map(|answer| {
+                        answer.and_then(|document| {
+                            token_info::judge(&document, now, settings, &self.policy)
+                        })
+                    })
+            }
+        };
+        answer.map_err(|error: FetchError| {
+            // The URL carries no token (it is in the body); the error says what failed.
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "remote token verification unavailable"
+            );
+            RemoteUnavailable
+        })
+    }
+}

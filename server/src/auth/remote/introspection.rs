@@ -1,0 +1,181 @@
+//! RFC 7662 token introspection: the request (this server authenticates as a client, §2.1) and
+//! the judgement of the answer. A token is accepted only when `active` is `true`; `exp`, `nbf`,
+//! `iss`, `aud` and `token_type` are checked when present; a `cnf` (sender-constrained token) is
+//! refused as for JWTs (checklist P01-P03).
+
+use serde_json::Value;
+
+use super::super::claims::{VerifiedClaims, numeric_date, scopes};
+use super::super::fetch::{ClientAuth, FetchError, FetchUrl, Fetcher};
+use super::super::policy::ValidationPolicy;
+use super::super::token::TokenError;
+use super::{ClientAuthMethod, IntrospectionSettings};
+
+/// Asks `endpoint` about `token` (a JSON object comes back, or the endpoint failed).
+pub(super) async fn introspect(
+    fetcher: &Fetcher,
+    endpoint: &FetchUrl,
+    settings: &IntrospectionSettings,
+    token: &str,
+) -> Result<Value, FetchError> {
+    let (id, secret) = (settings.client_id.as_str(), settings.client_secret.expose());
+    let auth = match settings.client_auth {
+        ClientAuthMethod::Basic => ClientAuth::Basic { id, secret },
+        ClientAuthMethod::Post => ClientAuth::Post { id, secret },
+    };
+    fetcher
+        .post_form(
+            endpoint,
+            &[("token", token), ("token_type_hint", "access_token")],
+            auth,
+        )
+        .await
+        .map(|fetched| fetched.document)
+}
+
+/// Judges an introspection answer at `now` under `policy`.
+pub(super) fn judge(
+    answer: &Value,
+    now: i64,
+    policy: &ValidationPolicy,
+) -> Result<VerifiedClaims, TokenError> {
+    if answer.get("active") != Some(&Value::Bool(true)) {
+        return Err(TokenError::Inactive);
+    }
+    let text = |name: &'static str| -> Result<Option<String>, TokenError> {
+        match answer.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.clone())),
+            Some(_) => Err(TokenError::InvalidClaim(name)),
+        }
+    };
+    // RFC 7662 §2.2 `token_type` is an RFC 6749 §7.1 type; a refresh token that an authorization
+    // server introspects anyway is not an access token.
+    if let Some(kind) = text("token_type")?
+        && !["bearer", "access_token"].contains(&kind.to_ascii_lowercase().as_str())
+    {
+        return Err(TokenError::NotAnAccessToken);
+    }
+    if let Some(issuer) = text("iss")?
+        && issuer != policy.issuer().as_str()
+    {
+        return Err(TokenError::WrongIssuer);
+    }
+    let audience = match answer.get("aud") {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::String(one)) if policy.accepts_audience(one) => Value::String(one.clone()),
+        Some(Value::Array(many))
+            if many
+                .iter()
+                .any(|aud| aud.as_str().is_some_and(|aud| policy.accepts_audience(aud))) =>
+        {
+            Value::Array(many.clone())
+        }
+        Some(Value::String(_) | Value::Array(_)) => return Err(TokenError::WrongAudience),
+        Some(_) => return Err(TokenError::InvalidClaim("aud")),
+    };
+    let leeway = policy.leeway().secs();
+    let expires_at = answer
+        .get("exp")
+        .map(|exp| numeric_date(exp, "exp"))
+        .transpose()?;
+    if let Some(exp) = expires_at
+        && now > exp.saturating_add(leeway)
+    {
+        return Err(TokenError::Expired);
+    }
+    if let Some(nbf) = answer.get("nbf")
+        && now.saturating_add(leeway) < numeric_date(nbf, "nbf")?
+    {
+        return Err(TokenError::NotYetValid);
+    }
+    if answer.get("cnf").is_some() {
+        return Err(TokenError::SenderConstrained);
+    }
+    let client_id = text("client_id")?;
+    // A client-credentials token may have no `sub`: the client is the caller then.
+    let subject = text("sub")?
+        .or_else(|| client_id.clone())
+        .filter(|sub| !sub.trim().is_empty())
+        .ok_or(TokenError::MissingClaim("sub"))?;
+    Ok(VerifiedClaims {
+        issuer: policy.issuer().as_str().to_owned(),
+        subject,
+        audience,
+        expires_at,
+        issued_at: answer
+            .get("iat")
+            .map(|iat| numeric_date(iat, "iat"))
+            .transpose()?,
+        token_id: text("jti")?,
+        client_id,
+        scopes: scopes(answer.get("scope"))?,
+        uid: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::authorization_server::Issuer;
+    use crate::auth::policy::Audience;
+
+    fn policy() -> ValidationPolicy {
+        ValidationPolicy::new(
+            Issuer::parse("https://as.example").unwrap(),
+            Audience::new("https://mcp.example/mcp").unwrap(),
+        )
+    }
+
+    /// P02: only `active: true` passes; a present `exp`, `iss`, `aud` or `token_type` must fit.
+    #[test]
+    fn answers_are_judged_field_by_field() {
+        let now = 1_000_000;
+        let good = json!({"active": true, "sub": "alice", "client_id": "app", "scope": "mcp:tools",
+            "exp": now + 60, "iss": "https://as.example", "aud": "https://mcp.example/mcp",
+            "token_type": "Bearer"});
+        let claims = judge(&good, now, &policy()).unwrap();
+        assert_eq!(claims.subject, "alice");
+        assert_eq!(claims.scopes, ["mcp:tools"]);
+        assert_eq!(claims.expires_at, Some(now + 60));
+        let with = |change: Value| {
+            let mut answer = good.clone();
+            for (name, value) in change.as_object().unwrap() {
+                answer[name] = value.clone();
+            }
+            judge(&answer, now, &policy())
+        };
+        assert_eq!(with(json!({"active": false})), Err(TokenError::Inactive));
+        assert_eq!(with(json!({"active": "true"})), Err(TokenError::Inactive));
+        assert_eq!(with(json!({"exp": now - 61})), Err(TokenError::Expired));
+        assert_eq!(
+            with(json!({"iss": "https://other.example"})),
+            Err(TokenError::WrongIssuer)
+        );
+        assert_eq!(
+            with(json!({"aud": ["https://other.example/mcp"]})),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            with(json!({"token_type": "refresh_token"})),
+            Err(TokenError::NotAnAccessToken)
+        );
+        assert_eq!(
+            with(json!({"cnf": {"jkt": "x"}})),
+            Err(TokenError::SenderConstrained)
+        );
+        assert_eq!(
+            judge(&json!({"active": false}), now, &policy()),
+            Err(TokenError::Inactive)
+        );
+        let machine = judge(&json!({"active": true, "client_id": "svc"}), now, &policy()).unwrap();
+        assert_eq!(machine.subject, "svc", "no sub: the client is the caller");
+        assert_eq!(machine.expires_at, None);
+        assert_eq!(
+            judge(&json!({"active": true}), now, &policy()),
+            Err(TokenError::MissingClaim("sub"))
+        );
+    }
+}
