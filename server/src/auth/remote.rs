@@ -136,6 +136,9 @@ pub(crate) struct RemoteVerifier {
     policy: ValidationPolicy,
     clock: Arc<dyn Clock>,
     cache: moka::future::Cache<[u8; 32], Arc<Verdict>>,
+    /// Bounds the calls in flight: a flood of made-up opaque tokens (each one new, so never
+    /// cached) must not become a flood at the authorization server.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for RemoteVerifier {
@@ -151,6 +154,9 @@ impl fmt::Debug for RemoteVerifier {
 /// Answers kept at most: enough for every live token of a busy deployment, bounded against a
 /// flood of distinct made-up tokens.
 const MAX_CACHED: u64 = 100_000;
+
+/// Calls to the remote endpoint in flight at most; more wait (within the request timeout).
+const MAX_IN_FLIGHT: usize = 32;
 
 impl RemoteVerifier {
     pub(crate) fn new(
@@ -170,6 +176,7 @@ impl RemoteVerifier {
             policy,
             clock,
             cache,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         }
     }
 
@@ -238,6 +245,11 @@ impl RemoteVerifier {
         &self,
         token: &str,
     ) -> Result<Result<VerifiedClaims, TokenError>, RemoteUnavailable> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| RemoteUnavailable)?;
         let now = self.clock.now();
         let answer = match &self.method {
             RemoteVerification::Introspection(settings) => {
