@@ -31,6 +31,7 @@ use crate::auth::fetch::Fetcher;
 use crate::auth::issuers::{IssuerVerifier, TrustedIssuer, Verifiers};
 use crate::auth::keys::{KeySource, KeySources, RefreshError};
 use crate::auth::remote::RemoteVerifier;
+use crate::auth::token_cache::TokenCache;
 use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
 use crate::edge::limit_headers;
@@ -101,6 +102,7 @@ impl App {
         ));
         let auth = Arc::new(Authenticator::new(
             verifiers,
+            TokenCache::new(settings.token_cache),
             clock,
             challenger,
             settings.scopes.clone(),

@@ -15,6 +15,7 @@ pub(crate) mod principal;
 pub(crate) mod remote;
 pub(crate) mod scopes;
 pub(crate) mod token;
+pub(crate) mod token_cache;
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,9 +28,11 @@ use axum::response::{IntoResponse, Response};
 
 use challenge::{AuthError, Challenger};
 use issuers::{IssuerVerifier, Route, Verifiers};
+use key_set::KeyFingerprint;
 pub use principal::{Principal, TokenKind, VerifiedBy};
 use scopes::ScopePolicy;
 use token::TokenError;
+use token_cache::{TokenCache, TokenHash, token_hash};
 
 use crate::clock::Clock;
 use crate::guard::request_host;
@@ -57,6 +60,7 @@ impl fmt::Debug for BearerToken {
 #[derive(Debug)]
 pub(crate) struct Authenticator {
     verifiers: Verifiers,
+    cache: TokenCache,
     clock: Arc<dyn Clock>,
     challenger: Challenger,
     scopes: ScopePolicy,
@@ -66,12 +70,14 @@ impl Authenticator {
     /// Assembles the auth layers' state.
     pub(crate) fn new(
         verifiers: Verifiers,
+        cache: TokenCache,
         clock: Arc<dyn Clock>,
         challenger: Challenger,
         scopes: ScopePolicy,
     ) -> Self {
         Self {
             verifiers,
+            cache,
             clock,
             challenger,
             scopes,
@@ -90,12 +96,31 @@ impl Authenticator {
     /// introspection.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let token = bearer_token(headers)?;
+        let hash = token_hash(token.expose());
+        if let Some(claims) = self.remembered(&hash).await? {
+            return Ok(Principal::new(claims, VerifiedBy::Jwt));
+        }
         let (judged, verified_by) = match self.verifiers.route(token.expose()) {
-            Route::Local(verifier) => (
-                self.verify_locally(verifier, token.expose()).await?,
-                VerifiedBy::Jwt,
+            Route::Local(index, verifier) => {
+                let judged = self.verify_locally(verifier, token.expose()).await?;
+                let judged = judged.map(|(claims, key)| {
+                    let claims = Arc::new(claims);
+                    self.cache.insert(
+                        hash,
+                        Arc::clone(&claims),
+                        index,
+                        key,
+                        self.clock.now(),
+                        verifier.policy.leeway().secs(),
+                    );
+                    claims
+                });
+                (judged, VerifiedBy::Jwt)
+            }
+            Route::Remote(remote) => (
+                remote.verify(token.expose()).await?.map(Arc::new),
+                remote.verified_by(),
             ),
-            Route::Remote(remote) => (remote.verify(token.expose()).await?, remote.verified_by()),
         };
         match judged {
             Ok(claims) => Ok(Principal::new(claims, verified_by)),
@@ -106,12 +131,31 @@ impl Authenticator {
         }
     }
 
+    /// The claims of a JWT verified before, if that verification still holds: within its time,
+    /// and its key still among its issuer's current keys (refreshed as on any request).
+    async fn remembered(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Arc<claims::VerifiedClaims>>, AuthError> {
+        let Some(cached) = self.cache.lookup(hash) else {
+            return Ok(None);
+        };
+        let Some(source) = self.verifiers.keys_of(cached.issuer()) else {
+            return Ok(None);
+        };
+        let keys = source.keys().await?;
+        Ok(self
+            .cache
+            .still_holds(hash, &cached, self.clock.now(), &keys)
+            .then(|| Arc::clone(cached.claims())))
+    }
+
     /// Checks a JWT with its issuer's keys; an unknown `kid` refetches them once (rate-limited).
     async fn verify_locally(
         &self,
         verifier: &IssuerVerifier,
         token: &str,
-    ) -> Result<Result<claims::VerifiedClaims, TokenError>, AuthError> {
+    ) -> Result<Result<(claims::VerifiedClaims, KeyFingerprint), TokenError>, AuthError> {
         let Some(source) = &verifier.keys else {
             // An issuer whose access tokens are never JWTs (Google): a JWT from it is an ID token.
             return Ok(Err(TokenError::NotAnAccessToken));
@@ -119,13 +163,13 @@ impl Authenticator {
         let keys = source.keys().await?;
         let policy = &verifier.policy;
         Ok(
-            match token::validate(token, &keys, self.clock.now(), policy) {
+            match token::validate_with_key(token, &keys, self.clock.now(), policy) {
                 Err(error @ (TokenError::UnknownKey | TokenError::NoUsableKey)) => {
                     let refreshed = source.refresh_for_unknown_kid().await?;
                     if Arc::ptr_eq(&refreshed, &keys) {
                         Err(error)
                     } else {
-                        token::validate(token, &refreshed, self.clock.now(), policy)
+                        token::validate_with_key(token, &refreshed, self.clock.now(), policy)
                     }
                 }
                 other => other,

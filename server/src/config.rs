@@ -27,6 +27,7 @@ use crate::auth::policy::{
 use crate::auth::remote::{
     ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification, TokenInfoSettings,
 };
+use crate::auth::token_cache::TokenCacheSettings;
 use crate::edge::Limits;
 use crate::guard::{AllowedHost, AllowedOrigin, GuardPolicy};
 use crate::metadata::AsMetadataMode;
@@ -267,6 +268,10 @@ impl Args {
         settings.as_metadata = match self.as_metadata {
             AsMetadataArg::Redirect => AsMetadataMode::Redirect,
             AsMetadataArg::Proxy => AsMetadataMode::Proxy,
+        };
+        settings.token_cache = TokenCacheSettings {
+            max_bytes: self.token_cache_max_bytes,
+            max_age: Duration::from_secs(self.token_cache_max_age_secs),
         };
         settings.keys = KeySourceSettings {
             timeout: Duration::from_secs(self.jwks_timeout_secs),

@@ -51,6 +51,7 @@ pub use auth::remote::{
 };
 pub use auth::scopes::ScopePolicy;
 pub use auth::token::{TokenError, validate};
+pub use auth::token_cache::TokenCacheSettings;
 pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{

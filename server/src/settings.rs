@@ -10,6 +10,7 @@ use crate::auth::issuers::{TrustedIssuer, TrustedIssuers};
 use crate::auth::keys::KeySourceSettings;
 use crate::auth::policy::ValidationPolicy;
 use crate::auth::scopes::ScopePolicy;
+use crate::auth::token_cache::TokenCacheSettings;
 use crate::edge::Limits;
 use crate::guard::GuardPolicy;
 use crate::metadata::AsMetadataMode;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub as_metadata: AsMetadataMode,
     /// How keys (and introspection answers) are fetched: timeouts, sizes, caching.
     pub keys: KeySourceSettings,
+    /// How many verified JWTs are remembered, and for how long.
+    pub token_cache: TokenCacheSettings,
     /// Which scopes each request needs.
     pub scopes: ScopePolicy,
     /// Accepted `Host` and `Origin` values.
@@ -77,6 +80,7 @@ impl Settings {
             resource,
             as_metadata: AsMetadataMode::default(),
             keys: KeySourceSettings::default(),
+            token_cache: TokenCacheSettings::default(),
             scopes: ScopePolicy::for_tools(TOOL_SCOPES),
             limits: Limits::default(),
             rate_limit: RateLimit::default(),

@@ -252,3 +252,32 @@ async fn stale_keys_are_refetched_on_demand() {
     assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
     assert!(env.app().is_ready());
 }
+
+/// The verified-token cache never outlives a key: a token accepted (and remembered) under a key
+/// is refused as soon as the server's next look at the JWKS finds the key gone, even though the
+/// token itself has not expired.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_leaves_the_jwks() {
+    let env = TestEnv::setup()
+        .idp_settings(mock_idp::IssuerSettings {
+            grace_period: Duration::ZERO,
+            jwks_max_age: Duration::from_secs(60),
+            ..mock_idp::IssuerSettings::default()
+        })
+        .start()
+        .await;
+    let token = env
+        .mint(AccessTokenSpec::user("alice").expires_in(Duration::from_secs(3600)))
+        .await;
+    for _ in 0..3 {
+        assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
+    }
+    env.idp.issuer().rotate(None).await.unwrap();
+    // Past the JWKS freshness (60 s), well within the cache's maximum age (300 s), the server
+    // refetches on the next request and finds the key gone.
+    env.advance(61);
+    let response = env.post(Some(&token), None, &initialize_request()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "token signed by an unknown key");
+}

@@ -128,8 +128,8 @@ pub(crate) struct IssuerVerifier {
 
 /// Where a token goes.
 pub(crate) enum Route<'a> {
-    /// A JWT, verified here with the issuer's keys.
-    Local(&'a IssuerVerifier),
+    /// A JWT, verified here with the keys of the issuer at this index.
+    Local(usize, &'a IssuerVerifier),
     /// Judged at the issuer's endpoint.
     Remote(&'a RemoteVerifier),
 }
@@ -165,19 +165,28 @@ impl Verifiers {
     pub(crate) fn route(&self, token: &str) -> Route<'_> {
         let jwt = looks_like_jwt(token);
         let chosen = if !jwt {
-            self.all.iter().find(|v| v.remote.is_some())
+            self.all.iter().position(|v| v.remote.is_some())
         } else if self.all.len() > 1 {
-            claimed_issuer(token)
-                .and_then(|iss| self.all.iter().find(|v| v.policy.issuer().as_str() == iss))
+            claimed_issuer(token).and_then(|iss| {
+                self.all
+                    .iter()
+                    .position(|v| v.policy.issuer().as_str() == iss)
+            })
         } else {
             None
         };
         // `all` is never empty (see `new`).
-        let verifier = chosen.unwrap_or(&self.all[0]);
+        let index = chosen.unwrap_or(0);
+        let verifier = &self.all[index];
         match &verifier.remote {
             Some(remote) if !jwt || remote.covers_jwts() => Route::Remote(remote),
-            _ => Route::Local(verifier),
+            _ => Route::Local(index, verifier),
         }
+    }
+
+    /// The key source of the issuer at `index`, if it verifies JWTs here.
+    pub(crate) fn keys_of(&self, index: usize) -> Option<&Arc<KeySource>> {
+        self.all.get(index)?.keys.as_ref()
     }
 }
 

@@ -17,7 +17,13 @@ pub struct VerificationKey {
     kind: KeyKind,
     jwk_alg: Option<Algorithm>,
     key: DecodingKey,
+    fingerprint: KeyFingerprint,
 }
+
+/// What identifies a key across JWKS fetches: a SHA-256 of its JWK as the AS published it. A
+/// cached verification names the key that made it, and holds only while that key is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct KeyFingerprint([u8; 32]);
 
 impl fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,12 +101,26 @@ impl VerificationKey {
             },
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|_| KeyRejection::Unsupported)?;
+        let published = serde_json::to_vec(jwk).map_err(|_| KeyRejection::Unsupported)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &published);
+        let fingerprint = KeyFingerprint(
+            digest
+                .as_ref()
+                .try_into()
+                .map_err(|_| KeyRejection::Unsupported)?,
+        );
         Ok(Self {
             kid: jwk.common.key_id.clone(),
             kind,
             jwk_alg,
             key,
+            fingerprint,
         })
+    }
+
+    /// This key's identity across fetches.
+    pub(crate) fn fingerprint(&self) -> KeyFingerprint {
+        self.fingerprint
     }
 
     /// The key for jsonwebtoken's signature check.
@@ -188,6 +208,17 @@ impl KeySet {
     /// The key with this `kid`.
     pub(crate) fn by_kid(&self, kid: &str) -> Option<&VerificationKey> {
         self.keys.iter().find(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// Whether the key with this fingerprint is (still) published.
+    pub(crate) fn publishes(&self, fingerprint: KeyFingerprint) -> bool {
+        self.keys.iter().any(|k| k.fingerprint == fingerprint)
+    }
+
+    /// The first key's fingerprint (tests).
+    #[cfg(test)]
+    pub(crate) fn fingerprint_of_first(&self) -> KeyFingerprint {
+        self.keys[0].fingerprint
     }
 
     /// Every key that may verify `alg`.

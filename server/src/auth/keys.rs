@@ -3,7 +3,9 @@
 //! (single-flight), kept for a bounded time when refreshes fail (stale-if-error), and then failed
 //! closed (checklist G01, G05, D12).
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use super::authorization_server::{AuthorizationServer, DiscoveryError};
@@ -102,16 +104,24 @@ pub(crate) struct KeySource {
     authorization_server: Arc<AuthorizationServer>,
     settings: KeySourceSettings,
     clock: Arc<dyn Clock>,
-    state: RwLock<CacheState>,
+    /// What every request reads: swapped whole by a refresh, read without a lock.
+    current: ArcSwap<Loaded>,
+    /// When fetches happened: read and written on the refresh paths only.
+    state: Mutex<CacheState>,
     /// Single-flight: one fetch at a time; waiters then see its result.
     fetching: tokio::sync::Mutex<()>,
 }
 
+/// The keys and how long they may be used.
 #[derive(Debug, Default)]
-struct CacheState {
+struct Loaded {
     keys: Option<Arc<KeySet>>,
     fresh_until: i64,
     stale_until: i64,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
     last_attempt: Option<i64>,
     /// When an unknown `kid` last triggered a fetch: these are rate-limited on their own, so a
     /// rotation right after start is still picked up at once.
@@ -130,16 +140,17 @@ impl KeySource {
             authorization_server,
             settings,
             clock,
-            state: RwLock::new(CacheState::default()),
+            current: ArcSwap::from_pointee(Loaded::default()),
+            state: Mutex::new(CacheState::default()),
             fetching: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Whether usable keys have been loaded and are not past their stale window (readiness).
     pub(crate) fn is_ready(&self) -> bool {
-        let state = self.read();
-        state.keys.as_ref().is_some_and(|keys| !keys.is_empty())
-            && self.clock.now() < state.stale_until
+        let loaded = self.current.load();
+        loaded.keys.as_ref().is_some_and(|keys| !keys.is_empty())
+            && self.clock.now() < loaded.stale_until
     }
 
     /// The keys to validate with: cached while fresh; refreshed when expired (unless a fetch
@@ -150,9 +161,9 @@ impl KeySource {
     pub(crate) async fn keys(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
         let now = self.clock.now();
         {
-            let state = self.read();
-            if let Some(keys) = &state.keys
-                && now < state.fresh_until
+            let loaded = self.current.load();
+            if let Some(keys) = &loaded.keys
+                && now < loaded.fresh_until
             {
                 return Ok(Arc::clone(keys));
             }
@@ -170,7 +181,7 @@ impl KeySource {
         let now = self.clock.now();
         let cooldown = secs(self.settings.cooldown);
         let allowed = {
-            let mut state = self.write();
+            let mut state = self.state();
             let allowed = state
                 .last_kid_refresh
                 .is_none_or(|last| now >= last.saturating_add(cooldown));
@@ -190,15 +201,15 @@ impl KeySource {
     /// # Errors
     /// [`RefreshError`] from discovery or the JWKS fetch; the cache keeps its last good keys.
     pub(crate) async fn refresh(&self) -> Result<(), RefreshError> {
-        let started = self.read().attempts;
+        let started = self.state().attempts;
         let _one_fetch = self.fetching.lock().await;
-        if self.read().attempts != started {
+        if self.state().attempts != started {
             // Another caller fetched while we waited; its result is ours.
             return Ok(());
         }
         let now = self.clock.now();
         {
-            let mut state = self.write();
+            let mut state = self.state();
             state.last_attempt = Some(now);
             state.attempts += 1;
         }
@@ -208,11 +219,8 @@ impl KeySource {
                     .unwrap_or(DEFAULT_TTL)
                     .clamp(MIN_TTL, MAX_TTL)
                     .as_secs();
-                let mut state = self.write();
-                state.fresh_until = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
-                state.stale_until = state
-                    .fresh_until
-                    .saturating_add(secs(self.settings.stale_for));
+                let fresh_until = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+                let stale_until = fresh_until.saturating_add(secs(self.settings.stale_for));
                 if keys.is_empty() {
                     tracing::warn!(
                         ttl,
@@ -221,11 +229,15 @@ impl KeySource {
                 } else {
                     tracing::info!(keys = keys.len(), ttl, "authorization server keys loaded");
                 }
-                state.keys = Some(keys);
+                self.current.store(Arc::new(Loaded {
+                    keys: Some(keys),
+                    fresh_until,
+                    stale_until,
+                }));
                 Ok(())
             }
             Err(error) => {
-                if self.read().keys.is_some() {
+                if self.current.load().keys.is_some() {
                     tracing::warn!(
                         error = &error as &dyn std::error::Error,
                         "JWKS refresh failed; serving the last good keys while they are within the stale window"
@@ -252,28 +264,24 @@ impl KeySource {
     }
 
     fn usable(&self, now: i64) -> Result<Arc<KeySet>, KeysUnavailable> {
-        let state = self.read();
-        match &state.keys {
+        let loaded = self.current.load();
+        match &loaded.keys {
             None => Err(KeysUnavailable::NotLoaded),
-            Some(_) if now >= state.stale_until => Err(KeysUnavailable::Stale),
+            Some(_) if now >= loaded.stale_until => Err(KeysUnavailable::Stale),
             Some(keys) => Ok(Arc::clone(keys)),
         }
     }
 
     fn cooldown_over(&self, now: i64) -> bool {
         let cooldown = secs(self.settings.cooldown);
-        self.read()
+        self.state()
             .last_attempt
             .is_none_or(|last| now >= last.saturating_add(cooldown))
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, CacheState> {
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
         // Every write replaces whole fields, so a poisoned lock still holds a consistent state.
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CacheState> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

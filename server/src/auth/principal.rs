@@ -1,12 +1,14 @@
 //! Who called: the verified claims of the caller's token, as tools and the session binding see
 //! them. A `Principal` exists only after validation succeeded, so holding one is the proof.
 
+use std::sync::Arc;
+
 use super::claims::VerifiedClaims;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    claims: VerifiedClaims,
+    claims: Arc<VerifiedClaims>,
     verified_by: VerifiedBy,
 }
 
@@ -42,7 +44,7 @@ pub enum TokenKind {
 }
 
 impl Principal {
-    pub(crate) fn new(claims: VerifiedClaims, verified_by: VerifiedBy) -> Self {
+    pub(crate) fn new(claims: Arc<VerifiedClaims>, verified_by: VerifiedBy) -> Self {
         Self {
             claims,
             verified_by,

@@ -18,7 +18,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::claims::{Claims, VerifiedClaims};
-use super::key_set::{KeySet, VerificationKey};
+use super::key_set::{KeyFingerprint, KeySet, VerificationKey};
 use super::policy::ValidationPolicy;
 
 /// Why a token was refused. Each variant becomes `invalid_token` with its own description;
@@ -92,6 +92,16 @@ pub fn validate(
     now: i64,
     policy: &ValidationPolicy,
 ) -> Result<VerifiedClaims, TokenError> {
+    validate_with_key(token, keys, now, policy).map(|(claims, _)| claims)
+}
+
+/// [`validate`], also naming the key whose signature verified (for the verified-token cache).
+pub(crate) fn validate_with_key(
+    token: &str,
+    keys: &KeySet,
+    now: i64,
+    policy: &ValidationPolicy,
+) -> Result<(VerifiedClaims, KeyFingerprint), TokenError> {
     let parsed = parse(token, policy)?;
     // The issuer is judged before any key is chosen: a token of an untrusted issuer costs no key
     // lookup and, in the caller, no refetch for its unknown `kid` (P09).
@@ -107,7 +117,7 @@ pub fn validate(
     }
     let key = select_key(&parsed, keys)?;
     verify_signature(&parsed, key)?;
-    parsed.claims.check(now, policy)
+    Ok((parsed.claims.check(now, policy)?, key.fingerprint()))
 }
 
 struct Parsed<'a> {

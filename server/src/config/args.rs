@@ -121,6 +121,13 @@ pub struct Args {
     /// Largest accepted total of request header fields, bytes (larger: 431).
     #[arg(long, env = "MCP_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
+    /// Estimated bytes the verified-token cache may hold (0 turns it off): a JWT seen before costs
+    /// a hash and a lookup instead of a signature check.
+    #[arg(long, env = "OAUTH_TOKEN_CACHE_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub token_cache_max_bytes: u64,
+    /// The longest a verified JWT is remembered, seconds (never past its `exp`).
+    #[arg(long, env = "OAUTH_TOKEN_CACHE_MAX_AGE_SECS", default_value_t = 300)]
+    pub token_cache_max_age_secs: u64,
     /// This server's OAuth client id at the authorization server, for token introspection.
     /// Setting it turns introspection on for tokens that are not JWTs.
     #[arg(long, env = "OAUTH_CLIENT_ID")]
