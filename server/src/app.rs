@@ -175,25 +175,31 @@ impl App {
                     .allow_methods([Method::GET])
                     .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
             );
-        let health = Router::new()
-            .route("/healthz", get(health::healthz))
-            .route("/readyz", get(health::readyz))
-            .with_state(Arc::clone(&self.keys));
-        Router::new()
+        let router = Router::new()
             .merge(self.mcp_router())
             .merge(public)
             .merge(forwarding)
-            .merge(health)
-            .layer(
-                ServiceBuilder::new()
-                    .layer(from_fn_with_state(self.settings.limits, limit_headers))
-                    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                    .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                    .layer(PropagateRequestIdLayer::x_request_id()),
-            )
+            .merge(self.health_router());
+        self.with_edge_layers(router)
+    }
+
+    /// What every route gets, outermost first: the header-size limit (431), a request id, and
+    /// the request span.
+    fn with_edge_layers(&self, router: Router) -> Router {
+        router.layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(self.settings.limits, limit_headers))
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
     }
 
     fn mcp_router(&self) -> Router {
+        self.mcp_router_with(Checks::All)
+    }
+
+    fn mcp_router_with(&self, checks: Checks) -> Router {
         let limits = self.settings.limits;
         let rmcp_config = StreamableHttpServerConfig::default()
             // Host and Origin are decided by our guard, before authentication.
@@ -219,10 +225,42 @@ impl App {
                     sessions.manager(),
                     rmcp_config,
                 );
-                self.mount(service)
-                    .layer(from_fn_with_state(Arc::clone(sessions), bind_sessions))
+                let mounted = self.mount(service);
+                match checks {
+                    Checks::All => {
+                        mounted.layer(from_fn_with_state(Arc::clone(sessions), bind_sessions))
+                    }
+                    #[cfg(feature = "bench-unchecked")]
+                    Checks::None => mounted,
+                }
             }
         };
+        #[cfg(feature = "bench-unchecked")]
+        if checks == Checks::None {
+            // get_me must still answer (with a principal nobody authenticated), or the
+            // comparison would measure an error reply against a real one.
+            let principal = crate::auth::Principal::new(
+                Arc::new(crate::auth::claims::VerifiedClaims {
+                    issuer: self.settings.issuer().to_string(),
+                    subject: "unchecked".into(),
+                    audience: serde_json::Value::String(self.settings.resource.url.to_string()),
+                    expires_at: Some(i64::from(i32::MAX)),
+                    issued_at: None,
+                    token_id: None,
+                    client_id: Some("unchecked".into()),
+                    scopes: vec!["mcp:tools".into()],
+                    uid: None,
+                }),
+                crate::auth::VerifiedBy::Jwt,
+            );
+            return mcp
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                ))
+                .layer(axum::Extension(principal));
+        }
         // Router::layer wraps what is already there, so the innermost layer comes first: read
         // from the bottom up for the order a request meets them.
         let mcp = mcp
@@ -242,6 +280,54 @@ impl App {
                 check_origin_and_host,
             ))
             .layer(self.cors())
+    }
+
+    /// `/healthz` and `/readyz`.
+    fn health_router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(Arc::clone(&self.keys))
+    }
+
+    /// Puts `routes` behind this server's bearer authentication: for services embedded next to
+    /// `/mcp` that must admit the same callers, with the same trusted issuers, caches and
+    /// challenges. The caller's [`crate::Principal`] is in each request's extensions.
+    pub fn protect(&self, routes: Router) -> Router {
+        routes.layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
+    }
+
+    /// **Benchmarks only** (feature `bench-unchecked`, never in a release): `/mcp` with the
+    /// Host/Origin guard, bearer layer, rate limit, scope gate and session binding all removed,
+    /// to measure what they cost. It admits anyone.
+    #[cfg(feature = "bench-unchecked")]
+    pub fn unchecked_router(&self) -> Router {
+        self.with_edge_layers(
+            self.mcp_router_with(Checks::None)
+                .merge(self.health_router()),
+        )
+    }
+
+    /// **Benchmarks only**: serves [`App::unchecked_router`] as [`App::serve`] serves the real one.
+    ///
+    /// # Errors
+    /// As [`App::serve`].
+    #[cfg(feature = "bench-unchecked")]
+    pub async fn serve_unchecked(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stop = self.shutdown.clone();
+        serve::serve(
+            listener,
+            self.unchecked_router(),
+            self.settings.limits,
+            shutdown,
+            move || stop.cancel(),
+        )
+        .await;
+        Ok(())
     }
 
     /// The MCP service at the resource's path; at the origin root when the resource has no path.
@@ -434,4 +520,13 @@ async fn issuer_verifier(
         keys,
         remote,
     })
+}
+
+/// Which of the request checks `/mcp` runs: all of them, always, except in the benchmark build
+/// that measures their cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    All,
+    #[cfg(feature = "bench-unchecked")]
+    None,
 }

@@ -106,9 +106,20 @@ async fn encryption_key(State(state): State<IdpState>, tenant: TenantName) -> Re
     }
 }
 
+/// `?count=N` on `/admin/mint`: N tokens of one recipe, one per line (each with its own `jti`),
+/// for load tests that need many distinct tokens.
+#[derive(serde::Deserialize)]
+struct MintCount {
+    count: Option<u32>,
+}
+
+/// The most tokens one `/admin/mint?count=` call makes.
+const MAX_MINT_COUNT: u32 = 200_000;
+
 async fn mint(
     State(state): State<IdpState>,
     tenant: TenantName,
+    axum::extract::Query(MintCount { count }): axum::extract::Query<MintCount>,
     body: axum::body::Bytes,
 ) -> Response {
     let forgery: Forgery = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body })
@@ -122,6 +133,22 @@ async fn mint(
     };
     if let Err(error) = issuer.rotate_if_due().await {
         return internal_error(&error);
+    }
+    if let Some(count) = count {
+        if count == 0 || count > MAX_MINT_COUNT {
+            return bad_request(&format!("count must be 1 to {MAX_MINT_COUNT}"));
+        }
+        let mut lines = String::new();
+        for _ in 0..count {
+            match issuer.forge(&forgery).await {
+                Ok(token) => {
+                    lines.push_str(&token);
+                    lines.push('\n');
+                }
+                Err(error) => return bad_request(&error_chain(&error)),
+            }
+        }
+        return lines.into_response();
     }
     match issuer.forge(&forgery).await {
         Ok(token) => Json(json!({ "access_token": token, "token_type": "Bearer" })).into_response(),

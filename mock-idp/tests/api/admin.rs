@@ -193,3 +193,37 @@ async fn the_clock_moves_token_times_and_is_driven_over_http() {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+/// `?count=N`: N distinct valid tokens of one recipe, one per line, for load tests; a count out
+/// of range is a 400.
+#[tokio::test]
+async fn many_tokens_are_minted_at_once() {
+    let idp = start().await;
+    let base = idp.url();
+    let response = http()
+        .post(format!("{base}/admin/mint?count=50"))
+        .json(&json!({"subject": "load", "scope": "mcp:tools"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let tokens: Vec<&str> = text.lines().collect();
+    assert_eq!(tokens.len(), 50);
+    let distinct: std::collections::HashSet<&&str> = tokens.iter().collect();
+    assert_eq!(distinct.len(), 50, "each its own jti");
+    let jwks = fetch_jwks(&idp.issuer().jwks_uri()).await;
+    for token in tokens {
+        let claims = verify(token, &jwks, idp.url(), DEMO_AUDIENCE).unwrap();
+        assert_eq!(claims["sub"], "load");
+    }
+    for count in [0, 1_000_000] {
+        let refused = http()
+            .post(format!("{base}/admin/mint?count={count}"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    }
+}

@@ -4,9 +4,10 @@
 //! Order: compact-JWS shape (J42); the header, as one JSON object without duplicate members in
 //! canonical base64url, and its policy (`alg` allow-list, no `crit`/`b64`/`cty`, `typ`: J01-J04,
 //! J15-J17, J35-J38, J40, J44-J46); the signature and payload segments (J18, J40-J41, J44-J45);
-//! key selection from the AS's keys only (`jku`/`x5u`/`jwk`/`x5c` are never read, J11-J14),
-//! key/algorithm consistency (J05-J07), the signature (J19-J21, via jsonwebtoken), then the claims
-//! ([`super::claims`]).
+//! the issuer (P09) and the other claims ([`super::claims`]), so a refusal never costs signature
+//! work; key selection from the AS's keys only (`jku`/`x5u`/`jwk`/`x5c` are never read,
+//! J11-J14), key/algorithm consistency (J05-J07), then the signature (J19-J21, via jsonwebtoken).
+//! Claims are only ever used to refuse before the signature has verified.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -112,12 +113,17 @@ pub(crate) fn validate_with_key(
     {
         return Err(TokenError::WrongIssuer);
     }
+    // The claims are judged before any signature work: a token that would be refused for its
+    // claims (expired, another audience...) is refused at the cost of a parse, so bad tokens stay
+    // cheaper than good ones. Nothing is trusted from them; passing claims still need the
+    // signature.
+    let claims = parsed.claims.check(now, policy)?;
     if keys.is_empty() {
         return Err(TokenError::NoUsableKey);
     }
     let key = select_key(&parsed, keys)?;
     verify_signature(&parsed, key)?;
-    Ok((parsed.claims.check(now, policy)?, key.fingerprint()))
+    Ok((claims, key.fingerprint()))
 }
 
 struct Parsed<'a> {

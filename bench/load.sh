@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# End-to-end load test of release builds: the mock IdP and the server on loopback, driven by wrk
+# (installed from the distribution if missing) with one thread and 32 connections. The server
+# runs on CPU 1 and wrk on CPU 0 (taskset), so "the server on one core" is what is measured.
+#
+#   bench/load.sh               every scenario, 10 s each, and the 60 s distinct-token memory run
+#   DURATION=5s bench/load.sh   shorter runs
+#   SKIP_MEMORY=1 bench/load.sh without the memory run
+#   ONLY_MEMORY=1 bench/load.sh only the memory run
+#
+# Scenarios, in session mode (SSE responses) and stateless mode (JSON):
+#   get_me            tools/call get_me with a valid token (every check on)
+#   tools/list        tools/list with a valid token
+#   expired token     tools/call with an expired token (refused 401 before any signature work)
+#   bad signature     tools/call with a token whose signature does not verify (401 after RS256)
+#   unchecked get_me  the same get_me on the bench-only build with the Host/Origin guard, bearer
+#                     layer, rate limit, scope gate and session binding removed
+# Memory: 100,000 distinct valid ES256 tokens round-robin for 60 s (stateless), the server's RSS
+# sampled every second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+IDP_PORT=19400
+IDP_ES_PORT=19401
+PORT=18000
+MEMORY_PORT=18001
+SERVER_CPU="${SERVER_CPU:-1}"
+CLIENT_CPU="${CLIENT_CPU:-0}"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk
+fi
+
+echo "== building release binaries" >&2
+cargo build --release --locked -q -p mcp-oauth-server -p mock-idp
+cargo build --release --locked -q -p mcp-oauth-server --features bench-unchecked --example unchecked
+SERVER=target/release/mcp-oauth-server
+UNCHECKED=target/release/examples/unchecked
+IDP=target/release/mock-idp
+
+# Polls until `url` answers 200, for at most 30 s.
+wait_for() {
+  local url=$1 deadline=$((SECONDS + 30))
+  until curl -sf -o /dev/null "$url"; do
+    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $url" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+
+start_idp() { # port alg
+  "$IDP" --port "$1" --alg "$2" --admin on --token-lifetime 86400 \
+    --resource "http://localhost:$PORT/mcp" --resource "http://localhost:$MEMORY_PORT/mcp" \
+    >/dev/null 2>&1 &
+  pids+=($!)
+  wait_for "http://127.0.0.1:$1/jwks"
+}
+
+mint() { # idp-port json-recipe
+  curl -sf -X POST "http://127.0.0.1:$1/admin/mint" -H 'content-type: application/json' -d "$2" \
+    | json_field access_token
+}
+
+start_server() { # binary port stateless(true|false)
+  OAUTH_ISSUER="http://127.0.0.1:$IDP_PORT" PORT="$2" MCP_STATELESS="$3" \
+    MCP_RATE_LIMIT_PER_MINUTE=0 RUST_LOG="${RUST_LOG:-info}" \
+    taskset -c "$SERVER_CPU" "$1" >/dev/null 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_for "http://127.0.0.1:$2/readyz"
+}
+
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+}
+
+open_session() { # port token → session id
+  local id
+  id=$(curl -s -D - -o /dev/null "http://127.0.0.1:$1/mcp" \
+    -H "Authorization: Bearer $2" -H 'content-type: application/json' \
+    -H 'accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"wrk","version":"1"}}}' \
+    | tr -d '\r' | awk -F': ' 'tolower($1)=="mcp-session-id" {print $2}')
+  curl -sf -o /dev/null "http://127.0.0.1:$1/mcp" -H "Authorization: Bearer $2" \
+    -H "Mcp-Session-Id: $id" -H 'content-type: application/json' \
+    -H 'accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-06-18' \
+    -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+  echo "$id"
+}
+
+# Runs wrk; prints "rps p50 p99 p999 non2xx".
+drive() { # port token session method [duration]
+  TOKEN="$2" SESSION="$3" METHOD="$4" taskset -c "$CLIENT_CPU" \
+    wrk -t1 -c"$CONNECTIONS" -d"${5:-$DURATION}" --latency -s bench/mcp.lua "http://127.0.0.1:$1/mcp" \
+    | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                      print v["rps"], v["p50"], v["p99"], v["p999"], v["non2xx"] }'
+}
+
+row() { # mode scenario "rps p50 p99 p999 non2xx"
+  read -r rps p50 p99 p999 non2xx <<<"$3"
+  printf '| %s | %s | %s | %s µs | %s µs | %s µs | %s |\n' "$1" "$2" "$rps" "$p50" "$p99" "$p999" "$non2xx"
+}
+
+start_idp "$IDP_PORT" RS256
+audience="http://localhost:$PORT/mcp"
+good=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"scope\":\"mcp:tools\",\"expires_in\":86400}")
+expired=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"scope\":\"mcp:tools\",\"expires_in\":-3600}")
+bad_signature=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"scope\":\"mcp:tools\",\"expires_in\":86400,\"signature\":{\"bytes_b64url\":\"$(python3 -c 'import base64; print(base64.urlsafe_b64encode(bytes(256)).decode().rstrip("="))')\"}}")
+
+if [ -z "${ONLY_MEMORY:-}" ]; then
+echo "| mode | scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for stateless in false true; do
+  mode=$([ "$stateless" = true ] && echo stateless || echo sessions)
+  start_server "$SERVER" "$PORT" "$stateless"
+  session=""
+  [ "$stateless" = true ] || session=$(open_session "$PORT" "$good")
+  drive "$PORT" "$good" "$session" tools/call 2s >/dev/null # warm-up
+  row "$mode" "get_me" "$(drive "$PORT" "$good" "$session" tools/call)"
+  row "$mode" "tools/list" "$(drive "$PORT" "$good" "$session" tools/list)"
+  row "$mode" "expired token (401)" "$(drive "$PORT" "$expired" "$session" tools/call)"
+  row "$mode" "bad signature (401)" "$(drive "$PORT" "$bad_signature" "$session" tools/call)"
+  stop_server
+  start_server "$UNCHECKED" "$PORT" "$stateless"
+  session=""
+  [ "$stateless" = true ] || session=$(open_session "$PORT" "$good")
+  drive "$PORT" "$good" "$session" tools/call 2s >/dev/null
+  row "$mode" "unchecked get_me (bench build)" "$(drive "$PORT" "$good" "$session" tools/call)"
+  stop_server
+done
+fi
+
+[ -n "${SKIP_MEMORY:-}" ] && exit 0
+
+echo >&2 "== memory: 100,000 distinct ES256 tokens for 60 s"
+start_idp "$IDP_ES_PORT" ES256
+tokens=$(mktemp)
+curl -sf -X POST "http://127.0.0.1:$IDP_ES_PORT/admin/mint?count=100000" -H 'content-type: application/json' \
+  -d "{\"subject\":\"load\",\"audience\":\"http://localhost:$MEMORY_PORT/mcp\",\"scope\":\"mcp:tools\",\"expires_in\":86400}" \
+  >"$tokens"
+OAUTH_ISSUER="http://127.0.0.1:$IDP_ES_PORT" PORT="$MEMORY_PORT" MCP_STATELESS=true \
+  MCP_RATE_LIMIT_PER_MINUTE=0 taskset -c "$SERVER_CPU" "$SERVER" >/dev/null 2>&1 &
+server_pid=$!
+pids+=("$server_pid")
+wait_for "http://127.0.0.1:$MEMORY_PORT/readyz"
+rss=$(mktemp)
+(for _ in $(seq 1 62); do ps -o rss= -p "$server_pid" >>"$rss" || true; sleep 1; done) &
+sampler=$!
+result=$(TOKENS_FILE="$tokens" METHOD=tools/call taskset -c "$CLIENT_CPU" \
+  wrk -t1 -c"$CONNECTIONS" -d60s --latency -s bench/mcp.lua "http://127.0.0.1:$MEMORY_PORT/mcp" | grep '^RESULT')
+wait "$sampler" || true
+python3 - "$rss" "$result" <<'PY'
+import sys
+samples = [int(l) for l in open(sys.argv[1]) if l.strip()]
+at10, at60, peak = samples[9], samples[min(59, len(samples) - 1)], max(samples)
+print(f"\nmemory, 100,000 distinct tokens, 60 s: {sys.argv[2]}")
+print(f"RSS at 10 s {at10 / 1024:.1f} MiB, at 60 s {at60 / 1024:.1f} MiB "
+      f"({(at60 - at10) / at10 * 100:+.1f}%), peak {peak / 1024:.1f} MiB")
+PY
+rm -f "$tokens" "$rss"
