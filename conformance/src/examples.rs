@@ -15,11 +15,31 @@ pub fn example_binary(name: &str) -> PathBuf {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building example {name}");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+    target_dir().join("debug/examples").join(name)
+}
+
+/// The server binary (`mcp-oauth-server`), built first (a no-op when already built).
+pub fn server_binary() -> PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "mcp-oauth-server",
+            "--bin",
+            "mcp-oauth-server",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the server");
+    target_dir().join("debug/mcp-oauth-server")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
         PathBuf::from,
-    );
-    target.join("debug/examples").join(name)
+    )
 }
 
 /// A running example; killed when dropped.

@@ -41,7 +41,8 @@ use crate::rate_limit::{RateLimiter, limit_rate};
 use crate::resource::metadata_path;
 use crate::session::{SESSION_HEADER, Sessions, Transport, bind_sessions};
 use crate::settings::Settings;
-use crate::tools::McpTools;
+use crate::telemetry::{Metrics, count_requests, exposition};
+use crate::tools::{McpTools, TOOL_SCOPES};
 use crate::{health, serve};
 
 /// Why the server cannot start.
@@ -67,6 +68,7 @@ pub struct App {
     rate_limiter: Option<Arc<RateLimiter>>,
     guard: Arc<GuardPolicy>,
     metadata: Arc<Metadata>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -79,18 +81,25 @@ impl App {
     /// [`StartError`] when the HTTP client cannot be built or discovery finds another issuer.
     pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
+        let metrics = Arc::new(Metrics::new(
+            TOOL_SCOPES.iter().map(|(tool, _)| (*tool).to_owned()),
+        ));
         let mut sources = Vec::new();
         let first = issuer_verifier(
             settings.issuers.primary(),
             &settings,
             &fetcher,
             &clock,
+            &metrics,
             &mut sources,
         )
         .await?;
         let mut more = Vec::new();
         for trusted in settings.issuers.iter().skip(1) {
-            more.push(issuer_verifier(trusted, &settings, &fetcher, &clock, &mut sources).await?);
+            more.push(
+                issuer_verifier(trusted, &settings, &fetcher, &clock, &metrics, &mut sources)
+                    .await?,
+            );
         }
         let verifiers = Verifiers::new(first, more);
         let challenger = Challenger::new(&settings.resource, settings.scopes.basic().to_vec());
@@ -106,6 +115,7 @@ impl App {
             clock,
             challenger,
             settings.scopes.clone(),
+            Arc::clone(&metrics),
         ));
         let keys = Arc::new(KeySources::new(sources));
         let sessions = match &settings.transport {
@@ -115,7 +125,7 @@ impl App {
         let rate_limiter = settings
             .rate_limit
             .per_minute
-            .map(|per_minute| Arc::new(RateLimiter::new(per_minute)));
+            .map(|per_minute| Arc::new(RateLimiter::new(per_minute, Arc::clone(&metrics))));
         Ok(Self {
             guard: Arc::new(settings.guard.clone()),
             settings: Arc::new(settings),
@@ -124,6 +134,7 @@ impl App {
             sessions,
             rate_limiter,
             metadata,
+            metrics,
             shutdown: CancellationToken::new(),
         })
     }
@@ -191,7 +202,29 @@ impl App {
                 .layer(from_fn_with_state(self.settings.limits, limit_headers))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::x_request_id()),
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(from_fn_with_state(
+                    Arc::clone(&self.metrics),
+                    count_requests,
+                )),
+        )
+    }
+
+    /// The Prometheus text exposition of this server's metrics, as `/metrics` serves it.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(&self.keys.ages(), self.open_sessions())
+    }
+
+    /// `GET /metrics`: what `MCP_METRICS_ADDR` serves (on its own listener, so the MCP port
+    /// never exposes it).
+    pub fn metrics_router(&self) -> Router {
+        let app = self.clone();
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let app = app.clone();
+                async move { exposition(app.metrics_text()) }
+            }),
         )
     }
 
@@ -388,6 +421,19 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let metrics = match self.settings.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                tracing::info!(address = %listener.local_addr()?, "metrics listening (GET /metrics)");
+                let router = self.metrics_router();
+                let stop = self.shutdown.clone();
+                let limits = self.settings.limits;
+                Some(tokio::spawn(async move {
+                    serve::serve(listener, router, limits, stop.cancelled_owned(), || {}).await;
+                }))
+            }
+            None => None,
+        };
         let loaders = self.spawn_key_loaders();
         let pruner = self.spawn_rate_limit_pruner();
         let stop = self.shutdown.clone();
@@ -404,6 +450,9 @@ impl App {
         .await;
         for loader in loaders {
             loader.abort();
+        }
+        if let Some(metrics) = metrics {
+            metrics.abort();
         }
         if let Some(pruner) = pruner {
             pruner.abort();
@@ -482,6 +531,7 @@ async fn issuer_verifier(
     settings: &Settings,
     fetcher: &Fetcher,
     clock: &Arc<dyn Clock>,
+    metrics: &Arc<Metrics>,
     sources: &mut Vec<Arc<KeySource>>,
 ) -> Result<IssuerVerifier, StartError> {
     let authorization_server = Arc::new(AuthorizationServer::new(
@@ -495,6 +545,7 @@ async fn issuer_verifier(
             Arc::clone(&authorization_server),
             settings.keys,
             Arc::clone(clock),
+            Arc::clone(metrics),
         ));
         if let Err(error) = keys.refresh().await
             && error.is_permanent()

@@ -37,6 +37,7 @@ use token_cache::{TokenCache, TokenHash, token_hash};
 use crate::clock::Clock;
 use crate::guard::request_host;
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response, is_initialize};
+use crate::telemetry::{AUDIT_TARGET, Metrics, refusal_reason};
 
 /// A bearer token exactly as the client sent it. Not `Display` or `Serialize`, so it cannot reach
 /// a log line or a response by accident; [`BearerToken::expose`] is the only way to its bytes.
@@ -64,6 +65,7 @@ pub(crate) struct Authenticator {
     clock: Arc<dyn Clock>,
     challenger: Challenger,
     scopes: ScopePolicy,
+    metrics: Arc<Metrics>,
 }
 
 impl Authenticator {
@@ -74,6 +76,7 @@ impl Authenticator {
         clock: Arc<dyn Clock>,
         challenger: Challenger,
         scopes: ScopePolicy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             verifiers,
@@ -81,6 +84,7 @@ impl Authenticator {
             clock,
             challenger,
             scopes,
+            metrics,
         }
     }
 
@@ -98,6 +102,7 @@ impl Authenticator {
         let token = bearer_token(headers)?;
         let hash = token_hash(token.expose());
         if let Some(claims) = self.remembered(&hash).await? {
+            self.metrics.authenticated("jwt_cached");
             return Ok(Principal::new(claims, VerifiedBy::Jwt));
         }
         let (judged, verified_by) = match self.verifiers.route(token.expose()) {
@@ -123,7 +128,10 @@ impl Authenticator {
             ),
         };
         match judged {
-            Ok(claims) => Ok(Principal::new(claims, verified_by)),
+            Ok(claims) => {
+                self.metrics.authenticated(verified_by.as_str());
+                Ok(Principal::new(claims, verified_by))
+            }
             Err(error) => {
                 tracing::debug!(reason = %error, "bearer token refused");
                 Err(error.into())
@@ -191,8 +199,98 @@ pub(crate) async fn require_bearer(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(error) => auth.respond(&error, request_host(&request)),
+        Err(error) => {
+            auth.metrics.refused(&error);
+            audit_refusal(&request, &error);
+            auth.respond(&error, request_host(&request))
+        }
     }
+}
+
+/// The audit event of a request refused by the bearer layer: no caller is known.
+fn audit_refusal(request: &Request, error: &AuthError) {
+    tracing::info!(
+        target: AUDIT_TARGET,
+        request_id = request_id(request),
+        http_method = %request.method(),
+        outcome = if matches!(error, AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_)) {
+            "unavailable"
+        } else {
+            "refused"
+        },
+        reason = refusal_reason(error),
+        "authorization decision"
+    );
+}
+
+/// The audit event of an authenticated request's authorization decision.
+fn audit_decision(
+    request_id: &str,
+    principal: &Principal,
+    operation: &Operation<'_>,
+    required: &[String],
+    denied: bool,
+) {
+    let claims = principal.claims();
+    tracing::info!(
+        target: AUDIT_TARGET,
+        request_id,
+        issuer = %claims.issuer,
+        subject = %claims.subject,
+        client_id = claims.client_id.as_deref().unwrap_or(""),
+        verified_by = principal.verified_by().as_str(),
+        method = operation.method,
+        tool = operation.tool.unwrap_or(""),
+        scopes_required = %required.join(" "),
+        scopes_granted = %claims.scopes.join(" "),
+        outcome = if denied { "denied" } else { "allowed" },
+        reason = if denied { "insufficient_scope" } else { "" },
+        "authorization decision"
+    );
+}
+
+/// What a request asks to do, as the audit trail names it.
+struct Operation<'a> {
+    /// The JSON-RPC method (`batch` for a batch), or the HTTP method of a request with no body.
+    method: &'a str,
+    /// The tool of a `tools/call`.
+    tool: Option<&'a str>,
+}
+
+impl<'a> Operation<'a> {
+    fn of(message: &'a serde_json::Value) -> Self {
+        match message {
+            serde_json::Value::Array(_) => Self {
+                method: "batch",
+                tool: None,
+            },
+            single => {
+                let method = single
+                    .get("method")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("response");
+                Self {
+                    method,
+                    tool: (method == "tools/call")
+                        .then(|| {
+                            single
+                                .pointer("/params/name")
+                                .and_then(serde_json::Value::as_str)
+                        })
+                        .flatten(),
+                }
+            }
+        }
+    }
+}
+
+/// The request id the edge layer set (`x-request-id`).
+fn request_id<B>(request: &axum::http::Request<B>) -> &str {
+    request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
 }
 
 /// Middleware: a request whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
@@ -212,7 +310,20 @@ pub(crate) async fn require_scopes(
         return auth.respond(&AuthError::MissingToken, host);
     };
     if request.method() != Method::POST {
-        if let Err(error) = auth.scopes.check_every_request(principal) {
+        let operation = Operation {
+            method: request.method().as_str(),
+            tool: None,
+        };
+        let decision = auth.scopes.check_every_request(principal);
+        audit_decision(
+            request_id(&request),
+            principal,
+            &operation,
+            auth.scopes.basic(),
+            decision.is_err(),
+        );
+        if let Err(error) = decision {
+            auth.metrics.scope_denied(None);
             return auth.respond(&error, host);
         }
         return next.run(request).await;
@@ -231,7 +342,17 @@ pub(crate) async fn require_scopes(
     let Some(principal) = parts.extensions.get::<Principal>() else {
         return auth.respond(&AuthError::MissingToken, host);
     };
-    if let Err(error) = auth.scopes.check(principal, &message) {
+    let operation = Operation::of(&message);
+    let required = auth.scopes.required_for(&message);
+    let decision = auth.scopes.check(principal, &message);
+    let id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    audit_decision(id, principal, &operation, &required, decision.is_err());
+    if let Err(error) = decision {
+        auth.metrics.scope_denied(operation.tool);
         return auth.respond(&error, host);
     }
     if is_initialize(&message) {

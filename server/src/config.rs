@@ -269,6 +269,7 @@ impl Args {
             AsMetadataArg::Redirect => AsMetadataMode::Redirect,
             AsMetadataArg::Proxy => AsMetadataMode::Proxy,
         };
+        settings.metrics_addr = self.metrics_addr;
         settings.token_cache = TokenCacheSettings {
             max_bytes: self.token_cache_max_bytes,
             max_age: Duration::from_secs(self.token_cache_max_age_secs),

@@ -32,6 +32,7 @@ mod resource;
 mod serve;
 mod session;
 mod settings;
+mod telemetry;
 mod tools;
 
 pub use app::{App, StartError};
@@ -64,3 +65,4 @@ pub use rate_limit::RateLimit;
 pub use resource::{Resource, ResourceUrl};
 pub use session::{SessionLimits, Transport};
 pub use settings::Settings;
+pub use telemetry::AUDIT_TARGET;

@@ -19,14 +19,7 @@ async fn main() -> anyhow::Result<()> {
         Err(error) if error.not_found() => {}
         Err(error) => return Err(error).context("reading .env"),
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only for a terminal: logs piped to a file or a collector stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging()?;
     let mut args = Args::parse();
     // PORT=0: take a free port now, so the derived resource URL names the real one.
     let early = if args.port == 0 {
@@ -62,5 +55,29 @@ async fn main() -> anyhow::Result<()> {
     app.serve(listener, tokio_graceful::default_signal())
         .await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): text, or with `LOG_FORMAT=json` one
+/// JSON object per line (the audit events under the `mcp_oauth_server::audit` target).
+fn init_logging() -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        Ok("text") | Err(std::env::VarError::NotPresent) => builder
+            // Colour only for a terminal: logs piped to a file or a collector stay plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Ok(other) => anyhow::bail!("LOG_FORMAT={other:?}: use text or json"),
+        Err(error) => anyhow::bail!("LOG_FORMAT: {error}"),
+    }
     Ok(())
 }

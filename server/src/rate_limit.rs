@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
+
+use crate::telemetry::Metrics;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -43,15 +45,17 @@ pub(crate) struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<u64>,
     keys: std::hash::RandomState,
     clock: DefaultClock,
+    metrics: Arc<Metrics>,
 }
 
 impl RateLimiter {
     /// A limiter for `per_minute` requests per principal.
-    pub(crate) fn new(per_minute: NonZeroU32) -> Self {
+    pub(crate) fn new(per_minute: NonZeroU32, metrics: Arc<Metrics>) -> Self {
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
             keys: std::hash::RandomState::new(),
             clock: DefaultClock::default(),
+            metrics,
         }
     }
 
@@ -86,6 +90,7 @@ pub(crate) async fn limit_rate(
     };
     if let Err(wait) = limiter.check(principal) {
         tracing::debug!(wait_ms = wait.as_millis(), "rate limit reached");
+        limiter.metrics.rate_limited();
         let mut response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ServerBusy,

@@ -45,6 +45,8 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     /// Sessions (with their caps) or stateless.
     pub transport: Transport,
+    /// Where `/metrics` is served (its own listener); `None`: nowhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -85,6 +87,7 @@ impl Settings {
             limits: Limits::default(),
             rate_limit: RateLimit::default(),
             transport: Transport::default(),
+            metrics_addr: None,
         }
     }
 

@@ -171,6 +171,11 @@ impl AuthorizationServer {
         }
     }
 
+    /// The issuer identifier.
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
     /// The fetcher every request to this authorization server uses.
     pub(crate) fn fetcher(&self) -> &Fetcher {
         &self.fetcher

@@ -12,6 +12,7 @@ use super::authorization_server::{AuthorizationServer, DiscoveryError};
 use super::fetch::{FetchError, FetchUrl};
 use super::key_set::{JwksError, KeySet};
 use crate::clock::Clock;
+use crate::telemetry::Metrics;
 
 /// How keys are fetched and kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,11 @@ impl KeySources {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<KeySource>> {
         self.0.iter()
     }
+
+    /// Each issuer's key age, for the metrics.
+    pub(crate) fn ages(&self) -> Vec<(String, Option<i64>)> {
+        self.0.iter().map(|source| source.age()).collect()
+    }
 }
 
 /// Caches the AS's keys and decides when to fetch them again.
@@ -110,6 +116,7 @@ pub(crate) struct KeySource {
     state: Mutex<CacheState>,
     /// Single-flight: one fetch at a time; waiters then see its result.
     fetching: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 /// The keys and how long they may be used.
@@ -123,6 +130,8 @@ struct Loaded {
 #[derive(Debug, Default)]
 struct CacheState {
     last_attempt: Option<i64>,
+    /// When a fetch last succeeded (for the `jwks_age_seconds` gauge).
+    last_success: Option<i64>,
     /// When an unknown `kid` last triggered a fetch: these are rate-limited on their own, so a
     /// rotation right after start is still picked up at once.
     last_kid_refresh: Option<i64>,
@@ -135,6 +144,7 @@ impl KeySource {
         authorization_server: Arc<AuthorizationServer>,
         settings: KeySourceSettings,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             authorization_server,
@@ -143,6 +153,7 @@ impl KeySource {
             current: ArcSwap::from_pointee(Loaded::default()),
             state: Mutex::new(CacheState::default()),
             fetching: tokio::sync::Mutex::new(()),
+            metrics,
         }
     }
 
@@ -213,8 +224,12 @@ impl KeySource {
             state.last_attempt = Some(now);
             state.attempts += 1;
         }
-        match self.fetch().await {
+        let fetched = self.fetch().await;
+        self.metrics
+            .jwks_fetched(self.authorization_server.issuer().as_str(), fetched.is_ok());
+        match fetched {
             Ok((keys, max_age)) => {
+                self.state().last_success = Some(now);
                 let ttl = max_age
                     .unwrap_or(DEFAULT_TTL)
                     .clamp(MIN_TTL, MAX_TTL)
@@ -270,6 +285,15 @@ impl KeySource {
             Some(_) if now >= loaded.stale_until => Err(KeysUnavailable::Stale),
             Some(keys) => Ok(Arc::clone(keys)),
         }
+    }
+
+    /// The issuer these keys are for, and seconds since they were last fetched (`None`: never).
+    pub(crate) fn age(&self) -> (String, Option<i64>) {
+        let last = self.state().last_success;
+        (
+            self.authorization_server.issuer().to_string(),
+            last.map(|at| self.clock.now().saturating_sub(at)),
+        )
     }
 
     fn cooldown_over(&self, now: i64) -> bool {

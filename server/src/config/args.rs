@@ -121,6 +121,10 @@ pub struct Args {
     /// Largest accepted total of request header fields, bytes (larger: 431).
     #[arg(long, env = "MCP_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `0.0.0.0:9100`; off unless set.
+    /// A listener of its own, so the MCP port never exposes them.
+    #[arg(long, env = "MCP_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Estimated bytes the verified-token cache may hold (0 turns it off): a JWT seen before costs
     /// a hash and a lookup instead of a signature check.
     #[arg(long, env = "OAUTH_TOKEN_CACHE_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]

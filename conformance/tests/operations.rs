@@ -1,0 +1,454 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+//! Operating the server: Prometheus metrics after a mix of requests, the JSON log and its audit
+//! events from the real binary, two stateless instances behind a round-robin forwarder, and the
+//! Kubernetes manifests.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use conformance::examples::server_binary;
+use conformance::server::RunningServer;
+use conformance::{TestEnv, eventually, fixture_supply, initialize_request, no_redirects};
+use mcp_oauth_server::{Issuer, ResourceUrl, Settings, SystemClock, Transport};
+use mock_idp::{AccessTokenSpec, MockIdp};
+use reqwest::StatusCode;
+use rmcp::ServiceExt as _;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// The value of the series `name{labels}` in a Prometheus text exposition.
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+/// /metrics after good, refused, out-of-scope and rate-limited requests shows each counter,
+/// with bounded labels and no subject or token.
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let env = TestEnv::setup()
+        .configure(|s| {
+            s.scopes.require_for_tool("get_me", ["mcp:admin"]);
+        })
+        .start()
+        .await;
+    let good = env.token().await;
+    let expired = env
+        .mint(
+            AccessTokenSpec::user("eve")
+                .scope(["mcp:tools"])
+                .expired_since(Duration::from_secs(600)),
+        )
+        .await;
+    let session = env.initialize(&good).await;
+    // get_me needs mcp:admin here: a 403.
+    let denied = env
+        .post(
+            Some(&good),
+            session.as_deref(),
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}}),
+        )
+        .await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    for token in [Some(expired.as_str()), None] {
+        assert_eq!(env.initialize_status(token).await, StatusCode::UNAUTHORIZED);
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = env.app().metrics_router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let response = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    let count = |series_name: &str| {
+        series(&text, series_name).unwrap_or_else(|| panic!("{series_name} in:\n{text}"))
+    };
+    assert_eq!(
+        count(r#"mcp_auth_decisions_total{outcome="accepted",reason="jwt"}"#),
+        1.0
+    );
+    assert!(count(r#"mcp_auth_decisions_total{outcome="accepted",reason="jwt_cached"}"#) >= 2.0);
+    assert_eq!(
+        count(r#"mcp_auth_decisions_total{outcome="refused",reason="expired"}"#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"mcp_auth_decisions_total{outcome="refused",reason="missing_token"}"#),
+        1.0
+    );
+    assert_eq!(count(r#"mcp_scope_denials_total{tool="get_me"}"#), 1.0);
+    assert_eq!(
+        count(r#"mcp_http_requests_total{route="/mcp",status="401"}"#),
+        2.0
+    );
+    assert_eq!(
+        count(r#"mcp_http_requests_total{route="/mcp",status="403"}"#),
+        1.0
+    );
+    let issuer = env.idp.url();
+    assert!(
+        count(&format!(
+            r#"mcp_jwks_fetches_total{{issuer="{issuer}",outcome="ok"}}"#
+        )) >= 1.0
+    );
+    let age = count(&format!(r#"mcp_jwks_age_seconds{{issuer="{issuer}"}}"#));
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert_eq!(count("mcp_sessions"), 1.0);
+    assert!(count(r#"mcp_http_request_duration_seconds_count{route="/mcp"}"#) >= 4.0);
+    assert!(
+        !text.contains("\"alice\"") && !text.contains("\"eve\""),
+        "no subject as a label value"
+    );
+    assert!(!text.contains(good.as_str()) && !text.contains(expired.as_str()));
+
+    let limited = TestEnv::setup()
+        .configure(|s| s.rate_limit.per_minute = std::num::NonZeroU32::new(2))
+        .start()
+        .await;
+    let token = limited.token().await;
+    for _ in 0..3 {
+        limited.initialize_status(Some(&token)).await;
+    }
+    let text = limited.app().metrics_text();
+    assert_eq!(series(&text, "mcp_rate_limited_total"), Some(1.0), "{text}");
+}
+
+/// The server binary, killed when dropped; its stderr lines arrive on a channel.
+struct Server {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(server_binary())
+            .envs(env.iter().copied())
+            .env_remove("RUST_LOG")
+            .current_dir(std::env::temp_dir())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most 20 s) for a log line satisfying `wanted`, keeping every line seen.
+    fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(found) = self
+                .seen
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| wanted(v))
+            {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("not logged in time; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+}
+
+/// LOG_FORMAT=json: every line of the real binary's log is one JSON object; each authorization
+/// decision on /mcp is an audit event (its own target) with the request id, issuer, subject,
+/// client, JSON-RPC method and tool, scopes required and granted, outcome and reason, and no line
+/// holds a token. MCP_METRICS_ADDR serves /metrics on its own listener.
+#[tokio::test]
+async fn the_json_log_carries_an_audit_event_per_decision() {
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .admin(true)
+        .start()
+        .await
+        .unwrap();
+    let mut server = Server::start(&[
+        ("OAUTH_ISSUER", idp.url()),
+        ("PORT", "0"),
+        ("LOG_FORMAT", "json"),
+        ("MCP_METRICS_ADDR", "127.0.0.1:0"),
+        ("OAUTH_REQUIRED_SCOPES", "mcp:tools"),
+        ("MCP_STATELESS", "true"),
+    ]);
+    let listening = server.wait_for(|v| v["message"] == "mcp-oauth-server listening");
+    let address = listening["address"].as_str().unwrap().to_owned();
+    let metrics = server.wait_for(|v| v["message"] == "metrics listening (GET /metrics)");
+    let metrics_address = metrics["address"].as_str().unwrap().to_owned();
+    let endpoint = format!("http://{address}/mcp");
+    let ready = eventually(Duration::from_secs(10), || {
+        let url = format!("http://{address}/readyz");
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(ready, "the server loaded the keys");
+    let resource = listening["endpoint"].as_str().unwrap().to_owned();
+    let mint = |spec: AccessTokenSpec| {
+        let issuer = idp.issuer();
+        async move { issuer.mint(&spec).await.unwrap() }
+    };
+    let good = mint(
+        AccessTokenSpec::user("alice")
+            .client_id("app")
+            .audience(resource.as_str())
+            .scope(["mcp:tools"]),
+    )
+    .await;
+    let unscoped = mint(AccessTokenSpec::user("bob").audience(resource.as_str())).await;
+    let wrong_audience =
+        mint(AccessTokenSpec::user("carol").audience("https://other.example/mcp")).await;
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}});
+    let post = |token: String| {
+        let (endpoint, call) = (endpoint.clone(), call.clone());
+        async move {
+            no_redirects()
+                .post(&endpoint)
+                .bearer_auth(token)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-06-18")
+                .json(&call)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post(good.clone()).await, StatusCode::OK);
+    assert_eq!(post(unscoped.clone()).await, StatusCode::FORBIDDEN);
+    assert_eq!(post(wrong_audience.clone()).await, StatusCode::UNAUTHORIZED);
+
+    let audit = |outcome: &'static str| {
+        move |v: &Value| v["target"] == "mcp_oauth_server::audit" && v["outcome"] == outcome
+    };
+    let allowed = server.wait_for(audit("allowed"));
+    assert_eq!(allowed["subject"], "alice", "{allowed}");
+    assert_eq!(allowed["issuer"], idp.url());
+    assert_eq!(allowed["client_id"], "app");
+    assert_eq!(allowed["method"], "tools/call");
+    assert_eq!(allowed["tool"], "get_me");
+    assert_eq!(allowed["scopes_required"], "mcp:tools");
+    assert_eq!(allowed["scopes_granted"], "mcp:tools");
+    assert_eq!(allowed["level"], "INFO");
+    assert!(
+        allowed["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() >= 32),
+        "{allowed}"
+    );
+    let denied = server.wait_for(audit("denied"));
+    assert_eq!(denied["subject"], "bob");
+    assert_eq!(denied["reason"], "insufficient_scope");
+    assert_eq!(denied["scopes_granted"], "");
+    let refused = server.wait_for(audit("refused"));
+    assert_eq!(refused["reason"], "wrong_audience", "{refused}");
+    assert!(
+        refused.get("subject").is_none(),
+        "an unverified token names nobody"
+    );
+
+    let text = reqwest::get(format!("http://{metrics_address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        series(
+            &text,
+            r#"mcp_auth_decisions_total{outcome="refused",reason="wrong_audience"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+
+    drop(server.child.kill());
+    while let Ok(line) = server.lines.recv_timeout(Duration::from_millis(500)) {
+        server.seen.push(line);
+    }
+    for line in &server.seen {
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(parsed.is_object());
+        for token in [&good, &unscoped, &wrong_audience] {
+            assert!(!line.contains(token.as_str()), "a token in the log: {line}");
+            assert!(!line.contains(token.rsplit('.').next().unwrap()));
+        }
+    }
+}
+
+/// Forwards each connection accepted on `front` to the next of `backends` in turn; counts them.
+fn round_robin(front: TcpListener, backends: Vec<SocketAddr>) -> Arc<Vec<AtomicUsize>> {
+    let served = Arc::new(
+        backends
+            .iter()
+            .map(|_| AtomicUsize::new(0))
+            .collect::<Vec<_>>(),
+    );
+    let counts = Arc::clone(&served);
+    tokio::spawn(async move {
+        let mut next = 0;
+        while let Ok((mut inbound, _)) = front.accept().await {
+            let index = next % backends.len();
+            next += 1;
+            counts[index].fetch_add(1, Ordering::SeqCst);
+            let backend = backends[index];
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    served
+}
+
+/// An instance serving `resource` (the URL clients use, in front of it) for `idp`'s tokens.
+async fn instance(idp: &MockIdp, resource: &ResourceUrl, transport: Transport) -> RunningServer {
+    let (listener, port) = RunningServer::bind().await;
+    let mut settings = Settings::new(
+        Issuer::parse(idp.url()).unwrap(),
+        resource.clone(),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    );
+    settings.transport = transport;
+    let server = RunningServer::start(listener, settings, Arc::new(SystemClock)).await;
+    assert!(eventually(Duration::from_secs(10), || async { server.app.is_ready() }).await);
+    server
+}
+
+/// Two stateless instances behind a round-robin forwarder serve one client whose requests
+/// alternate between them (a new connection per request), through the official Rust SDK client:
+/// nothing is kept per instance. In session mode, a session of one instance presented to the
+/// other is a 404, as the README says (sessions need sticky routing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stateless_instances_serve_one_client_round_robin() {
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .admin(true)
+        .start()
+        .await
+        .unwrap();
+    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource =
+        ResourceUrl::parse(&format!("http://{}/mcp", front.local_addr().unwrap())).unwrap();
+    let a = instance(&idp, &resource, Transport::Stateless).await;
+    let b = instance(&idp, &resource, Transport::Stateless).await;
+    let served = round_robin(front, vec![a.settings.listen, b.settings.listen]);
+    let token = idp
+        .issuer()
+        .mint(
+            &AccessTokenSpec::user("alice")
+                .audience(resource.as_str())
+                .scope(["mcp:tools"]),
+        )
+        .await
+        .unwrap();
+
+    // No connection reuse: every request goes through the forwarder's next turn.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(resource.as_str()).auth_header(token),
+    );
+    let client = ().serve(transport).await.expect("initialize through the forwarder");
+    for _ in 0..4 {
+        let me = client
+            .call_tool(CallToolRequestParams::new("get_me"))
+            .await
+            .unwrap()
+            .structured_content
+            .unwrap();
+        assert_eq!(me["user_id"], "alice");
+    }
+    assert_eq!(client.list_tools(None).await.unwrap().tools.len(), 1);
+    client.cancel().await.unwrap();
+    let (to_a, to_b) = (
+        served[0].load(Ordering::SeqCst),
+        served[1].load(Ordering::SeqCst),
+    );
+    assert!(
+        to_a >= 2 && to_b >= 2,
+        "both instances served: {to_a} and {to_b}"
+    );
+
+    // Session mode: sessions live in one instance.
+    let c = instance(&idp, &resource, Transport::default()).await;
+    let d = instance(&idp, &resource, Transport::default()).await;
+    let token = idp
+        .issuer()
+        .mint(&AccessTokenSpec::user("bob").audience(resource.as_str()))
+        .await
+        .unwrap();
+    let post = |server: &RunningServer, session: Option<&str>, body: Value| {
+        let mut request = no_redirects()
+            .post(&server.endpoint)
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let opened = post(&c, None, initialize_request()).await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    assert_eq!(
+        post(&d, Some(&session), ping.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND,
+        "another instance does not know the session"
+    );
+}

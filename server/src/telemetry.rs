@@ -1,0 +1,295 @@
+//! What an operator watches: Prometheus metrics (a registry per server, served on its own
+//! listener at `MCP_METRICS_ADDR`) and the audit trail (one event per authorization decision on
+//! `/mcp`, under the `mcp_oauth_server::audit` target).
+//!
+//! Every label has a bounded set of values: routes are the router's patterns, reasons are the
+//! fixed refusal kinds, tools are the ones this server has (anything else is `other`), issuers are
+//! the configured ones. A subject, a client id or a token never becomes a label.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::auth::challenge::AuthError;
+use crate::auth::token::TokenError;
+
+/// The target of audit events, for routing them apart from the other logs.
+pub const AUDIT_TARGET: &str = "mcp_oauth_server::audit";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabel {
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    issuer: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabel {
+    issuer: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The server's metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily<RouteLabel>,
+    auth: Family<AuthLabels, Counter>,
+    scope_denials: Family<ToolLabel, Counter>,
+    jwks_fetches: Family<FetchLabels, Counter>,
+    jwks_age: Family<IssuerLabel, Gauge>,
+    sessions: Gauge,
+    rate_limited: Counter,
+    /// The tools this server has: a denial for any other name is counted as `other`.
+    tools: Vec<String>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 19))
+}
+
+impl Metrics {
+    /// A fresh registry with every series declared; `tools` bounds the `tool` label.
+    pub(crate) fn new(tools: impl IntoIterator<Item = String>) -> Self {
+        let mut registry = Registry::with_prefix("mcp");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily<RouteLabel> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to response head, by route pattern",
+            latency.clone(),
+        );
+        let auth = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "auth_decisions",
+            "Bearer authentication outcomes on /mcp: accepted (by how), refused (by reason), unavailable",
+            auth.clone(),
+        );
+        let scope_denials = Family::<ToolLabel, Counter>::default();
+        registry.register(
+            "scope_denials",
+            "403 insufficient_scope by tool (`-` for requests that are not a tool call)",
+            scope_denials.clone(),
+        );
+        let jwks_fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "JWKS fetches by issuer and outcome",
+            jwks_fetches.clone(),
+        );
+        let jwks_age = Family::<IssuerLabel, Gauge>::default();
+        registry.register(
+            "jwks_age_seconds",
+            "Seconds since the issuer's keys were last fetched successfully (-1: never)",
+            jwks_age.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register("sessions", "Live MCP sessions", sessions.clone());
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused 429 by the per-principal rate limit",
+            rate_limited.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            auth,
+            scope_denials,
+            jwks_fetches,
+            jwks_age,
+            sessions,
+            rate_limited,
+            tools: tools.into_iter().collect(),
+        }
+    }
+
+    /// An authentication outcome.
+    pub(crate) fn authenticated(&self, how: &'static str) {
+        self.auth
+            .get_or_create(&AuthLabels {
+                outcome: "accepted",
+                reason: how,
+            })
+            .inc();
+    }
+
+    /// A refusal (or a failure to judge) by the bearer layer.
+    pub(crate) fn refused(&self, error: &AuthError) {
+        let (outcome, reason) = match error {
+            AuthError::KeysUnavailable(_) => ("unavailable", "keys_unavailable"),
+            AuthError::RemoteUnavailable(_) => ("unavailable", "introspection_unavailable"),
+            other => ("refused", reason(other)),
+        };
+        self.auth
+            .get_or_create(&AuthLabels { outcome, reason })
+            .inc();
+    }
+
+    /// A 403 for missing scopes on `tool` (`None`: not a tool call).
+    pub(crate) fn scope_denied(&self, tool: Option<&str>) {
+        let tool = match tool {
+            None => "-".to_owned(),
+            Some(name) if self.tools.iter().any(|t| t == name) => name.to_owned(),
+            Some(_) => "other".to_owned(),
+        };
+        self.scope_denials.get_or_create(&ToolLabel { tool }).inc();
+    }
+
+    /// A JWKS fetch for `issuer`.
+    pub(crate) fn jwks_fetched(&self, issuer: &str, ok: bool) {
+        self.jwks_fetches
+            .get_or_create(&FetchLabels {
+                issuer: issuer.to_owned(),
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
+    /// A 429.
+    pub(crate) fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// The text exposition, after setting the gauges read at scrape time: `jwks_age` per issuer
+    /// (seconds, or -1 when never fetched) and the live sessions.
+    pub(crate) fn render(&self, jwks_ages: &[(String, Option<i64>)], sessions: usize) -> String {
+        for (issuer, age) in jwks_ages {
+            self.jwks_age
+                .get_or_create(&IssuerLabel {
+                    issuer: issuer.clone(),
+                })
+                .set(age.unwrap_or(-1));
+        }
+        self.sessions
+            .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The refusal reasons, one per kind of `error_description`: the label set is fixed.
+fn reason(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::MissingToken => "missing_token",
+        AuthError::MalformedRequest(_) => "malformed_request",
+        AuthError::InsufficientScope { .. } => "insufficient_scope",
+        AuthError::KeysUnavailable(_) => "keys_unavailable",
+        AuthError::RemoteUnavailable(_) => "introspection_unavailable",
+        AuthError::InvalidToken(error) => match error {
+            TokenError::Malformed(_) => "malformed",
+            TokenError::DuplicateMember(_) => "duplicate_member",
+            TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
+            TokenError::WrongType => "wrong_type",
+            TokenError::UnsupportedHeader => "unsupported_header",
+            TokenError::NoUsableKey => "no_usable_key",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::KeyMismatch => "key_mismatch",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::MissingClaim(_) => "missing_claim",
+            TokenError::InvalidClaim(_) => "invalid_claim",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::NotAnAccessToken => "not_an_access_token",
+            TokenError::Inactive => "inactive",
+            TokenError::SenderConstrained => "sender_constrained",
+        },
+    }
+}
+
+/// The refusal reason of `error`, as metrics and audit events name it.
+pub(crate) fn refusal_reason(error: &AuthError) -> &'static str {
+    reason(error)
+}
+
+/// Middleware: counts every request by route pattern and status, and times it.
+pub(crate) async fn count_requests(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&RouteLabel {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+pub(crate) fn exposition(text: String) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
