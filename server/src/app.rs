@@ -25,12 +25,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::authorization_server::AuthorizationServer;
 use crate::auth::challenge::Challenger;
 use crate::auth::fetch::Fetcher;
-use crate::auth::issuers::{IssuerVerifier, TrustedIssuer, Verifiers};
-use crate::auth::keys::{KeySource, KeySources, RefreshError};
-use crate::auth::remote::RemoteVerifier;
+use crate::auth::issuers::Verifiers;
+use crate::auth::keys::{KeySources, RefreshError};
 use crate::auth::token_cache::TokenCache;
 use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
@@ -44,6 +42,13 @@ use crate::settings::Settings;
 use crate::telemetry::{Metrics, count_requests, exposition};
 use crate::tools::{McpTools, TOOL_SCOPES};
 use crate::{health, serve};
+
+mod background;
+mod trust;
+#[cfg(feature = "bench-unchecked")]
+mod unchecked;
+
+use trust::issuer_verifier;
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -330,39 +335,6 @@ impl App {
         routes.layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
     }
 
-    /// **Benchmarks only** (feature `bench-unchecked`, never in a release): `/mcp` with the
-    /// Host/Origin guard, bearer layer, rate limit, scope gate and session binding all removed,
-    /// to measure what they cost. It admits anyone.
-    #[cfg(feature = "bench-unchecked")]
-    pub fn unchecked_router(&self) -> Router {
-        self.with_edge_layers(
-            self.mcp_router_with(Checks::None)
-                .merge(self.health_router()),
-        )
-    }
-
-    /// **Benchmarks only**: serves [`App::unchecked_router`] as [`App::serve`] serves the real one.
-    ///
-    /// # Errors
-    /// As [`App::serve`].
-    #[cfg(feature = "bench-unchecked")]
-    pub async fn serve_unchecked(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let stop = self.shutdown.clone();
-        serve::serve(
-            listener,
-            self.unchecked_router(),
-            self.settings.limits,
-            shutdown,
-            move || stop.cancel(),
-        )
-        .await;
-        Ok(())
-    }
-
     /// The MCP service at the resource's path; at the origin root when the resource has no path.
     fn mount<S>(&self, service: S) -> Router
     where
@@ -459,55 +431,6 @@ impl App {
         }
         Ok(())
     }
-
-    /// Keeps trying to load each issuer's keys until it succeeds (1 s, doubling to 30 s between
-    /// tries), so an authorization server that was down at start is picked up without a restart.
-    fn spawn_key_loaders(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.keys
-            .iter()
-            .map(|keys| self.spawn_key_loader(Arc::clone(keys)))
-            .collect()
-    }
-
-    fn spawn_key_loader(&self, keys: Arc<KeySource>) -> tokio::task::JoinHandle<()> {
-        let stop = self.shutdown.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_secs(1);
-            while !keys.is_ready() {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                match keys.refresh().await {
-                    Ok(()) if keys.is_ready() => return,
-                    Ok(()) => backoff = (backoff * 2).min(Duration::from_secs(30)),
-                    Err(error) if error.is_permanent() => {
-                        tracing::error!(
-                            error = &error as &dyn std::error::Error,
-                            "authorization server metadata names another issuer; tokens will be refused"
-                        );
-                        return;
-                    }
-                    Err(_) => backoff = (backoff * 2).min(Duration::from_secs(30)),
-                }
-            }
-        })
-    }
-
-    /// Once a minute, drops the rate-limit state of principals idle for a whole period.
-    fn spawn_rate_limit_pruner(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let limiter = Arc::clone(self.rate_limiter.as_ref()?);
-        let stop = self.shutdown.clone();
-        Some(tokio::spawn(async move {
-            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = every_minute.tick() => limiter.forget_idle(),
-                }
-            }
-        }))
-    }
 }
 
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
@@ -522,55 +445,6 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("request", method = %request.method(), path, request_id = %id)
-}
-
-/// One trusted issuer, ready to judge tokens: its authorization server, its keys (first load
-/// attempted now; their source added to `sources`) and its remote verifier.
-async fn issuer_verifier(
-    trusted: &TrustedIssuer,
-    settings: &Settings,
-    fetcher: &Fetcher,
-    clock: &Arc<dyn Clock>,
-    metrics: &Arc<Metrics>,
-    sources: &mut Vec<Arc<KeySource>>,
-) -> Result<IssuerVerifier, StartError> {
-    let authorization_server = Arc::new(AuthorizationServer::new(
-        trusted.issuer().clone(),
-        trusted.authorization_server.clone(),
-        fetcher.clone(),
-        Arc::clone(clock),
-    ));
-    let keys = if trusted.verifies_jwts_locally() {
-        let keys = Arc::new(KeySource::new(
-            Arc::clone(&authorization_server),
-            settings.keys,
-            Arc::clone(clock),
-            Arc::clone(metrics),
-        ));
-        if let Err(error) = keys.refresh().await
-            && error.is_permanent()
-        {
-            return Err(StartError::Discovery(error));
-        }
-        sources.push(Arc::clone(&keys));
-        Some(keys)
-    } else {
-        None
-    };
-    let remote = trusted.remote.clone().map(|method| {
-        RemoteVerifier::new(
-            method,
-            Arc::clone(&authorization_server),
-            trusted.validation.clone(),
-            Arc::clone(clock),
-        )
-    });
-    Ok(IssuerVerifier {
-        policy: trusted.validation.clone(),
-        authorization_server,
-        keys,
-        remote,
-    })
 }
 
 /// Which of the request checks `/mcp` runs: all of them, always, except in the benchmark build
