@@ -5,20 +5,25 @@
 //! limit (413) → scope gate (403) → session binding (404, 503) → rmcp. Metadata, AS forwarding and
 //! health routes stand beside it, outside authentication.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::MatchedPath;
-use axum::http::{HeaderName, Method, Request, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -44,10 +49,12 @@ use crate::tools::{McpTools, TOOL_SCOPES};
 use crate::{health, serve};
 
 mod background;
+mod shared_mcp;
 mod trust;
 #[cfg(feature = "bench-unchecked")]
 mod unchecked;
 
+use shared_mcp::SharedMcp;
 use trust::issuer_verifier;
 
 /// Why the server cannot start.
@@ -238,14 +245,13 @@ impl App {
     }
 
     fn mcp_router_with(&self, checks: Checks) -> Router {
-        let limits = self.settings.limits;
         let rmcp_config = StreamableHttpServerConfig::default()
             // Host and Origin are decided by our guard, before authentication.
             .disable_allowed_hosts()
             .disable_allowed_origins()
-            .with_max_request_body_bytes(limits.max_body_bytes)
+            .with_max_request_body_bytes(self.settings.limits.max_body_bytes)
             .with_cancellation_token(self.shutdown.child_token());
-        let mcp = match &self.sessions {
+        match &self.sessions {
             None => {
                 let config = rmcp_config
                     .with_legacy_session_mode(false)
@@ -255,7 +261,7 @@ impl App {
                     Arc::new(NeverSessionManager::default()),
                     config,
                 );
-                self.mount(service)
+                self.mount(self.checked(SharedMcp::new(service), checks))
             }
             Some(sessions) => {
                 let service = StreamableHttpService::new(
@@ -263,61 +269,72 @@ impl App {
                     sessions.manager(),
                     rmcp_config,
                 );
-                let mounted = self.mount(service);
-                match checks {
-                    Checks::All => {
-                        mounted.layer(from_fn_with_state(Arc::clone(sessions), bind_sessions))
-                    }
-                    #[cfg(feature = "bench-unchecked")]
-                    Checks::None => mounted,
-                }
+                self.mount(self.checked(SharedMcp::new(service), checks))
             }
-        };
+        }
+    }
+
+    /// The request checks in front of rmcp, outermost first. One `ServiceBuilder` stack
+    /// mounted once: every `Router::layer` would add a boxed route, and a route clones all it
+    /// wraps on every request.
+    fn checked<S>(
+        &self,
+        mcp: S,
+        checks: Checks,
+    ) -> BoxCloneSyncService<Request, Response, Infallible>
+    where
+        S: tower::Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let limits = self.settings.limits;
         #[cfg(feature = "bench-unchecked")]
         if checks == Checks::None {
-            // get_me must still answer (with a principal nobody authenticated), or the
-            // comparison would measure an error reply against a real one.
-            let principal = crate::auth::Principal::new(
-                Arc::new(crate::auth::claims::VerifiedClaims {
-                    issuer: self.settings.issuer().to_string(),
-                    subject: "unchecked".into(),
-                    audience: serde_json::Value::String(self.settings.resource.url.to_string()),
-                    expires_at: Some(i64::from(i32::MAX)),
-                    issued_at: None,
-                    token_id: None,
-                    client_id: Some("unchecked".into()),
-                    scopes: vec!["mcp:tools".into()],
-                    uid: None,
-                }),
-                crate::auth::VerifiedBy::Jwt,
+            return BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .layer(axum::Extension(unchecked::principal(&self.settings)))
+                    .layer(TimeoutLayer::with_status_code(
+                        StatusCode::REQUEST_TIMEOUT,
+                        limits.request_timeout,
+                    ))
+                    .map_response(IntoResponse::into_response)
+                    .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                    .map_request(|request: Request<_>| request.map(Body::new))
+                    .service(mcp),
             );
-            return mcp
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        }
+        let _ = checks;
+        BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .layer(self.cors())
+                .layer(from_fn_with_state(
+                    Arc::clone(&self.guard),
+                    check_origin_and_host,
+                ))
+                .layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
+                .option_layer(
+                    self.rate_limiter
+                        .as_ref()
+                        .map(|limiter| from_fn_with_state(Arc::clone(limiter), limit_rate)),
+                )
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                .layer(axum::Extension(principal));
-        }
-        // Router::layer wraps what is already there, so the innermost layer comes first: read
-        // from the bottom up for the order a request meets them.
-        let mcp = mcp
-            .layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes))
-            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                limits.request_timeout,
-            ));
-        let mcp = match &self.rate_limiter {
-            Some(limiter) => mcp.layer(from_fn_with_state(Arc::clone(limiter), limit_rate)),
-            None => mcp,
-        };
-        mcp.layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
-            .layer(from_fn_with_state(
-                Arc::clone(&self.guard),
-                check_origin_and_host,
-            ))
-            .layer(self.cors())
+                .map_response(IntoResponse::into_response)
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                .map_request(|request: Request<_>| request.map(Body::new))
+                .layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes))
+                .option_layer(
+                    self.sessions
+                        .as_ref()
+                        .map(|sessions| from_fn_with_state(Arc::clone(sessions), bind_sessions)),
+                )
+                .service(mcp),
+        )
     }
 
     /// `/healthz` and `/readyz`.

@@ -7,7 +7,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use super::{App, Checks};
+use crate::auth::claims::VerifiedClaims;
+use crate::auth::{Principal, VerifiedBy};
 use crate::serve;
+use crate::settings::Settings;
 
 impl App {
     /// **Benchmarks only** (feature `bench-unchecked`, never in a release): `/mcp` with the
@@ -42,4 +45,23 @@ impl App {
         .await;
         Ok(())
     }
+}
+
+/// The principal every unchecked request runs as: `get_me` must still answer, or the comparison
+/// would measure an error reply against a real one.
+pub(super) fn principal(settings: &Settings) -> Principal {
+    Principal::new(
+        std::sync::Arc::new(VerifiedClaims {
+            issuer: settings.issuer().to_string(),
+            subject: "unchecked".into(),
+            audience: serde_json::Value::String(settings.resource.url.to_string()),
+            expires_at: Some(i64::from(i32::MAX)),
+            issued_at: None,
+            token_id: None,
+            client_id: Some("unchecked".into()),
+            scopes: vec!["mcp:tools".into()],
+            uid: None,
+        }),
+        VerifiedBy::Jwt,
+    )
 }
