@@ -238,3 +238,29 @@ impl Args {
         Self::from_arg_matches(&command.try_get_matches_from(argv)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Args;
+
+    /// The README's configuration table is the reference users read: every setting the server
+    /// accepts must be a row of it, with its flag.
+    #[test]
+    fn the_readme_configuration_table_lists_every_setting() {
+        let readme = include_str!("../../../README.md");
+        let command = Args::command();
+        let mut missing = Vec::new();
+        for arg in command.get_arguments() {
+            let (Some(env), Some(flag)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            let row = format!("| `{}` | `--{flag}` |", env.to_string_lossy());
+            if !readme.contains(&row) {
+                missing.push(row);
+            }
+        }
+        assert!(missing.is_empty(), "README rows missing: {missing:#?}");
+    }
+}
