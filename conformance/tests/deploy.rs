@@ -7,7 +7,8 @@
 //! The deployment files agree with the server and with each other: the Kubernetes manifests
 //! parse, probe the server's health routes on its port, name the image the Dockerfile and the CI
 //! workflow build, bound the resources, and run several replicas only in stateless mode; the
-//! image runs the server alone, as a non-root user.
+//! image runs the server alone, as a non-root user; and the server crate links nothing else of
+//! this workspace.
 
 use std::path::PathBuf;
 
@@ -167,4 +168,35 @@ fn the_image_runs_the_server_alone_as_non_root() {
         "CI builds the server image"
     );
     assert!(workflow.contains("--target mock-idp"), "and the mock IdP's");
+}
+
+/// The release server links nothing else of this workspace: the mock IdP, with its token-minting
+/// admin API, lives only in tests and the demo example (`cargo tree`, as the architecture issue
+/// states it).
+#[test]
+fn the_server_depends_on_nothing_else_in_the_workspace() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(repo())
+        .args(["tree", "-p", "mcp-oauth-server", "-e", "normal"])
+        .args(["--prefix", "none", "--offline", "--locked"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).expect("cargo tree prints UTF-8");
+    assert!(tree.starts_with("mcp-oauth-server "), "{tree}");
+    assert!(
+        tree.lines().any(|line| line.starts_with("rmcp ")),
+        "the tree lists the dependencies: {tree}"
+    );
+    for crate_of_ours in ["mock-idp ", "conformance "] {
+        assert!(
+            !tree.lines().any(|line| line.starts_with(crate_of_ours)),
+            "the server depends on {crate_of_ours}: {tree}"
+        );
+    }
 }
