@@ -30,6 +30,33 @@ pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("real-idp")
 }
 
+/// One of the project's Node scripts (`name`, e.g. `client.mjs`), run by `node` in the project
+/// directory; add its arguments, then hand it to [`report_of`].
+pub fn script(node: &std::path::Path, name: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(node);
+    command.arg(name).current_dir(project_dir());
+    command
+}
+
+/// Runs a script to completion and returns the JSON report it prints on stdout. Panics, with
+/// what the script printed, if it fails or outlives `deadline`; the process is killed then, or
+/// when the test ends first.
+pub async fn report_of(mut command: tokio::process::Command, deadline: Duration) -> Value {
+    command.kill_on_drop(true);
+    let output = tokio::time::timeout(deadline, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("the script did not finish within {deadline:?}"))
+        .unwrap_or_else(|e| panic!("the script cannot start: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the script failed: {stderr}\n{stdout}"
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("the script's report is not JSON ({e}): {stdout}"))
+}
+
 /// The Node 22 binary the project pins, if installed.
 pub fn node() -> Option<PathBuf> {
     let node = project_dir().join("node_modules/.bin/node");

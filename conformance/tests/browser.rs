@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use conformance::TestEnv;
 use conformance::examples::RunningExample;
-use conformance::real_idp::{browser_or_skip, project_dir};
+use conformance::real_idp::{browser_or_skip, report_of, script};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -41,24 +41,12 @@ async fn the_login_page_signs_a_user_in_in_a_real_browser() {
             break line;
         }
     };
-    let mut browser = tokio::process::Command::new(node);
-    browser
-        .arg("browser-sign-in.mjs")
-        .arg(&url)
-        .arg("bob")
-        .current_dir(project_dir())
-        .env("CHROMIUM", chromium)
-        .kill_on_drop(true);
+    let mut browser = script(&node, "browser-sign-in.mjs");
+    browser.arg(&url).arg("bob").env("CHROMIUM", chromium);
     if let Some(path) = std::env::var_os("LOGIN_PAGE_SCREENSHOT") {
         browser.arg(path);
     }
-    let output = tokio::time::timeout(DEADLINE, browser.output())
-        .await
-        .expect("the browser finishes in time")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let visit: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let visit = report_of(browser, DEADLINE).await;
     assert_eq!(visit["loginStatus"], 200, "{visit}");
     assert_eq!(visit["loginTitle"], "Sign in · mock-idp", "{visit}");
     assert!(

@@ -14,13 +14,12 @@
 )]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::real_idp::{
     CLIENT_ID, CLIENT_SECRET, INTROSPECTOR_ID, INTROSPECTOR_SECRET, OPAQUE_RESOURCE, RealIdp,
-    node_or_skip, project_dir,
+    node_or_skip, report_of, script,
 };
 use conformance::server::RunningServer;
 use conformance::{eventually, initialize_request, no_redirects};
@@ -32,9 +31,10 @@ use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use serde_json::Value;
 
 const OTHER_RESOURCE: &str = "https://other.example/mcp";
+/// How long a TypeScript SDK client may take for its whole flow.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The server's two loopback spellings and a resource that is not it.
 fn resources(port: u16) -> Vec<String> {
@@ -172,25 +172,15 @@ async fn the_typescript_sdk_client_discovers_everything_from_the_401() {
     let (listener, port) = RunningServer::bind().await;
     let idp = RealIdp::start(&node, 0, &resources(port));
     let server = server(listener, &idp.issuer).await;
-    let endpoint = server.endpoint.clone();
-    let issuer = idp.issuer.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(node)
-            .arg("client.mjs")
-            .args([&endpoint, CLIENT_ID, CLIENT_SECRET, &issuer, "mcp:tools"])
-            .current_dir(project_dir())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the TS client failed: {stderr}\n{stdout}"
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let mut client = script(&node, "client.mjs");
+    client.args([
+        server.endpoint.as_str(),
+        CLIENT_ID,
+        CLIENT_SECRET,
+        idp.issuer.as_str(),
+        "mcp:tools",
+    ]);
+    let report = report_of(client, SCRIPT_DEADLINE).await;
     assert_eq!(report["get_me"]["user_id"], CLIENT_ID, "{report}");
     assert_eq!(report["get_me"]["audience"], server.endpoint, "{report}");
     let requests = report["token_requests"].as_array().unwrap();
@@ -215,24 +205,9 @@ async fn the_typescript_sdk_client_signs_a_user_in() {
         .idp(|idp| idp.auto_login("alice"))
         .start()
         .await;
-    let endpoint = env.endpoint.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(node)
-            .arg("user-client.mjs")
-            .args([&endpoint, "http://127.0.0.1:7891/callback"])
-            .current_dir(project_dir())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the TS client failed: {stderr}\n{stdout}"
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let mut client = script(&node, "user-client.mjs");
+    client.args([env.endpoint.as_str(), "http://127.0.0.1:7891/callback"]);
+    let report = report_of(client, SCRIPT_DEADLINE).await;
     for call in ["first", "second"] {
         assert_eq!(report[call]["user_id"], "alice", "{report}");
         assert_eq!(report[call]["audience"], env.endpoint, "{report}");

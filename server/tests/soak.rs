@@ -73,6 +73,65 @@ impl Tally {
     }
 }
 
+/// What every kind of traffic shares: the client, the endpoint, the tally and the stop flag.
+#[derive(Clone)]
+struct Traffic {
+    http: reqwest::Client,
+    endpoint: String,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Traffic {
+    /// Sends one kind of traffic until the soak ends, tallying every answer: `get_me` calls in
+    /// `session` when there is one, else `initialize` (a new session each time). Starts after
+    /// `start_after`, waits `pause` between requests.
+    fn spawn(
+        &self,
+        kind: &'static str,
+        token: String,
+        session: Option<String>,
+        start_after: Duration,
+        pause: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let traffic = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(start_after).await;
+            let mut id = 10;
+            while !traffic.stop.load(Ordering::Relaxed) {
+                id += 1;
+                let status = match &session {
+                    Some(session) => {
+                        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}});
+                        post(
+                            &traffic.http,
+                            &traffic.endpoint,
+                            Some(&token),
+                            Some(session),
+                            &call,
+                        )
+                        .await
+                    }
+                    None => {
+                        post(
+                            &traffic.http,
+                            &traffic.endpoint,
+                            Some(&token),
+                            None,
+                            &initialize_request(),
+                        )
+                        .await
+                    }
+                };
+                traffic.tally.add(kind, status);
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        })
+    }
+}
+
 const RATE_LIMIT_PER_MINUTE: u32 = 600;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -93,8 +152,13 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         async move { issuer.mint(&spec).await.unwrap() }
     };
 
-    let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = Traffic {
+        http: http.clone(),
+        endpoint: endpoint.clone(),
+        tally: Arc::new(Tally::default()),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let (tally, stop) = (Arc::clone(&traffic.tally), Arc::clone(&traffic.stop));
     let mut tasks = Vec::new();
 
     // Well-behaved principals: one session each, a tool call every 150 ms (400 a minute: under the
@@ -104,22 +168,13 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         let session = initialize(&http, &endpoint, &token)
             .await
             .expect("a session");
-        let (http, endpoint, tally, stop) = (
-            http.clone(),
-            endpoint.clone(),
-            Arc::clone(&tally),
-            Arc::clone(&stop),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut id = 10;
-            while !stop.load(Ordering::Relaxed) {
-                id += 1;
-                let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}});
-                let status = post(&http, &endpoint, Some(&token), Some(&session), &call).await;
-                tally.add("good", status);
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        }));
+        tasks.push(traffic.spawn(
+            "good",
+            token,
+            Some(session),
+            Duration::ZERO,
+            Duration::from_millis(150),
+        ));
     }
     // Bad tokens: forged signatures and expired tokens, as fast as they are answered.
     let forged = idp
@@ -133,19 +188,7 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         .await
         .unwrap();
     for token in [forged, expired] {
-        let (http, endpoint, tally, stop) = (
-            http.clone(),
-            endpoint.clone(),
-            Arc::clone(&tally),
-            Arc::clone(&stop),
-        );
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let status =
-                    post(&http, &endpoint, Some(&token), None, &initialize_request()).await;
-                tally.add("bad token", status);
-            }
-        }));
+        tasks.push(traffic.spawn("bad token", token, None, Duration::ZERO, Duration::ZERO));
     }
     // Slow-header connections: opened, half a request sent, held until the server hangs up.
     {
@@ -177,21 +220,7 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
     ] {
         for n in 0..count {
             let token = mint(&format!("{kind}-{n}")).await;
-            let (http, endpoint, tally, stop) = (
-                http.clone(),
-                endpoint.clone(),
-                Arc::clone(&tally),
-                Arc::clone(&stop),
-            );
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                while !stop.load(Ordering::Relaxed) {
-                    let status =
-                        post(&http, &endpoint, Some(&token), None, &initialize_request()).await;
-                    tally.add(kind, status);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }));
+            tasks.push(traffic.spawn(kind, token, None, delay, Duration::from_millis(10)));
         }
     }
     // One principal far over its rate limit: tool calls in its session, as fast as answered.
@@ -200,21 +229,7 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         let session = initialize(&http, &endpoint, &token)
             .await
             .expect("a session");
-        let (http, endpoint, tally, stop) = (
-            http.clone(),
-            endpoint.clone(),
-            Arc::clone(&tally),
-            Arc::clone(&stop),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut id = 10;
-            while !stop.load(Ordering::Relaxed) {
-                id += 1;
-                let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}});
-                let status = post(&http, &endpoint, Some(&token), Some(&session), &call).await;
-                tally.add("hog", status);
-            }
-        }));
+        tasks.push(traffic.spawn("hog", token, Some(session), Duration::ZERO, Duration::ZERO));
     }
 
     let started = Instant::now();
