@@ -258,6 +258,15 @@ impl TestEnv {
         format!("{}/.well-known/oauth-protected-resource/mcp", self.base)
     }
 
+    /// `GET` of a path on the server (`/readyz`, a well-known document), with no credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// A valid user token from the root issuer.
     pub async fn token(&self) -> String {
         self.mint(AccessTokenSpec::user("alice").scope(["mcp:tools"]))

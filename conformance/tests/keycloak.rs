@@ -48,6 +48,15 @@ fn client<'a>(realm: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no client {id}"))
 }
 
+/// The client's protocol mapper of this kind (`oidc-audience-mapper`, `oidc-sub-mapper`).
+fn mapper<'a>(client: &'a Value, kind: &str) -> Option<&'a Value> {
+    client["protocolMappers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["protocolMapper"] == kind)
+}
+
 /// The realm file is valid JSON that Keycloak 26 imports: a confidential client-credentials client
 /// with an audience mapper for our resource, a second client without one, `sub` mapped for both,
 /// and the `mcp:tools` scope in their tokens. Runs everywhere, Docker or not.
@@ -59,31 +68,18 @@ fn the_realm_file_has_the_clients_and_the_audience_mapper() {
     assert_eq!(mcp["serviceAccountsEnabled"], true);
     assert_eq!(mcp["publicClient"], false);
     assert_eq!(mcp["clientAuthenticatorType"], "client-secret");
-    let mappers = mcp["protocolMappers"].as_array().unwrap();
-    let audience = mappers
-        .iter()
-        .find(|m| m["protocolMapper"] == "oidc-audience-mapper")
-        .expect("an audience mapper");
+    let audience = mapper(mcp, "oidc-audience-mapper").expect("an audience mapper");
     assert_eq!(audience["config"]["included.custom.audience"], RESOURCE);
     assert_eq!(audience["config"]["access.token.claim"], "true");
-    let other = client(&realm, "other-client");
     assert!(
-        !other["protocolMappers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["protocolMapper"] == "oidc-audience-mapper"),
+        mapper(client(&realm, "other-client"), "oidc-audience-mapper").is_none(),
         "no audience for us"
     );
     // Keycloak 25+ adds `sub` through the "basic" scope, which an imported realm that lists its own
     // client scopes does not get: each client maps it itself (E13, a token without sub is refused).
     for id in ["mcp-client", "other-client"] {
         assert!(
-            client(&realm, id)["protocolMappers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m["protocolMapper"] == "oidc-sub-mapper"),
+            mapper(client(&realm, id), "oidc-sub-mapper").is_some(),
             "{id} maps sub"
         );
     }

@@ -772,21 +772,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("issuers-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("issuers.json");
-        std::fs::write(
-            &file,
+        let with_file = |contents: &str| {
+            std::fs::write(&file, contents).unwrap();
+            args(&[
+                "--issuer",
+                "https://as.example.com",
+                "--issuers-file",
+                file.to_str().unwrap(),
+            ])
+            .settings()
+        };
+        let settings = with_file(
             r#"[{"issuer": "https://partner.example.com", "audiences": ["api://partner"],
                  "algorithms": ["ES256"], "permission_claims": ["roles"]},
                 {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_A",
                  "audience_client_ids": ["4k9"]}]"#,
         )
-        .unwrap();
-        let settings = args(&[
-            "--issuer",
-            "https://as.example.com",
-            "--issuers-file",
-            file.to_str().unwrap(),
-        ])
-        .settings()
         .unwrap();
         let partner = settings.issuers.iter().nth(1).unwrap();
         assert_eq!(partner.issuer().as_str(), "https://partner.example.com");
@@ -795,33 +796,13 @@ mod tests {
         let cognito = settings.issuers.iter().nth(2).unwrap();
         assert!(cognito.validation.client_audience().is_some());
 
-        std::fs::write(
-            &file,
-            r#"[{"issuer": "https://p.example.com", "audience": "typo"}]"#,
-        )
-        .unwrap();
-        let error = args(&[
-            "--issuer",
-            "https://as.example.com",
-            "--issuers-file",
-            file.to_str().unwrap(),
-        ])
-        .settings()
-        .unwrap_err();
+        let error =
+            with_file(r#"[{"issuer": "https://p.example.com", "audience": "typo"}]"#).unwrap_err();
         assert_eq!(error.problems[0].variable, "OAUTH_ISSUERS_FILE");
         assert!(error.problems[0].message.contains("audience"), "{error}");
-        std::fs::write(
-            &file,
+        let error = with_file(
             r#"[{"issuer": "https://p.example.com", "introspection": {"client_id": "m", "client_secret_env": "MCP_TEST_UNSET_SECRET_VARIABLE"}}]"#,
         )
-        .unwrap();
-        let error = args(&[
-            "--issuer",
-            "https://as.example.com",
-            "--issuers-file",
-            file.to_str().unwrap(),
-        ])
-        .settings()
         .unwrap_err();
         assert!(
             error.problems[0]

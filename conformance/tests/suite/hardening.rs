@@ -390,12 +390,7 @@ async fn a_jwks_that_withdraws_every_key_is_obeyed_not_ignored() {
         challenge.contains("publishes no usable signing key"),
         "{challenge}"
     );
-    let ready = env
-        .http
-        .get(format!("{}/readyz", env.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = env.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     let too_many: Vec<Value> = (0..65).map(|_| fixture_jwk("rsa-1")).collect();
@@ -503,15 +498,7 @@ async fn proxied_metadata_naming_another_issuer_is_not_served() {
         })
         .start()
         .await;
-    let response = env
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            env.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = env.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     assert!(!response.text().await.unwrap().contains("evil.example"));
 }
@@ -598,14 +585,8 @@ async fn a_derived_local_resource_follows_the_loopback_spelling_the_client_used(
         .start()
         .await;
     let doc: Value = configured
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-protected-resource/mcp",
-            configured.base
-        ))
-        .send()
+        .get("/.well-known/oauth-protected-resource/mcp")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

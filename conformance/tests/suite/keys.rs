@@ -150,12 +150,7 @@ async fn a_jwks_outage_serves_known_keys_then_fails_closed() {
         StatusCode::SERVICE_UNAVAILABLE,
         "fails closed past the stale window"
     );
-    let ready = env
-        .http
-        .get(format!("{}/readyz", env.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = env.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -191,19 +186,9 @@ async fn readiness_waits_for_the_keys_and_recovers_without_restart() {
         .no_wait()
         .start()
         .await;
-    let ready = env
-        .http
-        .get(format!("{}/readyz", env.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = env.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let healthy = env
-        .http
-        .get(format!("{}/healthz", env.base))
-        .send()
-        .await
-        .unwrap();
+    let healthy = env.get("/healthz").await;
     assert_eq!(healthy.status(), StatusCode::OK, "alive while not ready");
     let token = env.token().await;
     assert_eq!(

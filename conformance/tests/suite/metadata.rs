@@ -76,14 +76,8 @@ async fn both_metadata_documents_describe_the_mcp_endpoint() {
 async fn empty_scopes_are_omitted_and_offline_access_never_listed() {
     let env = TestEnv::start().await;
     let doc: Value = env
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-protected-resource/mcp",
-            env.base
-        ))
-        .send()
+        .get("/.well-known/oauth-protected-resource/mcp")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -93,14 +87,8 @@ async fn empty_scopes_are_omitted_and_offline_access_never_listed() {
         .start()
         .await;
     let doc: Value = env
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-protected-resource/mcp",
-            env.base
-        ))
-        .send()
+        .get("/.well-known/oauth-protected-resource/mcp")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -160,15 +148,7 @@ async fn the_authorization_server_metadata_is_forwarded_with_307() {
         })
         .start()
         .await;
-    let response = env
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            env.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = env.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(
         response.headers()["location"],
         env.idp.issuer().openid_configuration_url().as_str(),
@@ -193,15 +173,7 @@ async fn the_proxy_mode_serves_the_document_discovery_holds() {
     let before = fetches();
     assert_eq!(before, 1, "discovery fetched it at start");
     let get = || async {
-        let response = env
-            .http
-            .get(format!(
-                "{}/.well-known/oauth-authorization-server",
-                env.base
-            ))
-            .send()
-            .await
-            .unwrap();
+        let response = env.get("/.well-known/oauth-authorization-server").await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.unwrap()
     };

@@ -183,15 +183,7 @@ async fn rfc9728_documents() {
 #[tokio::test]
 async fn as_metadata_forwarding() {
     let env = env().await;
-    let response = env
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            env.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = env.get("/.well-known/oauth-authorization-server").await;
     insta::assert_json_snapshot!("as_metadata_redirect", view(&env, response).await);
 }
 
