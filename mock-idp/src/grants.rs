@@ -175,20 +175,11 @@ impl Grants {
         }
     }
 
-    /// Stores a refresh token of `family`; returns it.
-    pub(crate) fn issue_refresh(&self, grant: RefreshParts, family: u64, now: i64) -> String {
+    /// Stores a refresh token for `grant` (of its family); returns it.
+    pub(crate) fn issue_refresh(&self, grant: RefreshGrant, now: i64) -> String {
         let token = random_token();
         let mut state = self.lock();
         prune(&mut state.refresh, now, |(g, _)| g.expires_at);
-        let grant = RefreshGrant {
-            client_id: grant.client_id,
-            username: grant.username,
-            scopes: grant.scopes,
-            resources: grant.resources,
-            auth_time: grant.auth_time,
-            expires_at: grant.expires_at,
-            family,
-        };
         state.refresh.insert(token.clone(), (grant, false));
         token
     }
@@ -254,17 +245,6 @@ impl Grants {
         // Every update is a few map operations; a poisoned lock still holds consistent maps.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// What a refresh token is issued for.
-#[derive(Clone, Debug)]
-pub(crate) struct RefreshParts {
-    pub(crate) client_id: String,
-    pub(crate) username: String,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) resources: Vec<String>,
-    pub(crate) auth_time: i64,
-    pub(crate) expires_at: i64,
 }
 
 fn revoke_family(state: &mut State, family: u64) {
@@ -357,17 +337,18 @@ mod tests {
     #[test]
     fn a_reused_refresh_token_revokes_its_family() {
         let grants = Grants::default();
-        let parts = RefreshParts {
+        let grant = RefreshGrant {
             client_id: "c".into(),
             username: "alice".into(),
             scopes: vec![],
             resources: vec![],
             auth_time: 0,
             expires_at: 100,
+            family: 7,
         };
-        let first = grants.issue_refresh(parts.clone(), 7, 0);
+        let first = grants.issue_refresh(grant.clone(), 0);
         grants.use_refresh(&first, 1).unwrap();
-        let second = grants.issue_refresh(parts, 7, 1);
+        let second = grants.issue_refresh(grant, 1);
         assert_eq!(
             grants.use_refresh(&first, 2).unwrap_err(),
             GrantRefusal::Reused

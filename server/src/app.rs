@@ -291,18 +291,21 @@ impl App {
         S::Future: Send + 'static,
     {
         let limits = self.settings.limits;
+        // The time to a response (408) and the body size (413): checked or not, every request.
+        let bounded = ServiceBuilder::new()
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            ))
+            .map_response(IntoResponse::into_response)
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .map_request(|request: Request<_>| request.map(Body::new));
         #[cfg(feature = "bench-unchecked")]
         if checks == Checks::None {
             return BoxCloneSyncService::new(
                 ServiceBuilder::new()
                     .layer(axum::Extension(unchecked::principal(&self.settings)))
-                    .layer(TimeoutLayer::with_status_code(
-                        StatusCode::REQUEST_TIMEOUT,
-                        limits.request_timeout,
-                    ))
-                    .map_response(IntoResponse::into_response)
-                    .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-                    .map_request(|request: Request<_>| request.map(Body::new))
+                    .layer(bounded)
                     .service(mcp),
             );
         }
@@ -320,13 +323,7 @@ impl App {
                         .as_ref()
                         .map(|limiter| from_fn_with_state(Arc::clone(limiter), limit_rate)),
                 )
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    limits.request_timeout,
-                ))
-                .map_response(IntoResponse::into_response)
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-                .map_request(|request: Request<_>| request.map(Body::new))
+                .layer(bounded)
                 .layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes))
                 .option_layer(
                     self.sessions

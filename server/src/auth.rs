@@ -202,16 +202,26 @@ pub(crate) async fn require_bearer(
         Err(error) => {
             auth.metrics.refused(&error);
             audit_refusal(&request, &error);
-            auth.respond(&error, request_host(&request))
+            auth.respond(&error, request_host(request.headers(), request.uri()))
         }
     }
+}
+
+/// The answer of a layer behind the bearer layer that finds no principal on the request: the
+/// layers were wired in the wrong order, and nothing may pass.
+pub(crate) fn no_principal_attached() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "authentication layer missing",
+    )
+        .into_response()
 }
 
 /// The audit event of a request refused by the bearer layer: no caller is known.
 fn audit_refusal(request: &Request, error: &AuthError) {
     tracing::info!(
         target: AUDIT_TARGET,
-        request_id = request_id(request),
+        request_id = request_id(request.headers()),
         http_method = %request.method(),
         outcome = if matches!(error, AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_)) {
             "unavailable"
@@ -285,9 +295,8 @@ impl<'a> Operation<'a> {
 }
 
 /// The request id the edge layer set (`x-request-id`).
-fn request_id<B>(request: &axum::http::Request<B>) -> &str {
-    request
-        .headers()
+fn request_id(headers: &HeaderMap) -> &str {
+    headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
@@ -303,28 +312,29 @@ pub(crate) async fn require_scopes(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request_host(&request).map(str::to_owned);
-    let host = host.as_deref();
-    let Some(principal) = request.extensions().get::<Principal>() else {
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         // The bearer layer always runs first; without it nothing may pass.
-        return auth.respond(&AuthError::MissingToken, host);
+        return auth.respond(
+            &AuthError::MissingToken,
+            request_host(request.headers(), request.uri()),
+        );
     };
     if request.method() != Method::POST {
         let operation = Operation {
             method: request.method().as_str(),
             tool: None,
         };
-        let decision = auth.scopes.check_every_request(principal);
+        let decision = auth.scopes.check_every_request(&principal);
         audit_decision(
-            request_id(&request),
-            principal,
+            request_id(request.headers()),
+            &principal,
             &operation,
             auth.scopes.basic(),
             decision.is_err(),
         );
         if let Err(error) = decision {
             auth.metrics.scope_denied(None);
-            return auth.respond(&error, host);
+            return auth.respond(&error, request_host(request.headers(), request.uri()));
         }
         return next.run(request).await;
     }
@@ -339,21 +349,19 @@ pub(crate) async fn require_scopes(
             "Parse error: the body is not JSON",
         );
     };
-    let Some(principal) = parts.extensions.get::<Principal>() else {
-        return auth.respond(&AuthError::MissingToken, host);
-    };
     let operation = Operation::of(&message);
     let required = auth.scopes.required_for(&message);
-    let decision = auth.scopes.check(principal, &message);
-    let id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    audit_decision(id, principal, &operation, &required, decision.is_err());
+    let decision = auth.scopes.check(&principal, &message);
+    audit_decision(
+        request_id(&parts.headers),
+        &principal,
+        &operation,
+        &required,
+        decision.is_err(),
+    );
     if let Err(error) = decision {
         auth.metrics.scope_denied(operation.tool);
-        return auth.respond(&error, host);
+        return auth.respond(&error, request_host(&parts.headers, &parts.uri));
     }
     if is_initialize(&message) {
         parts.extensions.insert(InitializeRequest);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::uri::Authority;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use url::Url;
@@ -185,12 +185,11 @@ pub enum GuardEntryError {
 }
 
 /// The authority a request addressed: its `Host` header, or (HTTP/2) the URI's authority.
-pub(crate) fn request_host<B>(request: &axum::http::Request<B>) -> Option<&str> {
-    request
-        .headers()
+pub(crate) fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+    headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(Authority::as_str))
+        .or_else(|| uri.authority().map(Authority::as_str))
 }
 
 /// Middleware: 403 for a disallowed `Host` or `Origin`, with a JSON-RPC error body without id.
@@ -199,7 +198,7 @@ pub(crate) async fn check_origin_and_host(
     request: Request,
     next: Next,
 ) -> Response {
-    match request_host(&request) {
+    match request_host(request.headers(), request.uri()) {
         Some(host) if guard.host_allowed(host) => {}
         _ => return forbidden("Host not allowed"),
     }

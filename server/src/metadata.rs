@@ -98,7 +98,7 @@ pub(crate) async fn protected_resource(
     State(metadata): State<Arc<Metadata>>,
     request: axum::extract::Request,
 ) -> Response {
-    let document = metadata.document_for(request_host(&request));
+    let document = metadata.document_for(request_host(request.headers(), request.uri()));
     let mut response = Json(document.clone()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,

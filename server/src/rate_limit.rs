@@ -15,11 +15,11 @@ use axum::extract::{Request, State};
 use crate::telemetry::Metrics;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::auth::Principal;
+use crate::auth::{Principal, no_principal_attached};
 use crate::jsonrpc::{ErrorCode, error_response};
 
 /// How many requests to `/mcp` one principal may make.
@@ -82,11 +82,7 @@ pub(crate) async fn limit_rate(
     next: Next,
 ) -> Response {
     let Some(principal) = request.extensions().get::<Principal>() else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "authentication layer missing",
-        )
-            .into_response();
+        return no_principal_attached();
     };
     if let Err(wait) = limiter.check(principal) {
         tracing::debug!(wait_ms = wait.as_millis(), "rate limit reached");

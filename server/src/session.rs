@@ -15,12 +15,12 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 pub(crate) use manager::OwnedSessionManager;
 use registry::{Owner, SessionRegistry};
 use rmcp::transport::streamable_http_server::SessionManager as _;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, no_principal_attached};
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response};
 
 /// How MCP requests relate to each other.
@@ -102,11 +102,7 @@ pub(crate) async fn bind_sessions(
     next: Next,
 ) -> Response {
     let Some(principal) = request.extensions().get::<Principal>() else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "authentication layer missing",
-        )
-            .into_response();
+        return no_principal_attached();
     };
     let (issuer, subject) = principal.identity();
     let owner = Owner::new(issuer, subject);

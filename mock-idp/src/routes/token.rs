@@ -22,7 +22,7 @@ use super::{IdpState, TenantName, internal_error, serve_endpoint};
 use crate::clients::{Client, GrantType, PresentedCredentials};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
-use crate::grants::{AccessRecord, GrantRefusal, RefreshParts};
+use crate::grants::{AccessRecord, GrantRefusal, RefreshGrant};
 use crate::issuer::Issuer;
 use crate::tokens::AccessTokenSpec;
 
@@ -318,15 +318,15 @@ fn user_tokens(
     );
     let refresh_token = client.allows(GrantType::RefreshToken).then(|| {
         issuer.grants.issue_refresh(
-            RefreshParts {
+            RefreshGrant {
                 client_id: client.client_id.clone(),
                 username: grant.username.clone(),
                 scopes: grant.scopes.clone(),
                 resources: grant.resources.clone(),
                 auth_time: grant.auth_time,
                 expires_at: now + REFRESH_LIFETIME_SECS,
+                family: grant.family,
             },
-            grant.family,
             now,
         )
     });
