@@ -261,6 +261,10 @@ mod tests {
         assert!(!guard.origin_allowed("https://app.example.com.evil.example"));
         assert!(!guard.origin_allowed("http://localhost.evil.example:80"));
         assert!(!guard.origin_allowed("https://localhost:6274"), "scheme");
+        assert!(
+            !guard.origin_allowed("https://app.example.com:8443"),
+            "an origin without :* allows its own port only"
+        );
         assert!(!guard.origin_allowed("null"));
     }
 

@@ -210,6 +210,15 @@ async fn a_key_published_for_encryption_is_never_used() {
         VerificationKey::from_jwk(&jwk).unwrap_err(),
         KeyRejection::NotForSignatures
     );
+    // RFC 7517 §4.3: `key_ops` without "verify" says the same.
+    let mut signing: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/keys/rsa-1.jwk.json")).unwrap();
+    assert!(VerificationKey::from_jwk(&serde_json::from_value(signing.clone()).unwrap()).is_ok());
+    signing["key_ops"] = json!(["encrypt", "wrapKey"]);
+    assert_eq!(
+        VerificationKey::from_jwk(&serde_json::from_value(signing).unwrap()).unwrap_err(),
+        KeyRejection::NotForSignatures
+    );
 }
 
 /// J08, J09, G05: unknown or hostile `kid`s and unpublished keys are refused.
@@ -368,6 +377,11 @@ async fn expiry_is_required_and_enforced_with_leeway() {
         )))
         .await;
     assert!(matches!(huge, Err(TokenError::Malformed(_))));
+    // A finite float too large for a date would saturate to "never expires": refused.
+    let far = f
+        .check_forged(Forgery::new(spec()).claim("exp", 1e300))
+        .await;
+    assert_eq!(far, Err(TokenError::InvalidClaim("exp")));
 }
 
 /// E14: `nbf` and `iat`, when present, are numbers; `null` is not "absent".

@@ -87,6 +87,47 @@ async fn what_is_not_a_usable_jwks_loads_nothing() {
     }
 }
 
+/// D12: a JWKS sent without a length (chunked) is held to the size limit while it is read, not
+/// only by its `Content-Length`: an oversized one loads nothing.
+#[tokio::test]
+async fn an_oversized_jwks_without_a_length_loads_nothing() {
+    let mut big_keys = jwks();
+    big_keys["padding"] = json!("x".repeat(8 * 1024));
+    let document = big_keys.to_string().into_bytes();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let halves: Vec<Result<Vec<u8>, std::io::Error>> = document
+                .chunks(document.len() / 2 + 1)
+                .map(|half| Ok(half.to_vec()))
+                .collect();
+            async move { axum::body::Body::from_stream(futures_util::stream::iter(halves)) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let peer = tokio::spawn(async move { axum::serve(listener, app).await });
+    let chunked = reqwest::get(&jwks).await.unwrap();
+    assert!(chunked.content_length().is_none(), "sent without a length");
+    drop(chunked);
+    let env = TestEnv::setup()
+        .configure(move |s| {
+            s.issuers.primary_mut().authorization_server.jwks_uri =
+                Some(FetchUrl::parse(&jwks).unwrap());
+            s.keys.max_bytes = 4096;
+        })
+        .no_wait()
+        .start()
+        .await;
+    let token = env.token().await;
+    assert_eq!(
+        env.initialize_status(Some(&token)).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(!env.app().is_ready());
+    peer.abort();
+}
+
 /// G01: a valid JWKS is used whatever content type it is labelled with (`text/plain` here, as
 /// misconfigured proxies send): what decides is that it parses as a JWKS.
 #[tokio::test]

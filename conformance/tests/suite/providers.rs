@@ -14,6 +14,8 @@ use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Endpoint, Fault};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn introspection(every_token: bool) -> RemoteVerification {
     RemoteVerification::Introspection(IntrospectionSettings {
@@ -128,6 +130,23 @@ async fn a_revoked_token_is_refused_within_the_cache_bound() {
     assert_eq!(issuer.requests(Endpoint::Introspection) - before, 2);
 }
 
+/// P05: an answer is never reused past the token's own `exp`, however long the cache time: an
+/// expired opaque token is asked about again, and refused.
+#[tokio::test]
+async fn a_cached_answer_ends_with_the_token() {
+    let env = introspecting(false).await;
+    let issuer = env.idp.issuer();
+    let token = opaque(&env, alice().expires_in(Duration::from_secs(10))).await;
+    let before = issuer.requests(Endpoint::Introspection);
+    assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
+    env.advance(12);
+    assert_eq!(
+        refusal(&env, &token).await,
+        (StatusCode::UNAUTHORIZED, "token is not active".to_owned())
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection) - before, 2);
+}
+
 /// P05: concurrent requests with one token share one introspection call.
 #[tokio::test]
 async fn concurrent_requests_share_one_introspection() {
@@ -200,6 +219,45 @@ async fn an_introspection_endpoint_that_fails_fails_closed() {
         issuer.clear_faults();
     }
     assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
+}
+
+/// P03, T07: the introspection request carries the token (and maybe our secret), so it is never
+/// re-sent to wherever a redirect points: a 307 is a failed introspection, not a detour.
+#[tokio::test]
+async fn an_introspection_redirect_is_not_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/moved"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/introspect", elsewhere.uri())),
+        )
+        .mount(&elsewhere)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "active": true, "sub": "alice", "client_id": "agent", "scope": "mcp:tools"
+        })))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let moved = FetchUrl::parse(&format!("{}/moved", elsewhere.uri())).unwrap();
+    let env = TestEnv::setup()
+        .configure(move |s| {
+            let mut settings = introspection(false);
+            if let RemoteVerification::Introspection(introspection) = &mut settings {
+                introspection.endpoint = Some(moved);
+            }
+            s.issuers.primary_mut().remote = Some(settings);
+        })
+        .start()
+        .await;
+    let response = env
+        .post(Some("an-opaque-token"), None, &initialize_request())
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    elsewhere.verify().await;
 }
 
 /// P07: with every token introspected, a JWT is judged by the IdP too, so its revocation is
@@ -442,6 +500,16 @@ async fn several_issuers_are_trusted_and_tokens_are_routed_by_iss() {
     assert_eq!(me["issuer"], partner.url(), "{me}");
     let from_root = root.mint(&spec()).await.unwrap();
     assert_eq!(get_me(&env, &from_root).await["issuer"], root.url());
+    // K04 across issuers: the same `sub` at another issuer is someone else, kept out of the
+    // first one's session.
+    let session = env.initialize(&from_root).await.expect("a session");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(
+        env.post(Some(&from_partner), Some(&session), &list)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 
     let document: Value = env
         .http

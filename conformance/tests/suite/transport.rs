@@ -247,6 +247,17 @@ async fn oversized_and_invalid_requests_are_refused_and_the_server_keeps_serving
         env.post(Some(&token), None, &big).await.status(),
         StatusCode::PAYLOAD_TOO_LARGE
     );
+    // The limit holds before anything of ours reads the body: a large body that is not JSON is
+    // too large, not a parse error (the scope gate would otherwise have buffered all of it).
+    let big_garbage = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), None))
+        .body("x".repeat(8192))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big_garbage.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
     let invalid = env
         .http

@@ -31,6 +31,7 @@ async fn idp_with(auto_login: bool) -> MockIdp {
             "email",
             "mcp:tools",
         ]))
+        .client(Client::public("other", [REDIRECT]))
         .user(
             User::new("alice")
                 .name("Alice Example")
@@ -197,7 +198,7 @@ async fn the_code_flow_gives_tokens_for_the_resource_and_refresh_rotates() {
 }
 
 /// Refused, and nothing issued: a wrong verifier, a reused code (which also revokes what it gave),
-/// a redirect URI that differs at the token endpoint, another client redeeming the code.
+/// a redirect URI that differs at the token endpoint, a redemption that names no client.
 #[tokio::test]
 async fn codes_are_bound_to_their_verifier_client_and_redirect_and_used_once() {
     let idp = idp_with(true).await;
@@ -276,6 +277,54 @@ async fn codes_are_bound_to_their_verifier_client_and_redirect_and_used_once() {
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))
     );
+}
+
+/// A code and a refresh token serve only the client they were issued to: another client (even
+/// one with the same redirect URI and the right verifier) gets `invalid_grant` and nothing else.
+#[tokio::test]
+async fn codes_and_refresh_tokens_serve_only_their_own_client() {
+    let idp = idp_with(true).await;
+    let (verifier, challenge) = pkce();
+    let exchange = |client: &'static str, code: String| {
+        let (idp, verifier) = (&idp, verifier.clone());
+        async move {
+            token(
+                idp,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", client),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = exchange("other", code_for(&idp, &challenge).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert!(body.get("access_token").is_none(), "{body}");
+
+    let (status, body) = exchange("app", code_for(&idp, &challenge).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "other"),
+            ("refresh_token", refresh),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert!(body.get("access_token").is_none(), "{body}");
 }
 
 /// Errors before anything is issued: an unknown client and an unregistered redirect URI end on an

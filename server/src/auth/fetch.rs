@@ -212,17 +212,12 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                // Every hop must pass the rule the first URL passed (T07): a redirect from https
-                // to plain http, or to another scheme, is refused, not followed.
-                if attempt.previous().len() > MAX_REDIRECTS {
-                    attempt.error(RedirectRefused::TooMany)
-                } else if FetchUrl::try_from(attempt.url().clone()).is_err() {
-                    attempt.error(RedirectRefused::NotFetchable)
-                } else {
-                    attempt.follow()
-                }
-            }))
+            .redirect(reqwest::redirect::Policy::custom(
+                |attempt| match judge_redirect(attempt.previous().len(), attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(refused) => attempt.error(refused),
+                },
+            ))
             .user_agent(concat!("mcp-oauth-server/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let poster = reqwest::Client::builder()
@@ -345,6 +340,19 @@ enum RedirectRefused {
 /// Redirects followed at most per fetch: enough for a moved document, not for a loop.
 const MAX_REDIRECTS: usize = 3;
 
+/// Whether to follow a redirect to `to`, with `visited` URLs behind it (the first one
+/// included). Every hop must pass the rule the first URL passed (T07): a redirect from https to
+/// plain http, or to another scheme, is refused, not followed.
+fn judge_redirect(visited: usize, to: &Url) -> Result<(), RedirectRefused> {
+    if visited > MAX_REDIRECTS {
+        Err(RedirectRefused::TooMany)
+    } else if FetchUrl::try_from(to.clone()).is_err() {
+        Err(RedirectRefused::NotFetchable)
+    } else {
+        Ok(())
+    }
+}
+
 /// `Cache-Control: max-age=N` if present (RFC 9111 §5.2.2.1; `s-maxage` is for shared caches,
 /// which this is not); `no-store` and `no-cache` mean 0.
 fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -368,6 +376,9 @@ mod tests {
             "ftp://idp.example.com/jwks",
             "file:///etc/passwd",
             "not a url",
+            "http://10.0.0.1/jwks",
+            "http://[2001:db8::1]/jwks",
+            "http://localhost.example.com/jwks",
         ] {
             assert!(FetchUrl::parse(bad).is_err(), "{bad}");
         }
@@ -383,6 +394,38 @@ mod tests {
             FetchUrl::parse("http://idp.example.com"),
             Err(UrlError::PlainHttp { .. })
         ));
+    }
+
+    /// T07: every redirect hop is held to the rule the first URL passed, and a chain stops after
+    /// MAX_REDIRECTS hops.
+    #[test]
+    fn redirects_are_followed_only_to_fetchable_urls_and_only_three_times() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            judge_redirect(1, &url("https://cdn.example.com/jwks")),
+            Ok(())
+        );
+        assert_eq!(judge_redirect(1, &url("http://127.0.0.1:9/jwks")), Ok(()));
+        assert_eq!(
+            judge_redirect(3, &url("https://cdn.example.com/jwks")),
+            Ok(())
+        );
+        assert_eq!(
+            judge_redirect(4, &url("https://cdn.example.com/jwks")),
+            Err(RedirectRefused::TooMany)
+        );
+        for refused in [
+            "http://cdn.example.com/jwks",
+            "http://10.0.0.1/jwks",
+            "ftp://cdn.example.com/jwks",
+            "file:///etc/passwd",
+        ] {
+            assert_eq!(
+                judge_redirect(1, &url(refused)),
+                Err(RedirectRefused::NotFetchable),
+                "{refused}"
+            );
+        }
     }
 
     /// G05: the JWKS cache honours `max-age`; `no-store` / `no-cache` mean "do not keep".

@@ -150,6 +150,8 @@ mod tests {
         assert_eq!(with(json!({"active": false})), Err(TokenError::Inactive));
         assert_eq!(with(json!({"active": "true"})), Err(TokenError::Inactive));
         assert_eq!(with(json!({"exp": now - 61})), Err(TokenError::Expired));
+        assert_eq!(with(json!({"nbf": now + 61})), Err(TokenError::NotYetValid));
+        assert!(with(json!({"nbf": now + 59})).is_ok(), "within the leeway");
         assert_eq!(
             with(json!({"iss": "https://other.example"})),
             Err(TokenError::WrongIssuer)

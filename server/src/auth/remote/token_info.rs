@@ -121,12 +121,28 @@ mod tests {
             judge(&theirs, now, &settings, &policy),
             Err(TokenError::WrongAudience)
         );
-        let mut spent = answer;
-        spent["expires_in"] = json!("0");
-        spent["exp"] = json!(now.to_string());
+        let with = |change: Value| {
+            let mut changed = answer.clone();
+            for (name, value) in change.as_object().unwrap() {
+                if value.is_null() {
+                    changed.as_object_mut().unwrap().remove(name);
+                } else {
+                    changed[name] = value.clone();
+                }
+            }
+            judge(&changed, now, &settings, &policy)
+        };
+        // Either field says the token is spent: each is enough on its own.
+        assert_eq!(with(json!({"expires_in": "0"})), Err(TokenError::Expired));
         assert_eq!(
-            judge(&spent, now, &settings, &policy),
+            with(json!({"exp": now.to_string(), "expires_in": null})),
             Err(TokenError::Expired)
+        );
+        let by_expires_in = with(json!({"exp": null, "expires_in": "60"})).unwrap();
+        assert_eq!(by_expires_in.expires_at, Some(now + 60));
+        assert_eq!(
+            with(json!({"exp": null, "expires_in": null})),
+            Err(TokenError::MissingClaim("exp"))
         );
     }
 }
