@@ -258,6 +258,14 @@ async fn the_json_log_carries_an_audit_event_per_decision() {
     assert_eq!(post(good.clone()).await, StatusCode::OK);
     assert_eq!(post(unscoped.clone()).await, StatusCode::FORBIDDEN);
     assert_eq!(post(wrong_audience.clone()).await, StatusCode::UNAUTHORIZED);
+    let stream = no_redirects()
+        .get(&endpoint)
+        .bearer_auth(&unscoped)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::FORBIDDEN, "H08");
 
     let audit = |outcome: &'static str| {
         move |v: &Value| v["target"] == "mcp_oauth_server::audit" && v["outcome"] == outcome
@@ -281,6 +289,11 @@ async fn the_json_log_carries_an_audit_event_per_decision() {
     assert_eq!(denied["subject"], "bob");
     assert_eq!(denied["reason"], "insufficient_scope");
     assert_eq!(denied["scopes_granted"], "");
+    // A request with no JSON-RPC body is audited under its HTTP method.
+    let denied_stream = server.wait_for(|v| audit("denied")(v) && v["method"] == "GET");
+    assert_eq!(denied_stream["subject"], "bob", "{denied_stream}");
+    assert_eq!(denied_stream["scopes_required"], "mcp:tools");
+    assert_eq!(denied_stream["tool"], "");
     let refused = server.wait_for(audit("refused"));
     assert_eq!(refused["reason"], "wrong_audience", "{refused}");
     assert!(
