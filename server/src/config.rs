@@ -10,8 +10,6 @@ mod args;
 mod issuers_file;
 mod providers;
 
-use providers::permission_claims;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,7 +23,7 @@ use crate::auth::fetch::FetchUrl;
 use crate::auth::issuers::TrustedIssuer;
 use crate::auth::keys::KeySourceSettings;
 use crate::auth::policy::{
-    AlgorithmAllowList, Audience, ClientIdAudience, Leeway, TokenTypePolicy,
+    AlgorithmAllowList, Audience, ClientIdAudience, Leeway, PermissionClaims, TokenTypePolicy,
 };
 use crate::auth::token_cache::TokenCacheSettings;
 use crate::edge::Limits;
@@ -162,7 +160,10 @@ impl Args {
         } else {
             None
         };
-        let permissions = permission_claims(&self.permission_claims, &mut problems);
+        let permissions = problems.check(
+            "OAUTH_PERMISSION_CLAIMS",
+            PermissionClaims::from_names(self.permission_claims.iter().map(String::as_str)),
+        );
         let extra_issuers: Vec<Issuer> = self
             .extra_issuers
             .iter()
@@ -196,6 +197,7 @@ impl Args {
             Some(resource),
             Some(algorithms),
             Some(leeway),
+            Some(permissions),
             Some(max_per_principal),
             Some(max_total),
             Some(max_connections),
@@ -204,6 +206,7 @@ impl Args {
             resource,
             algorithms,
             leeway,
+            permissions,
             max_per_principal,
             max_total,
             max_connections,
@@ -800,6 +803,15 @@ mod tests {
             with_file(r#"[{"issuer": "https://p.example.com", "audience": "typo"}]"#).unwrap_err();
         assert_eq!(error.problems[0].variable, "OAUTH_ISSUERS_FILE");
         assert!(error.problems[0].message.contains("audience"), "{error}");
+        // An issuer whose tokens could carry no permission is a mistake, as in the environment.
+        let error = with_file(r#"[{"issuer": "https://p.example.com", "permission_claims": []}]"#)
+            .unwrap_err();
+        assert!(
+            error.problems[0]
+                .message
+                .contains("permission_claims: name at least one of scope, scp, roles"),
+            "{error}"
+        );
         let error = with_file(
             r#"[{"issuer": "https://p.example.com", "introspection": {"client_id": "m", "client_secret_env": "MCP_TEST_UNSET_SECRET_VARIABLE"}}]"#,
         )

@@ -44,7 +44,7 @@ pub use auth::key_set::{JwksError, KeyRejection, KeySet, VerificationKey};
 pub use auth::keys::{KeySourceSettings, RefreshError};
 pub use auth::policy::{
     AlgorithmAllowList, AlgorithmError, Audience, ClientIdAudience, EmptyAudience, Leeway,
-    LeewayTooLong, PermissionClaims, TokenTypePolicy, ValidationPolicy,
+    LeewayTooLong, PermissionClaims, PermissionClaimsError, TokenTypePolicy, ValidationPolicy,
 };
 pub use auth::remote::{
     ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteUnavailable, RemoteVerification,

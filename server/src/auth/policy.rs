@@ -273,6 +273,48 @@ impl Default for PermissionClaims {
     }
 }
 
+impl PermissionClaims {
+    /// The claims `names` lists (`scope`, `scp`, `roles`; blank names ignored), as
+    /// `OAUTH_PERMISSION_CLAIMS` and the issuers file spell them.
+    ///
+    /// # Errors
+    /// [`PermissionClaimsError`] for another name, or for a list that names none: a token would
+    /// then carry no permission at all.
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, PermissionClaimsError> {
+        let mut claims = Self {
+            scope: false,
+            scp: false,
+            roles: false,
+        };
+        for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "scope" => claims.scope = true,
+                "scp" => claims.scp = true,
+                "roles" => claims.roles = true,
+                other => return Err(PermissionClaimsError::Unknown(other.to_owned())),
+            }
+        }
+        if claims.scope || claims.scp || claims.roles {
+            Ok(claims)
+        } else {
+            Err(PermissionClaimsError::NoneNamed)
+        }
+    }
+}
+
+/// Why a list of permission claims is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PermissionClaimsError {
+    /// Not `scope`, `scp` or `roles`.
+    #[error("{0:?} is not one of scope, scp, roles")]
+    Unknown(String),
+    /// An empty list.
+    #[error("name at least one of scope, scp, roles")]
+    NoneNamed,
+}
+
 /// An empty audience would match nothing a provider sends, or everything a careless comparison
 /// lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -184,29 +184,13 @@ impl Entry {
             Some("strict") => Some(TokenTypePolicy::Strict),
             Some(other) => return Err(format!("token_types {other:?} is not default or strict")),
         };
-        let permissions = match &self.permission_claims {
-            None => None,
-            Some(names) => {
-                let mut claims = PermissionClaims {
-                    scope: false,
-                    scp: false,
-                    roles: false,
-                };
-                for name in names {
-                    match name.as_str() {
-                        "scope" => claims.scope = true,
-                        "scp" => claims.scp = true,
-                        "roles" => claims.roles = true,
-                        other => {
-                            return Err(format!(
-                                "permission claim {other:?} is not scope, scp or roles"
-                            ));
-                        }
-                    }
-                }
-                Some(claims)
-            }
-        };
+        let permissions = self
+            .permission_claims
+            .map(|names| {
+                PermissionClaims::from_names(names.iter().map(String::as_str))
+                    .map_err(|e| format!("permission_claims: {e}"))
+            })
+            .transpose()?;
         let client_audience = self
             .audience_client_ids
             .map(|ids| ClientIdAudience::new(ids).map_err(|e| e.to_string()))

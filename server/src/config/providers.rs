@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Args, ClientAuthArg, IntrospectArg, Problems, non_empty};
 use crate::auth::fetch::FetchUrl;
-use crate::auth::policy::{ClientIdAudience, PermissionClaims};
+use crate::auth::policy::ClientIdAudience;
 use crate::auth::remote::{
     ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification, TokenInfoSettings,
 };
@@ -76,32 +76,4 @@ impl Args {
             cache_for,
         }))
     }
-}
-
-/// `scope`, `scp`, `roles`: which claims carry permissions.
-pub(super) fn permission_claims(names: &[String], problems: &mut Problems) -> PermissionClaims {
-    let mut claims = PermissionClaims {
-        scope: false,
-        scp: false,
-        roles: false,
-    };
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        match name {
-            "scope" => claims.scope = true,
-            "scp" => claims.scp = true,
-            "roles" => claims.roles = true,
-            other => problems.add(
-                "OAUTH_PERMISSION_CLAIMS",
-                format!("{other:?} is not one of scope, scp, roles"),
-            ),
-        }
-    }
-    let none_read = !(claims.scope || claims.scp || claims.roles);
-    if none_read && !problems.names("OAUTH_PERMISSION_CLAIMS") {
-        problems.add(
-            "OAUTH_PERMISSION_CLAIMS",
-            "name at least one of scope, scp, roles",
-        );
-    }
-    claims
 }
