@@ -44,7 +44,7 @@ use crate::rate_limit::{RateLimiter, limit_rate};
 use crate::resource::metadata_path;
 use crate::session::{SESSION_HEADER, Sessions, Transport, bind_sessions};
 use crate::settings::Settings;
-use crate::telemetry::{Metrics, count_requests, exposition};
+use crate::telemetry::{Metrics, count_requests, exposition, request_id};
 use crate::tools::{McpTools, TOOL_SCOPES};
 use crate::{health, serve};
 
@@ -170,15 +170,21 @@ impl App {
     /// The routes and layers.
     pub fn router(&self) -> Router {
         let resource_path = self.settings.resource.url.path();
-        let mut public = Router::new().route(
-            "/.well-known/oauth-protected-resource",
-            get(metadata::protected_resource),
-        );
+        // The discovery documents: public, and readable from any origin.
+        let mut discovery = Router::new()
+            .route(
+                "/.well-known/oauth-protected-resource",
+                get(metadata::protected_resource),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(metadata::authorization_server),
+            );
         let path_form = metadata_path(resource_path.trim_end_matches('/'));
         if path_form != "/.well-known/oauth-protected-resource" {
-            public = public.route(&path_form, get(metadata::protected_resource));
+            discovery = discovery.route(&path_form, get(metadata::protected_resource));
         }
-        let public = public.with_state(Arc::clone(&self.metadata)).layer(
+        let discovery = discovery.with_state(Arc::clone(&self.metadata)).layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET])
@@ -186,22 +192,9 @@ impl App {
                 // answer, the browser blocks the request (the SDK then retries without it).
                 .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
         );
-        let forwarding = Router::new()
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(metadata::authorization_server),
-            )
-            .with_state(Arc::clone(&self.metadata))
-            .layer(
-                CorsLayer::new()
-                    .allow_origin(Any)
-                    .allow_methods([Method::GET])
-                    .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
-            );
         let router = Router::new()
             .merge(self.mcp_router())
-            .merge(public)
-            .merge(forwarding)
+            .merge(discovery)
             .merge(self.health_router());
         self.with_edge_layers(router)
     }
@@ -453,11 +446,7 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let id = request_id(request.headers());
     tracing::info_span!("request", method = %request.method(), path, request_id = %id)
 }
 

@@ -37,7 +37,7 @@ use token_cache::{TokenCache, TokenHash, token_hash};
 use crate::clock::Clock;
 use crate::guard::request_host;
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response, is_initialize};
-use crate::telemetry::{AUDIT_TARGET, Metrics, refusal_reason};
+use crate::telemetry::{AUDIT_TARGET, Metrics, refusal, request_id};
 
 /// A bearer token exactly as the client sent it. Not `Display` or `Serialize`, so it cannot reach
 /// a log line or a response by accident; [`BearerToken::expose`] is the only way to its bytes.
@@ -123,7 +123,7 @@ impl Authenticator {
                 (judged, VerifiedBy::Jwt)
             }
             Route::Remote(remote) => (
-                remote.verify(token.expose()).await?.map(Arc::new),
+                remote.verify(token.expose(), hash).await?.map(Arc::new),
                 remote.verified_by(),
             ),
         };
@@ -219,16 +219,13 @@ pub(crate) fn no_principal_attached() -> Response {
 
 /// The audit event of a request refused by the bearer layer: no caller is known.
 fn audit_refusal(request: &Request, error: &AuthError) {
+    let (outcome, reason) = refusal(error);
     tracing::info!(
         target: AUDIT_TARGET,
         request_id = request_id(request.headers()),
         http_method = %request.method(),
-        outcome = if matches!(error, AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_)) {
-            "unavailable"
-        } else {
-            "refused"
-        },
-        reason = refusal_reason(error),
+        outcome,
+        reason,
         "authorization decision"
     );
 }
@@ -294,14 +291,6 @@ impl<'a> Operation<'a> {
     }
 }
 
-/// The request id the edge layer set (`x-request-id`).
-fn request_id(headers: &HeaderMap) -> &str {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-}
-
 /// Middleware: a request whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
 /// before rmcp sees it (H02); requests without a JSON-RPC body (the GET stream, DELETE) need the
 /// scopes every request needs (H08). Bodies over the limit (set by the body-limit layer in front)
@@ -313,18 +302,14 @@ pub(crate) async fn require_scopes(
     next: Next,
 ) -> Response {
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
-        // The bearer layer always runs first; without it nothing may pass.
-        return auth.respond(
-            &AuthError::MissingToken,
-            request_host(request.headers(), request.uri()),
-        );
+        return no_principal_attached();
     };
     if request.method() != Method::POST {
         let operation = Operation {
             method: request.method().as_str(),
             tool: None,
         };
-        let decision = auth.scopes.check_every_request(&principal);
+        let decision = auth.scopes.check(&principal, auth.scopes.basic());
         audit_decision(
             request_id(request.headers()),
             &principal,
@@ -351,7 +336,7 @@ pub(crate) async fn require_scopes(
     };
     let operation = Operation::of(&message);
     let required = auth.scopes.required_for(&message);
-    let decision = auth.scopes.check(&principal, &message);
+    let decision = auth.scopes.check(&principal, &required);
     audit_decision(
         request_id(&parts.headers),
         &principal,

@@ -105,13 +105,12 @@ pub(crate) async fn bind_sessions(
         return no_principal_attached();
     };
     let (issuer, subject) = principal.identity();
-    let owner = Owner::new(issuer, subject);
     if let Some(session) = request.headers().get(&SESSION_HEADER) {
         let owned = session
             .to_str()
             .ok()
             .and_then(|id| sessions.registry.owner(id))
-            .is_some_and(|found| found == owner);
+            .is_some_and(|found| found.is(issuer, subject));
         if !owned {
             tracing::debug!("session id refused: unknown or owned by another principal");
             return session_not_found();
@@ -121,6 +120,7 @@ pub(crate) async fn bind_sessions(
     if request.extensions().get::<InitializeRequest>().is_none() {
         return next.run(request).await;
     }
+    let owner = Owner::new(issuer, subject);
     if sessions.registry.reserve(&owner).is_err() {
         tracing::warn!(
             open = sessions.registry.len(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -162,11 +162,7 @@ impl Metrics {
 
     /// A refusal (or a failure to judge) by the bearer layer.
     pub(crate) fn refused(&self, error: &AuthError) {
-        let (outcome, reason) = match error {
-            AuthError::KeysUnavailable(_) => ("unavailable", "keys_unavailable"),
-            AuthError::RemoteUnavailable(_) => ("unavailable", "introspection_unavailable"),
-            other => ("refused", reason(other)),
-        };
+        let (outcome, reason) = refusal(error);
         self.auth
             .get_or_create(&AuthLabels { outcome, reason })
             .inc();
@@ -247,9 +243,27 @@ fn reason(error: &AuthError) -> &'static str {
     }
 }
 
-/// The refusal reason of `error`, as metrics and audit events name it.
-pub(crate) fn refusal_reason(error: &AuthError) -> &'static str {
-    reason(error)
+/// How a refusal is counted and audited: its outcome (`unavailable` when no verdict could be
+/// had, the 503 of keys or introspection that cannot be reached; `refused` otherwise) and its
+/// reason.
+pub(crate) fn refusal(error: &AuthError) -> (&'static str, &'static str) {
+    let outcome = if matches!(
+        error,
+        AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_)
+    ) {
+        "unavailable"
+    } else {
+        "refused"
+    };
+    (outcome, reason(error))
+}
+
+/// The request id the edge layer set (`x-request-id`), or `-`.
+pub(crate) fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
 }
 
 /// Middleware: counts every request by route pattern and status, and times it.

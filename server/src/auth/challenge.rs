@@ -22,7 +22,7 @@ use crate::resource::Resource;
 
 /// Why a request to `/mcp` was refused by the auth layers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No `Authorization: Bearer` credentials (including other schemes, B12).
     #[error("bearer token required")]
     MissingToken,

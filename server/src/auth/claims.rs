@@ -101,11 +101,6 @@ pub(super) fn numeric_date(value: &Value, claim: &'static str) -> Result<i64, To
 }
 
 impl Claims {
-    /// The `iss` the token claims (not yet judged).
-    pub(crate) fn issuer(&self) -> Option<&str> {
-        self.iss.as_deref()
-    }
-
     /// Judges the claims at `now` under `policy`.
     pub(crate) fn check(
         &self,

@@ -10,6 +10,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 
+use super::token_cache::sha256;
+
 /// A verification key from the AS's JWKS.
 #[derive(Clone)]
 pub struct VerificationKey {
@@ -102,13 +104,7 @@ impl VerificationKey {
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|_| KeyRejection::Unsupported)?;
         let published = serde_json::to_vec(jwk).map_err(|_| KeyRejection::Unsupported)?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &published);
-        let fingerprint = KeyFingerprint(
-            digest
-                .as_ref()
-                .try_into()
-                .map_err(|_| KeyRejection::Unsupported)?,
-        );
+        let fingerprint = KeyFingerprint(sha256(&published));
         Ok(Self {
             kid: jwk.common.key_id.clone(),
             kind,

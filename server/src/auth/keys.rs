@@ -42,7 +42,7 @@ impl Default for KeySourceSettings {
 
 /// Why no keys can be used right now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeysUnavailable {
+pub(crate) enum KeysUnavailable {
     /// No JWKS has been loaded yet.
     #[error("the authorization server's keys are not loaded yet")]
     NotLoaded,

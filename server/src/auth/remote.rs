@@ -15,14 +15,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::digest::{SHA256, digest};
-
 use super::authorization_server::AuthorizationServer;
 use super::claims::VerifiedClaims;
 use super::fetch::{FetchError, FetchUrl};
 use super::policy::{ClientIdAudience, ValidationPolicy};
 use super::principal::VerifiedBy;
 use super::token::TokenError;
+use super::token_cache::TokenHash;
 use crate::clock::Clock;
 
 /// How an issuer's tokens are judged when they are not verified locally.
@@ -135,7 +134,7 @@ pub(crate) struct RemoteVerifier {
     authorization_server: Arc<AuthorizationServer>,
     policy: ValidationPolicy,
     clock: Arc<dyn Clock>,
-    cache: moka::future::Cache<[u8; 32], Arc<Verdict>>,
+    cache: moka::future::Cache<TokenHash, Arc<Verdict>>,
     /// Bounds the calls in flight: a flood of made-up opaque tokens (each one new, so never
     /// cached) must not become a flood at the authorization server.
     in_flight: tokio::sync::Semaphore,
@@ -193,16 +192,14 @@ impl RemoteVerifier {
         }
     }
 
-    /// Judges `token`: from the cache while the answer may be reused, else by asking (one call
-    /// per token however many requests wait for it).
+    /// Judges `token` (whose [`token_hash`](super::token_cache::token_hash) is `key`): from the
+    /// cache while the answer may be reused, else by asking (one call per token however many
+    /// requests wait for it).
     pub(crate) async fn verify(
         &self,
         token: &str,
+        key: TokenHash,
     ) -> Result<Result<VerifiedClaims, TokenError>, RemoteUnavailable> {
-        let key: [u8; 32] = digest(&SHA256, token.as_bytes())
-            .as_ref()
-            .try_into()
-            .map_err(|_| RemoteUnavailable)?;
         for _ in 0..2 {
             let entry = self
                 .cache

@@ -134,35 +134,23 @@ impl ScopePolicy {
         required
     }
 
-    /// Refuses a request without a JSON-RPC body (the GET stream, a DELETE) when `principal`
-    /// lacks a scope every request needs (H08).
-    ///
-    /// # Errors
-    /// [`AuthError::InsufficientScope`] listing the scopes every request needs.
-    pub(crate) fn check_every_request(&self, principal: &Principal) -> Result<(), AuthError> {
-        if self
-            .every_request
-            .iter()
-            .all(|scope| self.holds(principal, scope))
-        {
-            Ok(())
-        } else {
-            Err(AuthError::InsufficientScope {
-                required: self.every_request.clone(),
-            })
-        }
-    }
-
-    /// Refuses `message` for `principal` when any needed scope is missing.
+    /// Refuses an operation for `principal` when any of the `required` scopes is missing:
+    /// [`Self::basic`] for a request without a JSON-RPC body (the GET stream, a DELETE; H08),
+    /// [`Self::required_for`] its message otherwise.
     ///
     /// # Errors
     /// [`AuthError::InsufficientScope`] listing every scope the operation needs.
-    pub fn check(&self, principal: &Principal, message: &Value) -> Result<(), AuthError> {
-        let required = self.required_for(message);
+    pub(crate) fn check(
+        &self,
+        principal: &Principal,
+        required: &[String],
+    ) -> Result<(), AuthError> {
         if required.iter().all(|scope| self.holds(principal, scope)) {
             Ok(())
         } else {
-            Err(AuthError::InsufficientScope { required })
+            Err(AuthError::InsufficientScope {
+                required: required.to_vec(),
+            })
         }
     }
 }

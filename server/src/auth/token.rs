@@ -104,19 +104,11 @@ pub(crate) fn validate_with_key(
     policy: &ValidationPolicy,
 ) -> Result<(VerifiedClaims, KeyFingerprint), TokenError> {
     let parsed = parse(token, policy)?;
-    // The issuer is judged before any key is chosen: a token of an untrusted issuer costs no key
-    // lookup and, in the caller, no refetch for its unknown `kid` (P09).
-    if parsed
-        .claims
-        .issuer()
-        .is_some_and(|iss| iss != policy.issuer().as_str())
-    {
-        return Err(TokenError::WrongIssuer);
-    }
-    // The claims are judged before any signature work: a token that would be refused for its
-    // claims (expired, another audience...) is refused at the cost of a parse, so bad tokens stay
-    // cheaper than good ones. Nothing is trusted from them; passing claims still need the
-    // signature.
+    // The claims, the issuer first, are judged before any key is chosen or any signature work: a
+    // token of an untrusted issuer costs no key lookup and, in the caller, no refetch for its
+    // unknown `kid` (P09); a token refused for its claims (expired, another audience...) costs a
+    // parse, so bad tokens stay cheaper than good ones. Nothing is trusted from them; passing
+    // claims still need the signature.
     let claims = parsed.claims.check(now, policy)?;
     if keys.is_empty() {
         return Err(TokenError::NoUsableKey);

@@ -55,7 +55,12 @@ pub(crate) type TokenHash = [u8; 32];
 
 /// Hashes a token.
 pub(crate) fn token_hash(token: &str) -> TokenHash {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    sha256(token.as_bytes())
+}
+
+/// The SHA-256 of `bytes`: token hashes and key fingerprints.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     let mut hash = [0; 32];
     hash.copy_from_slice(digest.as_ref());
     hash

@@ -18,6 +18,12 @@ impl Owner {
     pub(crate) fn new(issuer: &str, subject: &str) -> Self {
         Self(Arc::new((issuer.to_owned(), subject.to_owned())))
     }
+
+    /// Whether this is the principal of `issuer` and `subject` (no allocation: asked on every
+    /// request that names a session).
+    pub(crate) fn is(&self, issuer: &str, subject: &str) -> bool {
+        self.0.0 == issuer && self.0.1 == subject
+    }
 }
 
 /// Why a new session cannot be opened now.
