@@ -103,6 +103,28 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
         }
     }
+
+    /// The grant a `grant_type` value names, if this IdP supports it.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        [
+            Self::ClientCredentials,
+            Self::AuthorizationCode,
+            Self::RefreshToken,
+        ]
+        .into_iter()
+        .find(|grant| grant.as_str() == value)
+    }
+}
+
+/// `http` to a loopback host (`localhost`, `127.0.0.1`, `[::1]`): where a native app listens for
+/// its redirect (RFC 8252 §7.3).
+pub(crate) fn is_loopback_http(url: &url::Url) -> bool {
+    url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// `https`, or `http` to loopback: what redirect URIs and client ID metadata documents may use.
+pub(crate) fn is_https_or_loopback_http(url: &url::Url) -> bool {
+    url.scheme() == "https" || is_loopback_http(url)
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -262,11 +284,7 @@ fn same_loopback_redirect(registered: &str, presented: &str) -> bool {
     else {
         return false;
     };
-    let loopback = |url: &url::Url| {
-        url.scheme() == "http"
-            && matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
-    };
-    if !loopback(&registered) || !loopback(&presented) {
+    if !is_loopback_http(&registered) || !is_loopback_http(&presented) {
         return false;
     }
     // Setting the port of an http URL with a host cannot fail.

@@ -182,7 +182,7 @@ impl Fault {
 #[derive(Debug, Default)]
 pub(crate) struct EndpointMonitor {
     faults: Mutex<HashMap<Endpoint, Fault>>,
-    counts: [AtomicU64; 7],
+    counts: [AtomicU64; Endpoint::ALL.len()],
 }
 
 impl EndpointMonitor {
@@ -215,16 +215,8 @@ impl EndpointMonitor {
     }
 
     fn counter(&self, endpoint: Endpoint) -> &AtomicU64 {
-        let index = match endpoint {
-            Endpoint::OpenidConfiguration => 0,
-            Endpoint::OauthAuthorizationServer => 1,
-            Endpoint::Jwks => 2,
-            Endpoint::Token => 3,
-            Endpoint::Introspection => 4,
-            Endpoint::Revocation => 5,
-            Endpoint::TokenInfo => 6,
-        };
-        &self.counts[index]
+        // `ALL` lists the endpoints in declaration order (pinned by a test).
+        &self.counts[endpoint as usize]
     }
 }
 
@@ -247,5 +239,27 @@ mod millis {
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request counters are indexed by declaration order: `ALL` must follow it, once each.
+    #[test]
+    fn all_lists_every_endpoint_in_declaration_order() {
+        for (index, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+            assert_eq!(endpoint as usize, index, "{endpoint:?}");
+        }
+        let monitor = EndpointMonitor::default();
+        monitor
+            .counter(Endpoint::TokenInfo)
+            .fetch_add(1, Ordering::SeqCst);
+        assert_eq!(monitor.counter(Endpoint::Token).load(Ordering::SeqCst), 0);
+        assert_eq!(
+            monitor.counter(Endpoint::TokenInfo).load(Ordering::SeqCst),
+            1
+        );
     }
 }

@@ -62,8 +62,6 @@ pub(crate) struct AccessRecord {
     pub(crate) audience: Vec<String>,
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
-    /// Whether it is an opaque token (then introspection is the only way to judge it).
-    pub(crate) opaque: bool,
     family: Option<u64>,
     revoked: bool,
 }
@@ -75,7 +73,6 @@ impl AccessRecord {
         scopes: Vec<String>,
         audience: Vec<String>,
         (issued_at, expires_at): (i64, i64),
-        opaque: bool,
     ) -> Self {
         Self {
             subject,
@@ -84,7 +81,6 @@ impl AccessRecord {
             audience,
             issued_at,
             expires_at,
-            opaque,
             family: None,
             revoked: false,
         }
@@ -315,7 +311,7 @@ mod tests {
         let grants = Grants::default();
         let code = grants.issue_code(code_grant(), 0);
         let (_, family) = grants.redeem_code(&code, 1).unwrap();
-        let record = AccessRecord::new("alice".into(), "c".into(), vec![], vec![], (1, 50), false);
+        let record = AccessRecord::new("alice".into(), "c".into(), vec![], vec![], (1, 50));
         grants.record_access("at", record, Some(family));
         assert!(grants.active_access("at", 2).is_some());
         assert_eq!(

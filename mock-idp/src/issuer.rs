@@ -185,7 +185,6 @@ impl Issuer {
                     _ => Vec::new(),
                 },
                 (number("iat").unwrap_or(now), number("exp").unwrap_or(now)),
-                true,
             ),
             None,
         );

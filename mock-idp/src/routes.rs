@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorize;
+mod client_auth;
 mod discovery;
 mod form;
 mod introspection;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Client, ClientSecret, GrantType, PresentedCredentials};
+use super::{Client, ClientSecret, GrantType, PresentedCredentials, is_https_or_loopback_http};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::grants::random_token;
 
@@ -129,15 +129,10 @@ impl ClientRegistry {
         }
         let client_id = format!("dyn-{}", &random_token()[..22]);
         let client = Client {
-            client_id: client_id.clone(),
             client_secret: secret.clone().map(ClientSecret::new),
-            scopes: Vec::new(),
-            default_scopes: None,
-            resources: Vec::new(),
-            redirect_uris: request.redirect_uris.clone(),
             grant_types: grant_types.clone(),
-            claims: serde_json::Map::new(),
             client_name: request.client_name.clone(),
+            ..Client::public(client_id.clone(), request.redirect_uris.clone())
         };
         {
             let mut registered = self
@@ -183,9 +178,10 @@ impl ClientRegistry {
             )
         };
         let parsed = url::Url::parse(url).map_err(|_| invalid("not a URL"))?;
-        let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        let allowed = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-        if !allowed || parsed.fragment().is_some() || parsed.path() == "/" {
+        if !is_https_or_loopback_http(&parsed)
+            || parsed.fragment().is_some()
+            || parsed.path() == "/"
+        {
             return Err(invalid(
                 "the client_id must be an https URL with a path (http only to loopback)",
             ));
@@ -232,15 +228,8 @@ impl ClientRegistry {
         check_redirect_uris(&request.redirect_uris)
             .map_err(|_| invalid("has an invalid redirect URI"))?;
         let client = Client {
-            client_id: url.to_owned(),
-            client_secret: None,
-            scopes: Vec::new(),
-            default_scopes: None,
-            resources: Vec::new(),
-            redirect_uris: request.redirect_uris,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            claims: serde_json::Map::new(),
             client_name: request.client_name,
+            ..Client::public(url, request.redirect_uris)
         };
         let mut documents = self
             .documents
@@ -273,14 +262,13 @@ fn grant_types(requested: Option<&[String]>) -> Result<Vec<GrantType>, OAuthErro
     };
     requested
         .iter()
-        .map(|g| match g.as_str() {
-            "authorization_code" => Ok(GrantType::AuthorizationCode),
-            "refresh_token" => Ok(GrantType::RefreshToken),
-            "client_credentials" => Ok(GrantType::ClientCredentials),
-            other => Err(OAuthError::new(
-                OAuthErrorCode::InvalidClientMetadata,
-                format!("grant type {other:?} is not supported"),
-            )),
+        .map(|g| {
+            GrantType::parse(g).ok_or_else(|| {
+                OAuthError::new(
+                    OAuthErrorCode::InvalidClientMetadata,
+                    format!("grant type {g:?} is not supported"),
+                )
+            })
         })
         .collect()
 }
@@ -295,9 +283,7 @@ fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
                 "a redirect URI is not an absolute URL",
             )
         })?;
-        let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        let allowed = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-        if !allowed || parsed.fragment().is_some() {
+        if !is_https_or_loopback_http(&parsed) || parsed.fragment().is_some() {
             return Err(OAuthError::new(
                 OAuthErrorCode::InvalidRedirectUri,
                 "a redirect URI must be https, or http to a loopback address, without fragment",

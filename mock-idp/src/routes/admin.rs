@@ -172,9 +172,8 @@ async fn set_fault(
     let endpoint: Endpoint = match params.get("endpoint").map(|e| e.parse()) {
         Some(Ok(endpoint)) => endpoint,
         _ => {
-            return bad_request(
-                "endpoint must be one of openid-configuration, oauth-authorization-server, jwks, token, introspect, revoke",
-            );
+            let names = Endpoint::ALL.map(Endpoint::as_str).join(", ");
+            return bad_request(&format!("endpoint must be one of {names}"));
         }
     };
     let fault: Fault = match serde_json::from_slice(&body) {

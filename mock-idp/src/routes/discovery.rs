@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{IdpState, SignIn, TenantName, serve_endpoint};
-use crate::clients::ClientRegistry;
 use crate::faults::Endpoint;
 use crate::issuer::Issuer;
 
@@ -18,12 +17,12 @@ pub(super) async fn openid_configuration(
     State(state): State<IdpState>,
     tenant: TenantName,
 ) -> Response {
-    let (clients, sign_in) = (Arc::clone(&state.clients), Arc::clone(&state.sign_in));
+    let sign_in = Arc::clone(&state.sign_in);
     serve_endpoint(
         &state,
         tenant,
         Endpoint::OpenidConfiguration,
-        |issuer| async move { Json(metadata(&clients, &sign_in, &issuer)).into_response() },
+        |issuer| async move { Json(metadata(&sign_in, &issuer)).into_response() },
     )
     .await
 }
@@ -32,23 +31,20 @@ pub(super) async fn authorization_server(
     State(state): State<IdpState>,
     tenant: TenantName,
 ) -> Response {
-    let (clients, sign_in) = (Arc::clone(&state.clients), Arc::clone(&state.sign_in));
+    let sign_in = Arc::clone(&state.sign_in);
     serve_endpoint(
         &state,
         tenant,
         Endpoint::OauthAuthorizationServer,
-        |issuer| async move { Json(metadata(&clients, &sign_in, &issuer)).into_response() },
+        |issuer| async move { Json(metadata(&sign_in, &issuer)).into_response() },
     )
     .await
 }
 
-fn metadata(clients: &ClientRegistry, sign_in: &SignIn, issuer: &Issuer) -> Value {
-    let mut scopes: Vec<&str> = clients
-        .all()
-        .iter()
-        .flat_map(|c| c.scopes.iter().map(String::as_str))
-        .chain(sign_in.scopes.iter().map(String::as_str))
-        .collect();
+/// The metadata document. `scopes_supported` is every scope a client may ask for: the builder
+/// already made that the union of the configured clients' scopes and the IdP's own.
+fn metadata(sign_in: &SignIn, issuer: &Issuer) -> Value {
+    let mut scopes: Vec<&str> = sign_in.scopes.iter().map(String::as_str).collect();
     scopes.sort_unstable();
     scopes.dedup();
     let url = &issuer.url;

@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::client_auth::authenticated_request;
 use super::form::{Form, invalid_request};
-use super::token::credentials;
-use super::{IdpState, TenantName, serve_endpoint};
+use super::{IdpState, TenantName, error_response, serve_endpoint};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
 
@@ -29,12 +29,8 @@ pub(super) async fn introspect(
         Endpoint::Introspection,
         |issuer| async move {
             let answer = async {
-                let form = Form::parse(&headers, &body)?;
                 let now = issuer.clock.now();
-                let client = state
-                    .clients
-                    .authenticate(&credentials(&headers, &form)?, now)
-                    .await?;
+                let (form, client) = authenticated_request(&state, &headers, &body, now).await?;
                 if client.is_public() {
                     return Err(OAuthError::new(
                         OAuthErrorCode::InvalidClient,
@@ -115,11 +111,8 @@ pub(super) async fn token_info(
         };
         let now = issuer.clock.now();
         let Some(record) = token.and_then(|token| issuer.grants.active_access(&token, now)) else {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": "invalid_token", "error_description": "Invalid Value"})),
-            )
-                .into_response();
+            // Google's answer for a token it does not know (or no longer honours).
+            return error_response(StatusCode::BAD_REQUEST, "invalid_token", "Invalid Value");
         };
         let mut answer = json!({
             "azp": record.client_id,
@@ -158,11 +151,8 @@ pub(super) async fn revoke(
     let routes = state.clone();
     serve_endpoint(&routes, tenant, Endpoint::Revocation, |issuer| async move {
         let done = async {
-            let form = Form::parse(&headers, &body)?;
-            let client = state
-                .clients
-                .authenticate(&credentials(&headers, &form)?, issuer.clock.now())
-                .await?;
+            let (form, client) =
+                authenticated_request(&state, &headers, &body, issuer.clock.now()).await?;
             let token = form
                 .single("token")?
                 .ok_or_else(|| invalid_request("token is required"))?;

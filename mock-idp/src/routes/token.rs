@@ -16,10 +16,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
+use super::client_auth::authenticated_request;
 use super::form::{Form, invalid_request};
 use super::permissions::{audience, granted_resources, granted_scopes};
 use super::{IdpState, TenantName, internal_error, serve_endpoint};
-use crate::clients::{Client, GrantType, PresentedCredentials};
+use crate::clients::{Client, GrantType};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
 use crate::grants::{AccessRecord, GrantRefusal, RefreshGrant};
@@ -67,24 +68,15 @@ async fn issue(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, Refused> {
-    let form = Form::parse(headers, body)?;
-    let now = issuer.clock.now();
-    let client = state
-        .clients
-        .authenticate(&credentials(headers, &form)?, now)
-        .await?;
+    let (form, client) = authenticated_request(state, headers, body, issuer.clock.now()).await?;
     let grant = match form.single("grant_type")? {
         None => return Err(invalid_request("grant_type is required").into()),
-        Some("client_credentials") => GrantType::ClientCredentials,
-        Some("authorization_code") => GrantType::AuthorizationCode,
-        Some("refresh_token") => GrantType::RefreshToken,
-        Some(_) => {
-            return Err(OAuthError::new(
+        Some(value) => GrantType::parse(value).ok_or_else(|| {
+            OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 "supported grants: client_credentials, authorization_code, refresh_token",
             )
-            .into());
-        }
+        })?,
     };
     if !client.allows(grant) {
         return Err(OAuthError::new(
@@ -122,24 +114,22 @@ fn client_credentials(
         spec = spec.audience(audience);
     }
     let access_token = if issuer.opaque_for(&resources) {
-        issuer.issue_opaque(&spec)
+        crate::grants::random_token()
     } else {
-        let token = issuer.mint(&spec)?;
-        let now = issuer.clock.now();
-        issuer.grants.record_access(
-            &token,
-            AccessRecord::new(
-                client.client_id.clone(),
-                client.client_id.clone(),
-                scopes.clone(),
-                resources,
-                (now, now + secs(lifetime)),
-                false,
-            ),
-            None,
-        );
-        token
+        issuer.mint(&spec)?
     };
+    let now = issuer.clock.now();
+    issuer.grants.record_access(
+        &access_token,
+        AccessRecord::new(
+            client.client_id.clone(),
+            client.client_id.clone(),
+            scopes.clone(),
+            resources,
+            (now, now + secs(lifetime)),
+        ),
+        None,
+    );
     tracing::debug!(client_id = %client.client_id, scope = %scopes.join(" "), "access token issued (client_credentials)");
     Ok(token_response(&access_token, lifetime, &scopes, None, None))
 }
@@ -298,8 +288,7 @@ fn user_tokens(
     for (name, value) in user.map(|u| &u.claims).into_iter().flatten() {
         spec = spec.claim(name, value.clone());
     }
-    let opaque = issuer.opaque_for(&grant.resources);
-    let access_token = if opaque {
+    let access_token = if issuer.opaque_for(&grant.resources) {
         crate::grants::random_token()
     } else {
         issuer.mint(&spec)?
@@ -312,7 +301,6 @@ fn user_tokens(
             grant.scopes.clone(),
             grant.resources.clone(),
             (now, now + secs(lifetime)),
-            opaque,
         ),
         Some(grant.family),
     );
@@ -398,65 +386,6 @@ fn token_response(
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// The client's credentials, from exactly one method (RFC 6749 §2.3: "MUST NOT use more than one").
-pub(super) fn credentials(
-    headers: &HeaderMap,
-    form: &Form,
-) -> Result<PresentedCredentials, OAuthError> {
-    let basic = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(value) => {
-            let value = value
-                .to_str()
-                .map_err(|_| invalid_request("malformed Authorization header"))?;
-            match value.split_once(' ') {
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
-                    Some(PresentedCredentials::from_basic(rest)?)
-                }
-                _ => {
-                    return Err(OAuthError::new(
-                        OAuthErrorCode::InvalidClient,
-                        "unsupported client authentication scheme (use Basic)",
-                    ));
-                }
-            }
-        }
-    };
-    let post_id = form.single("client_id")?;
-    let post_secret = form.single("client_secret")?;
-    match (basic, post_secret) {
-        (Some(_), Some(_)) => Err(invalid_request(
-            "more than one client authentication method",
-        )),
-        (Some(PresentedCredentials::Basic { client_id, secret }), None) => {
-            if post_id.is_some_and(|id| id != client_id) {
-                return Err(invalid_request(
-                    "client_id in the body differs from the Basic credentials",
-                ));
-            }
-            Ok(PresentedCredentials::Basic { client_id, secret })
-        }
-        (Some(other), None) => Ok(other),
-        (None, Some(secret)) => {
-            let client_id =
-                post_id.ok_or_else(|| invalid_request("client_secret without client_id"))?;
-            Ok(PresentedCredentials::Post {
-                client_id: client_id.to_owned(),
-                secret: secret.to_owned(),
-            })
-        }
-        (None, None) => match post_id {
-            Some(client_id) => Ok(PresentedCredentials::None {
-                client_id: client_id.to_owned(),
-            }),
-            None => Err(OAuthError::new(
-                OAuthErrorCode::InvalidClient,
-                "client authentication required",
-            )),
-        },
-    }
 }
 
 fn secs(duration: Duration) -> i64 {
