@@ -1,6 +1,9 @@
 //! The accept loop: hyper (through hyper-util) with a timer, so the header-read timeout actually
-//! fires (`axum::serve` runs hyper without one), a cap on connections served at once, `TCP_NODELAY`
-//! on every socket, and a graceful drain bounded in time (checklist R05, R06).
+//! fires (`axum::serve` runs hyper without one), a cap on connections served at once, idle
+//! connections of either HTTP version closed, `TCP_NODELAY` on every socket, and a graceful drain
+//! bounded in time (checklist R05, R06).
+
+mod idle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,10 +12,10 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::edge::Limits;
 
@@ -36,8 +39,10 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(HTTP2_KEEP_ALIVE)
         .keep_alive_timeout(HTTP2_KEEP_ALIVE);
+    let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections.get()));
-    let graceful = GracefulShutdown::new();
+    let stop = CancellationToken::new();
+    let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // Take a slot before accepting: at the cap, new connections wait in the listen backlog.
@@ -62,13 +67,35 @@ pub(crate) async fn serve(
         // rmcp answers over SSE in several small writes: without TCP_NODELAY each request waits
         // for Nagle + delayed ACK (~44 ms).
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        let streams = Arc::new(idle::OpenStreams::default());
+        let service = {
+            let (router, streams) = (router.clone(), Arc::clone(&streams));
+            hyper::service::service_fn(move |request| {
+                Arc::clone(&streams).serve(router.clone(), request)
+            })
+        };
+        let stop = stop.clone();
+        let idle_after = limits.header_read_timeout;
+        let builder = Arc::clone(&builder);
+        connections.spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => Some(ended),
+                () = streams.idle_for(idle_after) => None,
+                () = stop.cancelled() => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None => {
+                    // HTTP/2: GOAWAY, then the open streams finish; HTTP/1: closed when idle.
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(DRAIN, connection)
+                        .await
+                        .unwrap_or(Ok(()))
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%error, "connection ended with an error");
             }
             drop(slot);
@@ -76,8 +103,10 @@ pub(crate) async fn serve(
     }
     drop(listener);
     on_shutdown();
+    stop.cancel();
+    connections.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = connections.wait() => {}
         () = tokio::time::sleep(DRAIN) => {
             tracing::warn!("connections still open after {DRAIN:?}; stopping anyway");
         }

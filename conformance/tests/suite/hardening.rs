@@ -173,6 +173,71 @@ async fn closed_within(stream: &mut TcpStream, deadline: Duration) -> bool {
     }
 }
 
+/// R05, R06: HTTP/2 cleartext connections that send their preface and settings, then only answer
+/// PINGs, and a connection that sends nothing at all, are closed once idle for the header-read
+/// timeout, so a client holding every connection slot this way cannot keep others out.
+#[tokio::test]
+async fn idle_http2_connections_at_the_cap_are_closed() {
+    const CAP: usize = 5;
+    let env = TestEnv::setup()
+        .configure(|s| {
+            s.limits.max_connections = nonzero(CAP);
+            s.limits.header_read_timeout = Duration::from_secs(1);
+        })
+        .no_wait()
+        .start()
+        .await;
+    assert!(eventually(Duration::from_secs(10), || async { env.app().is_ready() }).await);
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..CAP - 1 {
+        let socket = TcpStream::connect(&addr).await.unwrap();
+        // The handshake sends the preface and SETTINGS; the connection task answers PINGs.
+        let (sender, connection) = h2::client::handshake(socket).await.unwrap();
+        idle.push((sender, tokio::spawn(connection)));
+    }
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(30)).await,
+        "a connection that sent nothing is still open"
+    );
+    for (_sender, connection) in idle {
+        let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
+        assert!(ended.is_ok(), "an idle HTTP/2 connection is still open");
+    }
+    let healthz = reqwest::Client::new()
+        .get(format!("{}/healthz", env.base))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), StatusCode::OK);
+}
+
+/// An HTTP/2 connection with a stream open is not idle: a request over h2c is served, and the
+/// connection stays usable for the next one.
+#[tokio::test]
+async fn an_http2_connection_in_use_is_served() {
+    let env = TestEnv::setup()
+        .configure(|s| s.limits.header_read_timeout = Duration::from_secs(1))
+        .start()
+        .await;
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    let socket = TcpStream::connect(&addr).await.unwrap();
+    let (sender, connection) = h2::client::handshake(socket).await.unwrap();
+    tokio::spawn(connection);
+    let mut sender = sender.ready().await.unwrap();
+    for _ in 0..2 {
+        let request = axum::http::Request::get(format!("{}/healthz", env.base))
+            .body(())
+            .unwrap();
+        let (response, _) = sender.send_request(request, true).unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        sender = sender.ready().await.unwrap();
+    }
+}
+
 /// R06: the connection cap holds (a third client waits until a slot frees), and a request that
 /// does not finish in time gets 408.
 #[tokio::test]
