@@ -45,9 +45,12 @@ fi
 echo "== building release binaries" >&2
 cargo build --release --locked -q -p mcp-oauth-server -p mock-idp
 cargo build --release --locked -q -p mcp-oauth-server --features bench-unchecked --example unchecked
-SERVER=target/release/mcp-oauth-server
-UNCHECKED=target/release/examples/unchecked
-IDP=target/release/mock-idp
+# Where Cargo put them: the target directory may be moved (CARGO_TARGET_DIR, build.target-dir).
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['target_directory'])")
+SERVER=$TARGET_DIR/release/mcp-oauth-server
+UNCHECKED=$TARGET_DIR/release/examples/unchecked
+IDP=$TARGET_DIR/release/mock-idp
 
 # Polls until `url` answers 200, for at most 30 s.
 wait_for() {

@@ -30,18 +30,36 @@ fn server_binary() -> std::path::PathBuf {
 }
 
 /// The demo example's executable. `cargo test` builds examples alongside the tests; when a
-/// single test target is run alone, it is built here.
+/// single test target is run alone, it is built here. It is looked for beside this test binary,
+/// not under `../target/debug`: Cargo puts test binaries in `<target>/<profile>/deps/` and
+/// examples in `<target>/<profile>/examples/`, wherever the target directory is
+/// (`CARGO_TARGET_DIR`, `--target-dir`, `build.target-dir`) and whichever the profile.
 fn demo_binary() -> std::path::PathBuf {
-    let target =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/examples/demo");
-    if !target.exists() {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a test binary lives in <target>/<profile>/deps");
+    let demo = profile_dir
+        .join("examples")
+        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    if !demo.exists() {
+        // `debug` is the dev profile's directory; any other profile's bears its name.
+        let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") | None => "dev",
+            Some(name) => name,
+        };
         let status = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "mcp-oauth-server", "--example", "demo"])
+            .arg("--target-dir")
+            .arg(profile_dir.parent().unwrap())
+            .args(["--profile", profile])
             .status()
             .unwrap();
         assert!(status.success());
     }
-    target
+    assert!(demo.exists(), "{} was not built", demo.display());
+    demo
 }
 
 /// Config errors: without OAUTH_ISSUER the server refuses to start and names what to set (and
