@@ -3,7 +3,9 @@
 //! initialized each session and refuses that session id to anyone else with 404, exactly as for a
 //! session that does not exist; a session id this layer never saw is also 404, so ending a
 //! binding can only end a session, never open it to others. A principal that opens one session
-//! too many loses its own oldest; at the global cap `initialize` gets 503; idle sessions end.
+//! too many loses its own longest-idle one; at the global cap room is made fairly (see
+//! [`registry`]), and `initialize` gets 503 only when every principal holds about the same share;
+//! idle sessions end.
 
 mod manager;
 mod registry;
@@ -17,8 +19,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 pub(crate) use manager::OwnedSessionManager;
-use registry::{Owner, SessionRegistry};
-use rmcp::transport::streamable_http_server::SessionManager as _;
+use registry::{AtCapacity, Owner, SessionRegistry};
+use rmcp::transport::streamable_http_server::{SessionId, SessionManager as _};
 
 use crate::auth::{Principal, no_principal_attached};
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response};
@@ -42,9 +44,11 @@ impl Default for Transport {
 /// What sessions may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Sessions one principal (issuer + subject) may hold; one more ends its own oldest.
+    /// Sessions one principal (issuer + subject) may hold; one more ends its own longest-idle.
     pub max_per_principal: NonZeroUsize,
-    /// Sessions all principals together may hold; at the cap `initialize` gets 503.
+    /// Sessions all principals together may hold. At the cap the principal holding the most
+    /// sessions loses its longest-idle one to a newcomer, while it holds at least two more than
+    /// the newcomer would; only when all hold about the same share does `initialize` get 503.
     pub max_total: NonZeroUsize,
     /// A session with no traffic for this long ends (rmcp's keep-alive).
     pub idle: Duration,
@@ -91,6 +95,19 @@ impl Sessions {
     pub(crate) fn len(&self) -> usize {
         self.registry.len()
     }
+
+    /// Ends sessions the registry has already let go of, in rmcp too (in the background: the
+    /// request that made room does not wait for them).
+    fn close(&self, ended: Vec<SessionId>) {
+        for session in ended {
+            let manager = self.manager();
+            tokio::spawn(async move {
+                if let Err(error) = manager.close_session(&session).await {
+                    tracing::debug!(error = &error as &dyn std::error::Error, "ending a session");
+                }
+            });
+        }
+    }
 }
 
 /// Middleware (after authentication and the scope gate): a request naming a session must come
@@ -109,7 +126,7 @@ pub(crate) async fn bind_sessions(
         let owned = session
             .to_str()
             .ok()
-            .and_then(|id| sessions.registry.owner(id))
+            .and_then(|id| sessions.registry.use_session(id))
             .is_some_and(|found| found.is(issuer, subject));
         if !owned {
             tracing::debug!("session id refused: unknown or owned by another principal");
@@ -121,12 +138,22 @@ pub(crate) async fn bind_sessions(
         return next.run(request).await;
     }
     let owner = Owner::new(issuer, subject);
-    if sessions.registry.reserve(&owner).is_err() {
-        tracing::warn!(
-            open = sessions.registry.len(),
-            "session limit reached; initialize refused"
-        );
-        return too_many_sessions();
+    match sessions.registry.reserve(&owner) {
+        Ok(ended) => {
+            if !ended.is_empty() {
+                tracing::debug!(
+                    "at the global session cap: the largest holder's longest-idle session ended"
+                );
+            }
+            sessions.close(ended);
+        }
+        Err(AtCapacity) => {
+            tracing::warn!(
+                open = sessions.registry.len(),
+                "session limit reached with every principal at its share; initialize refused"
+            );
+            return too_many_sessions();
+        }
     }
     let response = next.run(request).await;
     let created = response
@@ -136,18 +163,11 @@ pub(crate) async fn bind_sessions(
         .filter(|_| response.status().is_success());
     match created {
         Some(id) => {
-            for evicted in sessions.registry.bind(id.into(), owner) {
-                let manager = sessions.manager();
-                tracing::debug!("a principal's oldest session ended: over its session cap");
-                tokio::spawn(async move {
-                    if let Err(error) = manager.close_session(&evicted).await {
-                        tracing::debug!(
-                            error = &error as &dyn std::error::Error,
-                            "ending an evicted session"
-                        );
-                    }
-                });
+            let evicted = sessions.registry.bind(id.into(), owner);
+            if !evicted.is_empty() {
+                tracing::debug!("a principal's longest-idle session ended: over its session cap");
             }
+            sessions.close(evicted);
         }
         None => sessions.registry.release(),
     }

@@ -66,10 +66,11 @@ async fn a_principal_over_its_session_cap_loses_only_its_own_oldest_session() {
     assert_eq!(env.app().open_sessions(), 3);
 }
 
-/// R03: at the global cap, `initialize` gets 503 with Retry-After and a JSON-RPC error; the
-/// open sessions keep working, and a session ended makes room again.
+/// R03: at the global cap with every principal at an equal share, `initialize` gets 503 with
+/// Retry-After and a JSON-RPC error; the open sessions keep working, and a session ended makes
+/// room again.
 #[tokio::test]
-async fn at_the_global_session_cap_initialize_gets_503_and_open_sessions_work() {
+async fn at_the_global_session_cap_with_equal_shares_initialize_gets_503() {
     let env = TestEnv::setup()
         .configure(|s| s.transport = sessions(|l| l.max_total = nonzero(2)))
         .start()
@@ -101,6 +102,65 @@ async fn at_the_global_session_cap_initialize_gets_503_and_open_sessions_work() 
         .unwrap();
     assert!(deleted.status().is_success());
     assert!(env.initialize(&carol).await.is_some(), "room again");
+}
+
+/// R03: a crowd of principals holding every session at the global cap cannot lock a newcomer
+/// out: the largest holder loses its longest-idle session (404 from then on), its sessions in
+/// use and everyone else's keep working.
+#[tokio::test]
+async fn a_crowd_at_the_global_session_cap_cannot_lock_a_newcomer_out() {
+    let env = TestEnv::setup()
+        .configure(|s| {
+            s.transport = sessions(|l| {
+                l.max_total = nonzero(6);
+                l.max_per_principal = nonzero(3);
+            });
+        })
+        .start()
+        .await;
+    let crowd = [user(&env, "crowd-1").await, user(&env, "crowd-2").await];
+    let mut held = Vec::new();
+    for token in &crowd {
+        for _ in 0..3 {
+            held.push((token.clone(), env.initialize(token).await.unwrap()));
+        }
+    }
+    assert_eq!(env.app().open_sessions(), 6);
+    // Every session but crowd-1's second is used again: that one is the longest idle.
+    for (token, session) in held.iter().filter(|(_, s)| *s != held[1].1) {
+        assert_eq!(
+            env.post(Some(token), Some(session), &list()).await.status(),
+            StatusCode::OK
+        );
+    }
+    let newcomer = user(&env, "newcomer").await;
+    let mine = env
+        .initialize(&newcomer)
+        .await
+        .expect("a newcomer at the cap");
+    assert_eq!(
+        env.post(Some(&newcomer), Some(&mine), &list())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let (token, ended) = &held[1];
+    let gone = eventually(Duration::from_secs(10), || async {
+        env.post(Some(token), Some(ended), &list()).await.status() == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(
+        gone,
+        "the largest holder's longest-idle session still works"
+    );
+    for (token, session) in held.iter().filter(|(_, s)| s != ended) {
+        assert_eq!(
+            env.post(Some(token), Some(session), &list()).await.status(),
+            StatusCode::OK,
+            "a session in use was ended"
+        );
+    }
+    assert_eq!(env.app().open_sessions(), 6);
 }
 
 /// R04: a session idle past its limit ends, and is freed (no longer counted).

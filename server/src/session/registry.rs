@@ -1,9 +1,12 @@
 //! Who owns which session, with the caps that keep one principal (or everyone together) from
-//! exhausting memory: a principal over its own cap loses its own oldest session, never anyone
-//! else's; at the global cap, new sessions are refused. Every operation is a few map updates
-//! under one short lock; nothing scans all sessions.
+//! exhausting memory: a principal over its own cap loses its own longest-idle session, never
+//! anyone else's. At the global cap room is made fairly: the principal holding the most sessions
+//! loses its longest-idle one, as long as it holds at least two more than the newcomer would
+//! (so the move narrows the gap); only when every principal holds about the same number is a new
+//! session refused. A crowd of identities filling the cap therefore cannot lock newcomers out.
+//! Every operation is a few map updates under one short lock; nothing scans all sessions.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -30,7 +33,7 @@ impl Owner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AtCapacity;
 
-/// Session id → owner, and owner → sessions (oldest first).
+/// Session id → owner, owner → sessions (longest-idle first), and owners by session count.
 #[derive(Debug)]
 pub(crate) struct SessionRegistry {
     max_per_principal: NonZeroUsize,
@@ -41,7 +44,13 @@ pub(crate) struct SessionRegistry {
 #[derive(Debug, Default)]
 struct Registry {
     owners: HashMap<SessionId, Owner>,
-    by_owner: HashMap<Owner, VecDeque<SessionId>>,
+    /// Each owner's sessions with when each was last used, least recently used first.
+    by_owner: HashMap<Owner, VecDeque<(SessionId, u64)>>,
+    /// The number the next use of a session gets: it only grows, so it orders uses without the
+    /// ties a clock would have.
+    uses: u64,
+    /// Owners by the number of sessions they hold, so the largest holder is found without a scan.
+    holders: BTreeMap<usize, HashSet<Owner>>,
     /// Initializations under way, counted against the global cap until they bind or fail.
     reserved: usize,
 }
@@ -55,9 +64,23 @@ impl SessionRegistry {
         }
     }
 
-    /// The owner of `session`, if it is bound.
-    pub(crate) fn owner(&self, session: &str) -> Option<Owner> {
-        self.lock().owners.get(session).cloned()
+    /// The owner of `session`, if it is bound; the session counts as used now (it becomes its
+    /// owner's most recently used).
+    pub(crate) fn use_session(&self, session: &str) -> Option<Owner> {
+        let mut guard = self.lock();
+        let registry = &mut *guard;
+        let owner = registry.owners.get(session)?.clone();
+        let now = registry.uses;
+        registry.uses += 1;
+        if let Some(sessions) = registry.by_owner.get_mut(&owner) {
+            // At most `max_per_principal` entries: a short scan of one owner's list.
+            if let Some(at) = sessions.iter().position(|(s, _)| &**s == session)
+                && let Some((used, _)) = sessions.remove(at)
+            {
+                sessions.push_back((used, now));
+            }
+        }
+        Some(owner)
     }
 
     /// How many sessions are bound.
@@ -65,19 +88,29 @@ impl SessionRegistry {
         self.lock().owners.len()
     }
 
-    /// Reserves room for one more session of `owner`. At the global cap this fails, unless the
-    /// owner is at its own cap: its new session then replaces its oldest, so the total does not
-    /// grow. Release the reservation with [`SessionRegistry::bind`] or
-    /// [`SessionRegistry::release`].
-    pub(crate) fn reserve(&self, owner: &Owner) -> Result<(), AtCapacity> {
+    /// Reserves room for one more session of `owner`, returning the sessions ended to make that
+    /// room (the caller closes them). Under the global cap, or when the owner is at its own cap
+    /// (its new session then replaces its longest-idle one at [`SessionRegistry::bind`]), room
+    /// is there. At the global cap, the largest holder gives up its longest-idle session if it
+    /// holds at least two more than `owner`; otherwise this fails. Release the reservation with
+    /// [`SessionRegistry::bind`] or [`SessionRegistry::release`].
+    pub(crate) fn reserve(&self, owner: &Owner) -> Result<Vec<SessionId>, AtCapacity> {
         let mut registry = self.lock();
-        let own = registry.by_owner.get(owner).map_or(0, VecDeque::len);
+        let own = registry.count(owner);
         let total = registry.owners.len() + registry.reserved;
+        let mut ended = Vec::new();
         if total >= self.max_total.get() && own < self.max_per_principal.get() {
-            return Err(AtCapacity);
+            let victim = registry
+                .largest_holder()
+                .filter(|(_, held)| *held >= own + 2)
+                .map(|(victim, _)| victim);
+            let Some(victim) = victim else {
+                return Err(AtCapacity);
+            };
+            ended.extend(registry.take_longest_idle(&victim));
         }
         registry.reserved += 1;
-        Ok(())
+        Ok(ended)
     }
 
     /// Gives back a reservation whose initialization failed.
@@ -87,24 +120,29 @@ impl SessionRegistry {
     }
 
     /// Binds a new session to `owner` (consuming a reservation) and returns the owner's sessions
-    /// that now exceed its cap, oldest first: the caller ends them.
+    /// that now exceed its cap, longest-idle first: the caller ends them.
     pub(crate) fn bind(&self, session: SessionId, owner: Owner) -> Vec<SessionId> {
         let mut registry = self.lock();
         registry.reserved = registry.reserved.saturating_sub(1);
         if registry.owners.contains_key(&session) {
             return Vec::new();
         }
+        let before = registry.count(&owner);
         registry.owners.insert(Arc::clone(&session), owner.clone());
-        let sessions = registry.by_owner.entry(owner).or_default();
-        sessions.push_back(session);
+        let now = registry.uses;
+        registry.uses += 1;
+        registry
+            .by_owner
+            .entry(owner.clone())
+            .or_default()
+            .push_back((session, now));
+        registry.recount(&owner, before);
         let mut evicted = Vec::new();
-        while sessions.len() > self.max_per_principal.get() {
-            if let Some(oldest) = sessions.pop_front() {
-                evicted.push(oldest);
+        while registry.count(&owner) > self.max_per_principal.get() {
+            match registry.take_longest_idle(&owner) {
+                Some(oldest) => evicted.push(oldest),
+                None => break,
             }
-        }
-        for session in &evicted {
-            registry.owners.remove(session);
         }
         evicted
     }
@@ -115,18 +153,64 @@ impl SessionRegistry {
         let Some(owner) = registry.owners.remove(session) else {
             return;
         };
+        let before = registry.count(&owner);
         if let Some(sessions) = registry.by_owner.get_mut(&owner) {
-            // At most `max_per_principal` entries: a short scan of one owner's list.
-            sessions.retain(|s| &**s != session);
-            if sessions.is_empty() {
-                registry.by_owner.remove(&owner);
-            }
+            sessions.retain(|(s, _)| &**s != session);
         }
+        registry.recount(&owner, before);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         // Each update is a few map operations with no await; a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Registry {
+    fn count(&self, owner: &Owner) -> usize {
+        self.by_owner.get(owner).map_or(0, VecDeque::len)
+    }
+
+    /// The owner holding the most sessions, with how many it holds; among equals, the one whose
+    /// longest-idle session has been idle longest. Scans only the largest holders, and only when
+    /// the global cap is reached.
+    fn largest_holder(&self) -> Option<(Owner, usize)> {
+        let (held, owners) = self.holders.last_key_value()?;
+        let idlest = owners.iter().min_by_key(|owner| {
+            self.by_owner
+                .get(*owner)
+                .and_then(VecDeque::front)
+                .map_or(u64::MAX, |(_, used)| *used)
+        })?;
+        Some((idlest.clone(), *held))
+    }
+
+    /// Ends `owner`'s least recently used session here, returning it.
+    fn take_longest_idle(&mut self, owner: &Owner) -> Option<SessionId> {
+        let before = self.count(owner);
+        let (session, _) = self.by_owner.get_mut(owner)?.pop_front()?;
+        self.owners.remove(&session);
+        self.recount(owner, before);
+        Some(session)
+    }
+
+    /// Moves `owner` in the count index after its sessions changed from `before`.
+    fn recount(&mut self, owner: &Owner, before: usize) {
+        let now = self.count(owner);
+        if now == before {
+            return;
+        }
+        if let Some(owners) = self.holders.get_mut(&before) {
+            owners.remove(owner);
+            if owners.is_empty() {
+                self.holders.remove(&before);
+            }
+        }
+        if now == 0 {
+            self.by_owner.remove(owner);
+        } else {
+            self.holders.entry(now).or_default().insert(owner.clone());
+        }
     }
 }
 
@@ -156,13 +240,49 @@ mod tests {
         }
         registry.reserve(&alice).unwrap();
         assert_eq!(registry.bind(id("a3"), alice.clone()), vec![id("a1")]);
-        assert_eq!(registry.owner("a1"), None);
-        assert_eq!(registry.owner("b1"), Some(bob));
-        assert_eq!(registry.owner("a3"), Some(alice));
+        assert_eq!(registry.use_session("a1"), None);
+        assert_eq!(registry.use_session("b1"), Some(bob));
+        assert_eq!(registry.use_session("a3"), Some(alice));
         assert_eq!(registry.len(), 3);
     }
 
-    /// R03: at the global cap new sessions are refused, except a principal replacing its own.
+    /// R03: at the global cap a newcomer gets the longest-idle session of the largest holder,
+    /// while that holder has at least two more than the newcomer would; never a session of its
+    /// own kind's equal share.
+    #[test]
+    fn at_the_global_cap_the_largest_holder_makes_room_fairly() {
+        let registry = registry(3, 5);
+        let (crowd1, crowd2, newcomer) = (
+            Owner::new("i", "crowd1"),
+            Owner::new("i", "crowd2"),
+            Owner::new("i", "newcomer"),
+        );
+        for (session, owner) in [
+            ("c1-a", &crowd1),
+            ("c1-b", &crowd1),
+            ("c1-c", &crowd1),
+            ("c2-a", &crowd2),
+            ("c2-b", &crowd2),
+        ] {
+            assert_eq!(registry.reserve(owner), Ok(Vec::new()));
+            assert!(registry.bind(id(session), owner.clone()).is_empty());
+        }
+        // crowd1's first session was used since: its longest-idle is now c1-b.
+        assert_eq!(registry.use_session("c1-a"), Some(crowd1.clone()));
+        assert_eq!(registry.reserve(&newcomer), Ok(vec![id("c1-b")]));
+        assert!(registry.bind(id("n-a"), newcomer.clone()).is_empty());
+        assert_eq!(registry.use_session("c1-b"), None);
+        assert_eq!(registry.len(), 5);
+        // Now 2, 2, 1: a second session for the newcomer would only move the imbalance.
+        assert_eq!(registry.reserve(&newcomer), Err(AtCapacity));
+        // A principal with none still gets one (2 - 0 >= 2).
+        let other = Owner::new("i", "other");
+        assert_eq!(registry.reserve(&other).map(|v| v.len()), Ok(1));
+        registry.release();
+    }
+
+    /// R03: when every principal holds one session, the cap refuses, except a principal
+    /// replacing its own.
     #[test]
     fn at_the_global_cap_new_sessions_are_refused() {
         let registry = registry(1, 2);
