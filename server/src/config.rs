@@ -9,14 +9,17 @@
 mod args;
 mod issuers_file;
 mod providers;
+mod variables;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-pub use args::{Args, AsMetadataArg, ClientAuthArg, IntrospectArg, TokenTypesArg};
+pub use args::{Args, ArgsError, AsMetadataArg, ClientAuthArg, IntrospectArg, TokenTypesArg};
+pub use variables::{UnknownVariable, unknown_variables};
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
 use crate::auth::fetch::FetchUrl;
@@ -45,7 +48,7 @@ pub struct ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
     /// The environment variable (and flag) at fault.
-    pub variable: &'static str,
+    pub variable: Cow<'static, str>,
     /// What is wrong and what to set.
     pub message: String,
 }
@@ -75,7 +78,16 @@ impl Args {
     /// # Errors
     /// [`ConfigError`] listing every problem at once.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let mut problems = Problems::default();
+        self.settings_with(Vec::new())
+    }
+
+    /// [`Args::settings`], after the problems parsing already found (values that did not parse,
+    /// from [`Args::parse_reporting_every_problem`]): all of them are reported together.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every problem at once, `earlier` first.
+    pub fn settings_with(&self, earlier: Vec<ConfigProblem>) -> Result<Settings, ConfigError> {
+        let mut problems = Problems(earlier);
         let host = self.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let loopback = host.is_loopback();
 
@@ -408,7 +420,7 @@ struct Problems(Vec<ConfigProblem>);
 impl Problems {
     fn add(&mut self, variable: &'static str, message: impl Into<String>) {
         self.0.push(ConfigProblem {
-            variable,
+            variable: Cow::Borrowed(variable),
             message: message.into(),
         });
     }
@@ -557,7 +569,7 @@ mod tests {
         ])
         .settings()
         .unwrap_err();
-        let variables: Vec<&str> = error.problems.iter().map(|p| p.variable).collect();
+        let variables: Vec<&str> = error.problems.iter().map(|p| &*p.variable).collect();
         assert_eq!(
             variables,
             [
@@ -582,7 +594,7 @@ mod tests {
         ])
         .settings()
         .unwrap_err();
-        let variables: Vec<&str> = error.problems.iter().map(|p| p.variable).collect();
+        let variables: Vec<&str> = error.problems.iter().map(|p| &*p.variable).collect();
         assert_eq!(
             variables,
             [
@@ -718,7 +730,7 @@ mod tests {
             ]
         );
 
-        let problems = |argv: &[&str]| -> Vec<&'static str> {
+        let problems = |argv: &[&str]| -> Vec<String> {
             let mut all = vec!["--issuer", "https://as.example.com"];
             all.extend_from_slice(argv);
             args(&all)
@@ -726,7 +738,7 @@ mod tests {
                 .unwrap_err()
                 .problems
                 .iter()
-                .map(|p| p.variable)
+                .map(|p| p.variable.to_string())
                 .collect()
         };
         assert_eq!(problems(&["--client-id", "mcp"]), ["OAUTH_CLIENT_SECRET"]);

@@ -56,7 +56,8 @@ pub use auth::token_cache::TokenCacheSettings;
 pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{
-    Args, AsMetadataArg, ClientAuthArg, ConfigError, ConfigProblem, IntrospectArg, TokenTypesArg,
+    Args, ArgsError, AsMetadataArg, ClientAuthArg, ConfigError, ConfigProblem, IntrospectArg,
+    TokenTypesArg, UnknownVariable, unknown_variables,
 };
 pub use edge::Limits;
 pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};

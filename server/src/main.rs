@@ -5,8 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser as _;
-use mcp_oauth_server::{App, Args, SystemClock};
+use mcp_oauth_server::{App, Args, ArgsError, ConfigError, SystemClock, unknown_variables};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -20,7 +19,26 @@ async fn main() -> anyhow::Result<()> {
         Err(error) => return Err(error).context("reading .env"),
     }
     init_logging()?;
-    let mut args = Args::parse();
+    // After .env, so a misspelling there is caught too.
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for unknown in unknown_variables(names) {
+        match &unknown.suggestion {
+            Some(suggestion) => tracing::warn!(
+                variable = unknown.name.as_str(),
+                suggestion = suggestion.as_str(),
+                "unknown variable ignored; did you mean {suggestion}?"
+            ),
+            None => tracing::warn!(
+                variable = unknown.name.as_str(),
+                "unknown variable ignored: no setting reads it"
+            ),
+        }
+    }
+    let (mut args, problems) = match Args::parse_reporting_every_problem(std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(ArgsError::Clap(error)) => error.exit(),
+        Err(ArgsError::Values(error)) => exit_with(&error),
+    };
     // PORT=0: take a free port now, so the derived resource URL names the real one.
     let early = if args.port == 0 {
         let host = args.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -32,12 +50,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let settings = match args.settings() {
+    // A malformed variable fell back to its default; its problem is reported with all the rest.
+    let settings = match args.settings_with(problems) {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("{error}");
-            std::process::exit(2);
-        }
+        Err(error) => exit_with(&error),
     };
     let listener = match early {
         Some(listener) => listener,
@@ -56,6 +72,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Prints every configuration problem and exits with status 2, as clap does for usage errors.
+fn exit_with(error: &ConfigError) -> ! {
+    eprintln!("{error}");
+    std::process::exit(2);
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`): text, or with `LOG_FORMAT=json` one

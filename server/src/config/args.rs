@@ -1,10 +1,16 @@
 //! The command line and environment, before validation: a thin clap shell whose only job is to
 //! hold the operator's text until [`Args::settings`] turns it into typed policies.
 
-use std::ffi::OsString;
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
 use std::net::IpAddr;
 
-use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
+use clap::builder::ValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{Arg, Command, CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
+
+use super::{ConfigError, ConfigProblem};
 
 /// The command line and environment, before validation. `--help` documents every setting.
 #[derive(Debug, Clone, Parser)]
@@ -223,7 +229,83 @@ pub enum AsMetadataArg {
     Proxy,
 }
 
+/// Why the command line and environment could not become [`Args`].
+#[derive(Debug)]
+pub enum ArgsError {
+    /// Not a problem with a value: `--help`, `--version`, an unknown flag, a flag without its
+    /// value. [`clap::Error::exit`] prints it as clap does.
+    Clap(clap::Error),
+    /// Values that do not parse, at least one of them given on the command line (values from the
+    /// environment alone fall back to their defaults, see [`Args::parse_reporting_every_problem`]).
+    Values(ConfigError),
+}
+
 impl Args {
+    /// Parses flags and environment as [`Parser::parse`] does, except that a value that does not
+    /// parse does not stop at the first: each one becomes a [`ConfigProblem`] naming its
+    /// variable (and the flag, when it came from the command line). A malformed variable then
+    /// leaves its setting at the default, so that [`Args::settings_with`] can add every other
+    /// problem to the list, which `main` prints at once.
+    ///
+    /// # Errors
+    /// [`ArgsError::Clap`] for what is not a value (help, version, unknown flags);
+    /// [`ArgsError::Values`] when a malformed value came from the command line, listing every
+    /// malformed value.
+    pub fn parse_reporting_every_problem<I, T>(
+        argv: I,
+    ) -> Result<(Self, Vec<ConfigProblem>), ArgsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let typed = Self::command();
+        // First every value as raw text, so that one bad value cannot hide the others.
+        let raw = typed
+            .clone()
+            .mut_args(|arg| arg.value_parser(ValueParser::os_string()));
+        let matches = raw.try_get_matches_from(&argv).map_err(ArgsError::Clap)?;
+        let mut problems = Vec::new();
+        let mut malformed_variables = Vec::new();
+        let mut from_command_line = false;
+        for arg in typed.get_arguments() {
+            let id = arg.get_id().as_str();
+            let source = matches.value_source(id);
+            if !matches!(
+                source,
+                Some(ValueSource::EnvVariable | ValueSource::CommandLine)
+            ) {
+                continue;
+            }
+            let Some(values) = matches.get_raw(id) else {
+                continue;
+            };
+            let mut malformed = false;
+            for value in values {
+                if let Some(problem) = value_problem(arg, source, value) {
+                    problems.push(problem);
+                    malformed = true;
+                }
+            }
+            if malformed {
+                from_command_line |= source == Some(ValueSource::CommandLine);
+                malformed_variables.push(id.to_owned());
+            }
+        }
+        if from_command_line {
+            return Err(ArgsError::Values(ConfigError { problems }));
+        }
+        // Malformed variables are dropped: their settings keep their defaults.
+        let command = malformed_variables.iter().fold(typed, |command, id| {
+            command.mut_arg(id, |arg| arg.env(None::<&str>))
+        });
+        let matches = command
+            .try_get_matches_from(&argv)
+            .map_err(ArgsError::Clap)?;
+        let args = Self::from_arg_matches(&matches).map_err(ArgsError::Clap)?;
+        Ok((args, problems))
+    }
+
     /// Parses flags only, ignoring every environment variable: for tests and embedding programs
     /// that must not pick up a developer's own `OAUTH_*` settings.
     ///
@@ -239,11 +321,98 @@ impl Args {
     }
 }
 
+/// What is wrong with one value of `arg`, judged by its own parser alone (`None`: nothing).
+fn value_problem(arg: &Arg, source: Option<ValueSource>, value: &OsStr) -> Option<ConfigProblem> {
+    let long = arg.get_long()?;
+    let mut flag = OsString::from(format!("--{long}="));
+    flag.push(value);
+    let alone = Command::new("value")
+        .no_binary_name(true)
+        .arg(arg.clone().env(None::<&str>).required(false));
+    let error = alone.try_get_matches_from([flag]).err()?;
+    let shown = value.to_string_lossy();
+    let reason = match error.kind() {
+        ErrorKind::InvalidValue => match error.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(valid)) => format!("use one of: {}", valid.join(", ")),
+            _ => "not one of the accepted values".to_owned(),
+        },
+        ErrorKind::InvalidUtf8 => "not valid UTF-8".to_owned(),
+        _ => std::error::Error::source(&error).map_or_else(
+            || error.kind().as_str().unwrap_or("not valid").to_owned(),
+            ToString::to_string,
+        ),
+    };
+    let message = match source {
+        Some(ValueSource::CommandLine) => format!("--{long} {shown:?} is not valid: {reason}"),
+        _ => format!("{shown:?} is not valid: {reason}"),
+    };
+    let variable = arg.get_env().map_or_else(
+        || format!("--{long}"),
+        |env| env.to_string_lossy().into_owned(),
+    );
+    Some(ConfigProblem {
+        variable: Cow::Owned(variable),
+        message,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
 
-    use super::Args;
+    use super::{Args, ArgsError};
+
+    /// Every malformed value on the command line is reported, not only the first, each under
+    /// its variable with the flag it was given as.
+    #[test]
+    fn every_malformed_flag_value_is_reported_at_once() {
+        let Err(ArgsError::Values(error)) = Args::parse_reporting_every_problem([
+            "mcp-oauth-server",
+            "--port",
+            "abc",
+            "--leeway-secs=-1",
+            "--as-metadata",
+            "mirror",
+            "--issuer",
+            "https://idp.example.com",
+        ]) else {
+            panic!("malformed values must be refused");
+        };
+        let variables: Vec<&str> = error.problems.iter().map(|p| &*p.variable).collect();
+        assert_eq!(
+            variables,
+            ["PORT", "OAUTH_LEEWAY_SECS", "OAUTH_AS_METADATA"]
+        );
+        assert!(
+            error.problems[0]
+                .message
+                .starts_with("--port \"abc\" is not valid")
+        );
+        assert!(
+            error.problems[2]
+                .message
+                .ends_with("use one of: redirect, proxy"),
+            "{error}"
+        );
+    }
+
+    /// Well-formed values parse as clap parses them, with nothing to report.
+    #[test]
+    fn well_formed_values_parse_with_no_problem() {
+        let (args, problems) = Args::parse_reporting_every_problem([
+            "mcp-oauth-server",
+            "--port",
+            "9000",
+            "--stateless",
+            "--audience",
+            "a,b",
+        ])
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(args.port, 9000);
+        assert!(args.stateless);
+        assert_eq!(args.audience, ["a", "b"]);
+    }
 
     /// The README's configuration table is the reference users read: every setting the server
     /// accepts must be a row of it, with its flag.
