@@ -81,6 +81,7 @@ async fn introspected_tokens_and_client_secrets_never_reach_the_logs() {
                     client_auth: ClientAuthMethod::Post,
                     every_token: false,
                     cache_for: std::time::Duration::from_secs(30),
+                    audience: mcp_oauth_server::IntrospectedAudience::Required,
                 }));
         })
         .start()

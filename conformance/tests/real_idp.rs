@@ -24,8 +24,8 @@ use conformance::real_idp::{
 use conformance::server::RunningServer;
 use conformance::{eventually, initialize_request, no_redirects};
 use mcp_oauth_server::{
-    Audience, ClientAuthMethod, ClientSecret, IntrospectionSettings, Issuer, RemoteVerification,
-    Settings, SystemClock,
+    Audience, ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings, Issuer,
+    RemoteVerification, Settings, SystemClock,
 };
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
@@ -244,6 +244,7 @@ async fn an_opaque_token_from_a_certified_provider_is_introspected() {
             client_auth: ClientAuthMethod::Basic,
             every_token: false,
             cache_for: Duration::from_secs(0),
+            audience: IntrospectedAudience::Required,
         }));
     let clock = mcp_oauth_server::OffsetClock::default();
     let server = RunningServer::start(listener, settings, Arc::new(clock)).await;

@@ -18,7 +18,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-pub use args::{Args, ArgsError, AsMetadataArg, ClientAuthArg, IntrospectArg, TokenTypesArg};
+pub use args::{
+    Args, ArgsError, AsMetadataArg, ClientAuthArg, IntrospectArg, IntrospectionAudienceArg,
+    TokenTypesArg,
+};
 pub use variables::{UnknownVariable, unknown_variables};
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};

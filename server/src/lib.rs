@@ -47,8 +47,8 @@ pub use auth::policy::{
     LeewayTooLong, PermissionClaims, PermissionClaimsError, TokenTypePolicy, ValidationPolicy,
 };
 pub use auth::remote::{
-    ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteUnavailable, RemoteVerification,
-    TokenInfoSettings,
+    ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings, RemoteUnavailable,
+    RemoteVerification, TokenInfoSettings,
 };
 pub use auth::scopes::ScopePolicy;
 pub use auth::token::{TokenError, validate};
@@ -57,7 +57,7 @@ pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{
     Args, ArgsError, AsMetadataArg, ClientAuthArg, ConfigError, ConfigProblem, IntrospectArg,
-    TokenTypesArg, UnknownVariable, unknown_variables,
+    IntrospectionAudienceArg, TokenTypesArg, UnknownVariable, unknown_variables,
 };
 pub use edge::Limits;
 pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use conformance::{TestEnv, initialize_request};
 use mcp_oauth_server::{
-    ClientAuthMethod, ClientIdAudience, ClientSecret, FetchUrl, IntrospectionSettings, Issuer,
-    PermissionClaims, RemoteVerification, Settings, TokenInfoSettings, TrustedIssuer,
+    ClientAuthMethod, ClientIdAudience, ClientSecret, FetchUrl, IntrospectedAudience,
+    IntrospectionSettings, Issuer, PermissionClaims, RemoteVerification, Settings,
+    TokenInfoSettings, TrustedIssuer,
 };
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Endpoint, Fault};
@@ -25,6 +26,7 @@ fn introspection(every_token: bool) -> RemoteVerification {
         client_auth: ClientAuthMethod::Basic,
         every_token,
         cache_for: Duration::from_secs(30),
+        audience: IntrospectedAudience::Required,
     })
 }
 
@@ -190,6 +192,43 @@ async fn introspection_answers_that_do_not_fit_are_refused() {
             refusal(&env, &token).await,
             (StatusCode::UNAUTHORIZED, expected.to_owned())
         );
+    }
+}
+
+/// D04, P02: an introspection answer without `aud` is refused by default (a resource server MUST
+/// check that a token was issued for it); a deployment whose authorization server never sends
+/// `aud` opts out (`OAUTH_INTROSPECTION_AUDIENCE=when-present`), and a present `aud` is still
+/// checked.
+#[tokio::test]
+async fn an_introspection_answer_without_an_audience_is_refused_unless_opted_out() {
+    let introspector = MockServer::start().await;
+    let answer = json!({"active": true, "sub": "alice", "client_id": "agent", "scope": "mcp:tools"});
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&introspector)
+        .await;
+    for (rule, expected) in [
+        (IntrospectedAudience::Required, StatusCode::UNAUTHORIZED),
+        (IntrospectedAudience::CheckedWhenPresent, StatusCode::OK),
+    ] {
+        let endpoint = FetchUrl::parse(&format!("{}/introspect", introspector.uri())).unwrap();
+        let env = TestEnv::setup()
+            .configure(move |s| {
+                let mut remote = introspection(false);
+                if let RemoteVerification::Introspection(settings) = &mut remote {
+                    settings.endpoint = Some(endpoint);
+                    settings.audience = rule;
+                }
+                s.issuers.primary_mut().remote = Some(remote);
+            })
+            .start()
+            .await;
+        let (status, description) = refusal(&env, "c2VjcmV0LW9wYXF1ZS10b2tlbi0xMjM0NTY").await;
+        assert_eq!(status, expected, "{rule:?}: {description}");
+        if expected == StatusCode::UNAUTHORIZED {
+            assert!(description.contains("aud"), "{description}");
+        }
     }
 }
 

@@ -66,6 +66,23 @@ pub struct IntrospectionSettings {
     pub every_token: bool,
     /// How long an answer is reused (never past the token's `exp`).
     pub cache_for: Duration,
+    /// Whether an answer must name this server in `aud`.
+    pub audience: IntrospectedAudience,
+}
+
+/// Whether an introspection answer must carry an `aud` naming this server. The MCP
+/// authorization spec requires a resource server to check that a token was issued for it, so an
+/// answer without `aud` is refused unless the deployment says its authorization server never
+/// sends one (then every active token of that issuer is taken as meant for this server: scope
+/// it to this resource at the authorization server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IntrospectedAudience {
+    /// `aud` must be present and name this server (the default).
+    #[default]
+    Required,
+    /// The authorization server never sends `aud`: a missing one is accepted, a present one
+    /// must still name this server.
+    CheckedWhenPresent,
 }
 
 /// Google's token-information endpoint: a Google access token is accepted when Google says it is
@@ -271,7 +288,9 @@ impl RemoteVerifier {
                     token,
                 )
                 .await
-                .map(|document| introspection::judge(&document, now, &self.policy))
+                .map(|document| {
+                    introspection::judge(&document, now, &self.policy, settings.audience)
+                })
             }
             RemoteVerification::TokenInfo(settings) => {
                 token_info::ask(self.authorization_server.fetcher(), settings, token)

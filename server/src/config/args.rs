@@ -159,6 +159,10 @@ pub struct Args {
     /// revoked token is refused at most this long after its revocation.
     #[arg(long, env = "OAUTH_INTROSPECTION_CACHE_SECS", default_value_t = 60)]
     pub introspection_cache_secs: u64,
+    /// Whether an introspection answer must name this server in `aud` (`required`), or may
+    /// leave `aud` out because the authorization server never sends it (`when-present`).
+    #[arg(long, env = "OAUTH_INTROSPECTION_AUDIENCE", value_enum, default_value_t = IntrospectionAudienceArg::Required)]
+    pub introspection_audience: IntrospectionAudienceArg,
     /// Google: the OAuth client ids (comma-separated) whose Google access tokens are accepted,
     /// verified at Google's token-information endpoint. Use with OAUTH_ISSUER=https://accounts.google.com.
     #[arg(long, env = "OAUTH_GOOGLE_CLIENT_IDS", value_delimiter = ',')]
@@ -200,6 +204,16 @@ pub enum ClientAuthArg {
     Basic,
     /// `client_secret_post`.
     Post,
+}
+
+/// `--introspection-audience`: whether an introspection answer must carry `aud`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntrospectionAudienceArg {
+    /// `aud` must be present and name this server.
+    Required,
+    /// A missing `aud` is accepted (the authorization server never sends it); a present one is
+    /// checked.
+    WhenPresent,
 }
 
 /// `--introspect`: which tokens go to the introspection endpoint.

@@ -25,7 +25,7 @@ use crate::auth::policy::{
     ValidationPolicy,
 };
 use crate::auth::remote::{
-    ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification,
+    ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings, RemoteVerification,
 };
 
 /// One entry, checked: every value already parsed into its policy type.
@@ -120,6 +120,8 @@ struct IntrospectionEntry {
     every_token: bool,
     #[serde(default = "default_cache_secs")]
     cache_secs: u64,
+    /// `"required"` (the default) or `"when-present"`, as `OAUTH_INTROSPECTION_AUDIENCE`.
+    audience: Option<String>,
 }
 
 fn default_cache_secs() -> u64 {
@@ -225,6 +227,15 @@ impl Entry {
                     },
                     every_token: introspection.every_token,
                     cache_for: Duration::from_secs(introspection.cache_secs),
+                    audience: match introspection.audience.as_deref() {
+                        None | Some("required") => IntrospectedAudience::Required,
+                        Some("when-present") => IntrospectedAudience::CheckedWhenPresent,
+                        Some(other) => {
+                            return Err(format!(
+                                "introspection audience {other:?} is not required or when-present"
+                            ));
+                        }
+                    },
                 }))
             }
         };

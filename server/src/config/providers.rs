@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use super::{Args, ClientAuthArg, IntrospectArg, Problems, non_empty};
+use super::{Args, ClientAuthArg, IntrospectArg, IntrospectionAudienceArg, Problems, non_empty};
 use crate::auth::fetch::FetchUrl;
 use crate::auth::policy::ClientIdAudience;
 use crate::auth::remote::{
-    ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification, TokenInfoSettings,
+    ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings,
+    RemoteVerification, TokenInfoSettings,
 };
 
 impl Args {
@@ -74,6 +75,10 @@ impl Args {
             },
             every_token: self.introspect == IntrospectArg::All,
             cache_for,
+            audience: match self.introspection_audience {
+                IntrospectionAudienceArg::Required => IntrospectedAudience::Required,
+                IntrospectionAudienceArg::WhenPresent => IntrospectedAudience::CheckedWhenPresent,
+            },
         }))
     }
 }

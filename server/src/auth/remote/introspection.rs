@@ -1,7 +1,8 @@
 //! RFC 7662 token introspection: the request (this server authenticates as a client, §2.1) and
-//! the judgement of the answer. A token is accepted only when `active` is `true`; `exp`, `nbf`,
-//! `iss`, `aud` and `token_type` are checked when present; a `cnf` (sender-constrained token) is
-//! refused as for JWTs (checklist P01-P03).
+//! the judgement of the answer. A token is accepted only when `active` is `true` and `aud` names
+//! this server (a missing `aud` only where the deployment says its authorization server never
+//! sends one); `exp`, `nbf`, `iss` and `token_type` are checked when present; a `cnf`
+//! (sender-constrained token) is refused as for JWTs (checklist P01-P03, D04).
 
 use serde_json::Value;
 
@@ -9,7 +10,7 @@ use super::super::claims::{VerifiedClaims, numeric_date, scopes};
 use super::super::fetch::{ClientAuth, FetchError, FetchUrl, Fetcher};
 use super::super::policy::ValidationPolicy;
 use super::super::token::TokenError;
-use super::{ClientAuthMethod, IntrospectionSettings};
+use super::{ClientAuthMethod, IntrospectedAudience, IntrospectionSettings};
 
 /// Asks `endpoint` about `token` (a JSON object comes back, or the endpoint failed).
 pub(super) async fn introspect(
@@ -38,6 +39,7 @@ pub(super) fn judge(
     answer: &Value,
     now: i64,
     policy: &ValidationPolicy,
+    audience_rule: IntrospectedAudience,
 ) -> Result<VerifiedClaims, TokenError> {
     if answer.get("active") != Some(&Value::Bool(true)) {
         return Err(TokenError::Inactive);
@@ -62,7 +64,10 @@ pub(super) fn judge(
         return Err(TokenError::WrongIssuer);
     }
     let audience = match answer.get("aud") {
-        None | Some(Value::Null) => Value::Null,
+        None | Some(Value::Null) => match audience_rule {
+            IntrospectedAudience::Required => return Err(TokenError::MissingClaim("aud")),
+            IntrospectedAudience::CheckedWhenPresent => Value::Null,
+        },
         Some(Value::String(one)) if policy.accepts_audience(one) => Value::String(one.clone()),
         Some(Value::Array(many))
             if many
@@ -136,7 +141,7 @@ mod tests {
         let good = json!({"active": true, "sub": "alice", "client_id": "app", "scope": "mcp:tools",
             "exp": now + 60, "iss": "https://as.example", "aud": "https://mcp.example/mcp",
             "token_type": "Bearer"});
-        let claims = judge(&good, now, &policy()).unwrap();
+        let claims = judge(&good, now, &policy(), IntrospectedAudience::Required).unwrap();
         assert_eq!(claims.subject, "alice");
         assert_eq!(claims.scopes, ["mcp:tools"]);
         assert_eq!(claims.expires_at, Some(now + 60));
@@ -145,7 +150,7 @@ mod tests {
             for (name, value) in change.as_object().unwrap() {
                 answer[name] = value.clone();
             }
-            judge(&answer, now, &policy())
+            judge(&answer, now, &policy(), IntrospectedAudience::Required)
         };
         assert_eq!(with(json!({"active": false})), Err(TokenError::Inactive));
         assert_eq!(with(json!({"active": "true"})), Err(TokenError::Inactive));
@@ -169,15 +174,50 @@ mod tests {
             Err(TokenError::SenderConstrained)
         );
         assert_eq!(
-            judge(&json!({"active": false}), now, &policy()),
+            judge(
+                &json!({"active": false}),
+                now,
+                &policy(),
+                IntrospectedAudience::Required
+            ),
             Err(TokenError::Inactive)
         );
-        let machine = judge(&json!({"active": true, "client_id": "svc"}), now, &policy()).unwrap();
+        let machine = judge(
+            &json!({"active": true, "client_id": "svc", "aud": "https://mcp.example/mcp"}),
+            now,
+            &policy(),
+            IntrospectedAudience::Required,
+        )
+        .unwrap();
         assert_eq!(machine.subject, "svc", "no sub: the client is the caller");
         assert_eq!(machine.expires_at, None);
         assert_eq!(
-            judge(&json!({"active": true}), now, &policy()),
+            judge(
+                &json!({"active": true, "aud": "https://mcp.example/mcp"}),
+                now,
+                &policy(),
+                IntrospectedAudience::Required
+            ),
             Err(TokenError::MissingClaim("sub"))
+        );
+    }
+
+    /// D04: an answer without `aud` is refused unless the deployment opted out for an
+    /// authorization server that never sends one; a present `aud` is checked either way.
+    #[test]
+    fn the_audience_is_required_unless_the_deployment_opts_out() {
+        let now = 1_000_000;
+        let without = json!({"active": true, "sub": "alice"});
+        assert_eq!(
+            judge(&without, now, &policy(), IntrospectedAudience::Required),
+            Err(TokenError::MissingClaim("aud"))
+        );
+        let lenient = IntrospectedAudience::CheckedWhenPresent;
+        assert!(judge(&without, now, &policy(), lenient).is_ok());
+        let wrong = json!({"active": true, "sub": "alice", "aud": "https://other.example"});
+        assert_eq!(
+            judge(&wrong, now, &policy(), lenient),
+            Err(TokenError::WrongAudience)
         );
     }
 }
