@@ -10,36 +10,54 @@ use tokio::process::{Child, ChildStdout, Command};
 
 /// The example's executable, built first (a no-op when `cargo test` already built it).
 pub fn example_binary(name: &str) -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "mcp-oauth-server", "--example", name])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building example {name}");
-    target_dir().join("debug/examples").join(name)
+    build(&["--example", name], &format!("example {name}"));
+    profile_dir()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The server binary (`mcp-oauth-server`), built first (a no-op when already built).
 pub fn server_binary() -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "mcp-oauth-server",
-            "--bin",
-            "mcp-oauth-server",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the server");
-    target_dir().join("debug/mcp-oauth-server")
+    build(&["--bin", "mcp-oauth-server"], "the server");
+    profile_dir().join(format!("mcp-oauth-server{}", std::env::consts::EXE_SUFFIX))
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    )
+/// Builds `what` of the server crate into the target directory and profile this test binary was
+/// built in, so that the executable is where [`profile_dir`] says, however the target directory
+/// was chosen (`CARGO_TARGET_DIR`, `--target-dir`, `build.target-dir`, `--release`).
+fn build(target: &[&str], what: &str) {
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().expect("<target>/<profile>");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "mcp-oauth-server"])
+        .args(target)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(["--profile", &cargo_profile(&profile_dir)])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {what}");
+}
+
+/// `<target>/<profile>`, the directory of this test binary's profile: Cargo puts test binaries
+/// in `<target>/<profile>/deps/`, binaries in `<target>/<profile>/` and examples in
+/// `<target>/<profile>/examples/`. Read from the running executable, it is right wherever the
+/// target directory is, where `../target/debug` is right only by default.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or_else(|| panic!("{} is not in <target>/<profile>/deps", exe.display()))
+        .to_path_buf()
+}
+
+/// The Cargo profile whose output directory is `profile_dir`: `debug` is the `dev` (and
+/// `test`) profile's; every other profile's directory bears its name.
+fn cargo_profile(profile_dir: &std::path::Path) -> String {
+    match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") | None => "dev".to_owned(),
+        Some(name) => name.to_owned(),
+    }
 }
 
 /// A running example; killed when dropped.
