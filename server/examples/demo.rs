@@ -101,28 +101,46 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a user needs to try the server. In session mode the curl command initializes a session
-/// (MCP needs that before tool calls); in stateless mode it calls `get_me` directly.
+/// What a user needs to try the server. In session mode the curl commands walk a session as MCP
+/// has it: `initialize` (its answer's `Mcp-Session-Id` header names the session), the
+/// `notifications/initialized` notification, then the `get_me` call, each later request carrying
+/// the session id and the protocol version; in stateless mode one request calls `get_me`.
 fn banner(idp: &MockIdp, token: &str, endpoint: &str, stateless: bool) -> String {
     let issuer = idp.issuer();
-    let request = if stateless {
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{}}}"#
+    let get_me = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_me","arguments":{}}}"#;
+    let curl = if stateless {
+        format!(
+            "call get_me with curl, in one request (stateless mode):\n\
+             \x20 curl -s {endpoint} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n\
+             \x20      -H 'Accept: application/json, text/event-stream' -d '{get_me}'\n"
+        )
     } else {
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#
-    };
-    let what = if stateless {
-        "call get_me"
-    } else {
-        "initialize a session (add --stateless to call get_me in one request)"
+        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#;
+        let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        let in_session = format!(
+            "curl -s {endpoint} -H \"Authorization: Bearer $TOKEN\" -H \"Mcp-Session-Id: $SESSION\" \\\n\
+             \x20      -H 'MCP-Protocol-Version: 2025-06-18' -H 'Content-Type: application/json' \\\n\
+             \x20      -H 'Accept: application/json, text/event-stream'"
+        );
+        format!(
+            "call get_me with curl: open a session (its id comes back in the Mcp-Session-Id header),\n\
+             confirm it, then call the tool in it (or start the demo with --stateless: one request):\n\
+             \x20 export SESSION=$(curl -s -o /dev/null -D - {endpoint} -H \"Authorization: Bearer $TOKEN\" \\\n\
+             \x20      -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n\
+             \x20      -d '{initialize}' \\\n\
+             \x20      | awk 'tolower($1) == \"mcp-session-id:\" {{ print $2 }}' | tr -d '\\r')\n\
+             \x20 {in_session} \\\n\
+             \x20      -d '{initialized}'\n\
+             \x20 {in_session} \\\n\
+             \x20      -d '{get_me}'\n"
+        )
     };
     format!(
         "mcp-oauth-server demo\n\
          \x20 MCP endpoint:  {endpoint}\n\
          \x20 issuer (mock): {issuer}\n\
          export TOKEN={token}\n\
-         {what}:\n\
-         \x20 curl -s {endpoint} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n\
-         \x20      -H 'Accept: application/json, text/event-stream' -d '{request}'\n\
+         {curl}\
          MCP Inspector 2.x (Node 22.19+), signing a user in (alice or bob) at the mock IdP's login page:\n\
          \x20 npx -y @modelcontextprotocol/inspector@2 --transport http --server-url {endpoint}\n\
          the Rust example clients, signing a user in / as a machine:\n\
