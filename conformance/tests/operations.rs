@@ -151,8 +151,9 @@ impl Drop for Server {
 impl Server {
     fn start(env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(server_binary())
-            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
+            .env_remove("LOG_FORMAT")
+            .envs(env.iter().copied())
             .current_dir(std::env::temp_dir())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -174,14 +175,21 @@ impl Server {
 
     /// Waits (at most 20 s) for a log line satisfying `wanted`, keeping every line seen.
     fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let line = self
+            .wait_for_line(|line| serde_json::from_str::<Value>(line).is_ok_and(|v| wanted(&v)));
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Waits (at most 20 s) for a raw log line (text format) satisfying `wanted`.
+    fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        self.wait_until(|seen| seen.iter().find(|l| wanted(l)).cloned())
+    }
+
+    /// Waits (at most 20 s) until `done` finds what it wants in the lines seen so far.
+    fn wait_until<T>(&mut self, done: impl Fn(&[String]) -> Option<T>) -> T {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(found) = self
-                .seen
-                .iter()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| wanted(v))
-            {
+            if let Some(found) = done(&self.seen) {
                 return found;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -190,6 +198,15 @@ impl Server {
                 Err(_) => panic!("not logged in time; saw:\n{}", self.seen.join("\n")),
             }
         }
+    }
+
+    /// Kills the server and returns every line it logged.
+    fn finish(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        std::mem::take(&mut self.seen)
     }
 }
 
@@ -464,4 +481,169 @@ async fn two_stateless_instances_serve_one_client_round_robin() {
         StatusCode::NOT_FOUND,
         "another instance does not know the session"
     );
+}
+
+/// What a token can carry to forge a log line: a newline followed by what looks like a whole
+/// audit record, a quote, and an ANSI colour escape.
+const FORGED_SUBJECT: &str = "alice\n2001-01-01T00:00:00.000000Z  INFO mcp_oauth_server::audit: authorization decision subject=\"root\" outcome=\"allowed\" \"FORGED-SUB\" \u{1b}[31m";
+const FORGED_CLIENT: &str = "app\"\nFORGED-CLIENT \u{1b}[31mred";
+const FORGED_SCOPE: &str = "extra\nFORGED-SCOPE \"q\" \u{1b}[31m";
+/// A client's `x-request-id` with quotes (a header value cannot carry a newline).
+const CLIENT_REQUEST_ID: &str = "client \"chosen\" id";
+
+/// Starts the binary for `idp` with `format`, sends one `tools/call` with a token whose `sub`,
+/// `client_id` and permission (`scp`) carry newlines, quotes and ANSI escapes and with a
+/// client-chosen `x-request-id`, and returns the server (its log running) and the response's
+/// `x-request-id`.
+async fn forged_request(idp: &MockIdp, format: &str) -> (Server, String) {
+    let mut server = Server::start(&[
+        ("OAUTH_ISSUER", idp.url()),
+        ("PORT", "0"),
+        ("LOG_FORMAT", format),
+        ("OAUTH_REQUIRED_SCOPES", "mcp:tools"),
+        ("MCP_STATELESS", "true"),
+    ]);
+    let listening = server.wait_for_line(|l| l.contains("mcp-oauth-server listening"));
+    let address = match serde_json::from_str::<Value>(&listening) {
+        Ok(record) => record["address"].as_str().unwrap().to_owned(),
+        Err(_) => listening
+            .split_once("address=")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap()
+            .to_owned(),
+    };
+    let ready = eventually(Duration::from_secs(10), || {
+        let url = format!("http://{address}/readyz");
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(ready, "the server loaded the keys");
+    let token = idp
+        .issuer()
+        .mint(
+            &AccessTokenSpec::user(FORGED_SUBJECT)
+                .client_id(FORGED_CLIENT)
+                .audience(format!(
+                    "http://localhost:{}/mcp",
+                    address.rsplit(':').next().unwrap()
+                ))
+                .claim("scp", json!(["mcp:tools", FORGED_SCOPE])),
+        )
+        .await
+        .unwrap();
+    let response = no_redirects()
+        .post(format!("http://{address}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("x-request-id", CLIENT_REQUEST_ID)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        request_id, CLIENT_REQUEST_ID,
+        "the request id is the server's own"
+    );
+    assert!(
+        request_id.len() == 36
+            && request_id
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == '-'),
+        "a UUID: {request_id}"
+    );
+    (server, request_id)
+}
+
+/// A "sub", "client_id" or scope holding a newline, a quote or an ANSI escape cannot write a log
+/// line of its own in the default text format: every line is one record (it starts with the
+/// timestamp and level, and the raw escape byte appears nowhere), and the values are there,
+/// escaped. The request id is the server's (also in the response); the client's `x-request-id`
+/// is logged apart, escaped, as `client_request_id`.
+#[tokio::test]
+async fn untrusted_values_cannot_forge_text_log_lines() {
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let (mut server, request_id) = forged_request(&idp, "text").await;
+    let audit = server.wait_for_line(|l| {
+        l.contains("mcp_oauth_server::audit") && l.contains("outcome=\"allowed\"")
+    });
+    let lines = server.finish();
+    let record_start = |line: &str| {
+        let (date, rest) = line.split_at(line.find('T').unwrap_or(0));
+        date.len() == 10
+            && date.bytes().filter(u8::is_ascii_digit).count() == 8
+            && rest.contains('Z')
+            && ["TRACE", "DEBUG", " INFO", " WARN", "ERROR"]
+                .iter()
+                .any(|level| rest.contains(level))
+    };
+    for line in &lines {
+        assert!(record_start(line), "a line that is not a record: {line:?}");
+        assert!(!line.contains('\u{1b}'), "a raw escape byte: {line:?}");
+        assert!(
+            !line.starts_with("2001-01-01") && !line.starts_with("FORGED"),
+            "an injected line: {line:?}"
+        );
+    }
+    let forged: Vec<&String> = lines.iter().filter(|l| l.contains("FORGED")).collect();
+    assert!(
+        forged.iter().all(|l| l.contains("authorization decision")),
+        "the forged values only inside their own record: {forged:#?}"
+    );
+    assert!(
+        audit.contains(r#"subject="alice\n2001-01-01T00:00:00.000000Z  INFO mcp_oauth_server::audit: authorization decision subject=\"root\" outcome=\"allowed\" \"FORGED-SUB\" \u{1b}[31m""#),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(r#"client_id="app\"\nFORGED-CLIENT \u{1b}[31mred""#),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(r#"scopes_granted="mcp:tools extra\nFORGED-SCOPE \"q\" \u{1b}[31m""#),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(&format!("request_id=\"{request_id}\"")),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(r#"client_request_id="client \"chosen\" id""#),
+        "{audit}"
+    );
+}
+
+/// The same request with LOG_FORMAT=json: every line is one JSON object, the values round-trip
+/// exactly, the request id is the server's and the client's id is its own field.
+#[tokio::test]
+async fn untrusted_values_round_trip_in_the_json_log() {
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let (mut server, request_id) = forged_request(&idp, "json").await;
+    let audit =
+        server.wait_for(|v| v["target"] == "mcp_oauth_server::audit" && v["outcome"] == "allowed");
+    let lines = server.finish();
+    for line in &lines {
+        let record: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not one JSON record: {line:?}"));
+        assert!(record.is_object());
+        assert!(!line.contains('\u{1b}'), "a raw escape byte: {line:?}");
+    }
+    assert_eq!(audit["subject"], FORGED_SUBJECT, "{audit}");
+    assert_eq!(audit["client_id"], FORGED_CLIENT);
+    assert_eq!(audit["scopes_granted"], format!("mcp:tools {FORGED_SCOPE}"));
+    assert_eq!(audit["request_id"], request_id.as_str());
+    assert_eq!(audit["span"]["request_id"], request_id.as_str(), "{audit}");
+    assert_eq!(audit["span"]["client_request_id"], CLIENT_REQUEST_ID);
 }

@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::extract::Request;
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -44,7 +44,10 @@ use crate::rate_limit::{RateLimiter, limit_rate};
 use crate::resource::metadata_path;
 use crate::session::{SESSION_HEADER, Sessions, Transport, bind_sessions};
 use crate::settings::Settings;
-use crate::telemetry::{Metrics, count_requests, exposition, request_id};
+use crate::telemetry::{
+    ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
+    take_client_request_id,
+};
 use crate::tools::{McpTools, TOOL_SCOPES};
 use crate::{health, serve};
 
@@ -199,14 +202,19 @@ impl App {
         self.with_edge_layers(router)
     }
 
-    /// What every route gets, outermost first: the header-size limit (431), a request id, and
-    /// the request span.
+    /// What every route gets, outermost first: the header-size limit (431), a request id of our
+    /// own (the client's `x-request-id` is only logged beside it), and the request span.
     fn with_edge_layers(&self, router: Router) -> Router {
         router.layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(self.settings.limits, limit_headers))
+                .layer(from_fn(take_client_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_failure(response_failed),
+                )
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(from_fn_with_state(
                     Arc::clone(&self.metrics),
@@ -447,7 +455,19 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
     let id = request_id(request.headers());
-    tracing::info_span!("request", method = %request.method(), path, request_id = %id)
+    let client_id = request
+        .extensions()
+        .get::<ClientRequestId>()
+        .map(ClientRequestId::as_str);
+    // Recorded as `&str`, never with `%`: both log formats escape a string field, so a value a
+    // client chose cannot break a log line (the id is ours, but the method can be any token).
+    tracing::info_span!(
+        "request",
+        method = request.method().as_str(),
+        path,
+        request_id = id,
+        client_request_id = client_id
+    )
 }
 
 /// Which of the request checks `/mcp` runs: all of them, always, except in the benchmark build

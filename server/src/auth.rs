@@ -195,7 +195,11 @@ pub(crate) async fn require_bearer(
 ) -> Response {
     match auth.authenticate(request.headers()).await {
         Ok(principal) => {
-            tracing::debug!(iss = %principal.claims().issuer, client_id = ?principal.claims().client_id, "authenticated");
+            tracing::debug!(
+                iss = principal.claims().issuer.as_str(),
+                client_id = principal.claims().client_id.as_deref(),
+                "authenticated"
+            );
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
@@ -223,7 +227,7 @@ fn audit_refusal(request: &Request, error: &AuthError) {
     tracing::info!(
         target: AUDIT_TARGET,
         request_id = request_id(request.headers()),
-        http_method = %request.method(),
+        http_method = request.method().as_str(),
         outcome,
         reason,
         "authorization decision"
@@ -242,14 +246,17 @@ fn audit_decision(
     tracing::info!(
         target: AUDIT_TARGET,
         request_id,
-        issuer = %claims.issuer,
-        subject = %claims.subject,
+        // Every value a token or a request chose is recorded as a `&str`, never with `%`: both
+        // log formats escape string fields, so a `sub` holding a newline or a quote cannot
+        // write a line of its own.
+        issuer = claims.issuer.as_str(),
+        subject = claims.subject.as_str(),
         client_id = claims.client_id.as_deref().unwrap_or(""),
         verified_by = principal.verified_by().as_str(),
         method = operation.method,
         tool = operation.tool.unwrap_or(""),
-        scopes_required = %required.join(" "),
-        scopes_granted = %claims.scopes.join(" "),
+        scopes_required = required.join(" ").as_str(),
+        scopes_granted = claims.scopes.join(" ").as_str(),
         outcome = if denied { "denied" } else { "allowed" },
         reason = if denied { "insufficient_scope" } else { "" },
         "authorization decision"

@@ -7,10 +7,10 @@
 //! the configured ones. A subject, a client id or a token never becomes a label.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,6 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tower_http::classify::ServerErrorsFailureClass;
 
 use crate::auth::challenge::AuthError;
 use crate::auth::token::TokenError;
@@ -258,12 +259,68 @@ pub(crate) fn refusal(error: &AuthError) -> (&'static str, &'static str) {
     (outcome, reason(error))
 }
 
-/// The request id the edge layer set (`x-request-id`), or `-`.
+/// The request id the edge layer set (`x-request-id`), or `-`. Always the server's own: the
+/// client's header is taken off the request by [`take_client_request_id`] before the id is set.
 pub(crate) fn request_id(headers: &HeaderMap) -> &str {
     headers
-        .get("x-request-id")
+        .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
+}
+
+/// The `x-request-id` a client sent, kept only to be logged beside the server's own id (as
+/// `client_request_id`): the client chooses it, so it never becomes the request id, which would
+/// let a client make its requests look like another's in the logs. At most
+/// [`MAX_CLIENT_REQUEST_ID_BYTES`], and logged as a string field, so it is escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientRequestId(String);
+
+impl ClientRequestId {
+    /// The header value: lossily decoded, cut to the bound on a character boundary.
+    fn from_header(value: &HeaderValue) -> Self {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let mut end = text.len().min(MAX_CLIENT_REQUEST_ID_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self(text.get(..end).unwrap_or_default().to_owned())
+    }
+
+    /// The id, for a log field (recorded as a `&str`, which both log formats escape).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Middleware, in front of the layer that sets the request id: takes every `x-request-id` the
+/// client sent off the request and keeps the first as a [`ClientRequestId`] extension, so the id
+/// set next (and returned in the response's `x-request-id`) is always generated here.
+pub(crate) async fn take_client_request_id(mut request: Request, next: Next) -> Response {
+    if let Some(value) = request.headers_mut().remove(REQUEST_ID_HEADER) {
+        let client = ClientRequestId::from_header(&value);
+        request.extensions_mut().insert(client);
+    }
+    next.run(request).await
+}
+
+/// The request span's verdict on a 5xx: `error`, except 503, which is logged at `debug`. A 503 is
+/// a state this server is in (keys not loaded, introspection down, readiness not reached), and
+/// that state is logged once when it begins; orchestrators probe `/readyz` every few seconds, and
+/// each probe of a server that is not ready must not page anyone.
+pub(crate) fn response_failed(
+    failure: ServerErrorsFailureClass,
+    latency: Duration,
+    _span: &tracing::Span,
+) {
+    let latency_ms = latency.as_millis();
+    match failure {
+        ServerErrorsFailureClass::StatusCode(status)
+            if status == StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            tracing::debug!(status = 503, latency_ms, "service unavailable");
+        }
+        failure => tracing::error!(classification = %failure, latency_ms, "response failed"),
+    }
 }
 
 /// Middleware: counts every request by route pattern and status, and times it.
@@ -307,3 +364,11 @@ pub(crate) fn exposition(text: String) -> Response {
     )
         .into_response()
 }
+
+/// The longest client `x-request-id` kept for the logs: enough for any id scheme (a UUID is 36
+/// bytes, a W3C traceparent 55), small enough that a client cannot fill log lines with it.
+const MAX_CLIENT_REQUEST_ID_BYTES: usize = 128;
+
+/// The header carrying the request id: the server's own in requests past the edge layers and in
+/// every response.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";

@@ -181,10 +181,13 @@ impl KeySet {
             match serde_json::from_value::<Jwk>(entry.clone()) {
                 Ok(jwk) => match VerificationKey::from_jwk(&jwk) {
                     Ok(key) => keys.push(key),
-                    Err(reason) => tracing::debug!(%kid, %reason, "JWKS key skipped"),
+                    Err(reason) => tracing::debug!(kid, %reason, "JWKS key skipped"),
                 },
                 Err(_) => {
-                    tracing::debug!(%kid, "JWKS entry is not a JWK this server understands; skipped")
+                    tracing::debug!(
+                        kid,
+                        "JWKS entry is not a JWK this server understands; skipped"
+                    )
                 }
             }
         }
