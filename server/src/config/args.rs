@@ -432,7 +432,7 @@ mod tests {
     /// accepts must be a row of it, with its flag.
     #[test]
     fn the_readme_configuration_table_lists_every_setting() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/configuration.md");
         let command = Args::command();
         let mut missing = Vec::new();
         for arg in command.get_arguments() {
@@ -444,6 +444,9 @@ mod tests {
                 missing.push(row);
             }
         }
-        assert!(missing.is_empty(), "README rows missing: {missing:#?}");
+        assert!(
+            missing.is_empty(),
+            "docs/configuration.md rows missing: {missing:#?}"
+        );
     }
 }
