@@ -1,6 +1,6 @@
 //! What one issuer has granted, or is about to: authorization requests waiting for the user to sign
-//! in, authorization codes (single use, 60 s, bound to the client, the redirect URI and the PKCE
-//! challenge), refresh tokens (rotated on every use; a reused one revokes its whole family, OAuth
+//! in, authorization codes (60 s, bound to the client, the redirect URI and the PKCE challenge,
+//! spent by the first redemption that proves all three), refresh tokens (rotated on every use; a reused one revokes its whole family, OAuth
 //! 2.1 §4.3.1), and a record of every access token it issued (for userinfo, introspection and
 //! revocation). Bounded: expired entries go first, then the soonest to expire.
 
@@ -96,6 +96,13 @@ pub(crate) enum GrantRefusal {
     Reused,
 }
 
+/// Why a code was not redeemed: the grant's own refusal, or the caller's binding check.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CodeRefusal<E> {
+    Grant(GrantRefusal),
+    Binding(E),
+}
+
 /// The grants of one issuer.
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
@@ -145,29 +152,43 @@ impl Grants {
         code
     }
 
-    /// Redeems a code once. A second redemption is refused and revokes what the first issued.
-    pub(crate) fn redeem_code(
+    /// Redeems a code: once, and only by the request it was issued for. `binding` checks the
+    /// request against the grant (client, redirect URI, PKCE verifier) before anything changes.
+    ///
+    /// A request that fails `binding` changes nothing: the code stays redeemable. RFC 9700
+    /// §4.2.4 has a code invalidated after its first use at the token endpoint; here a use is a
+    /// redemption that proves itself. Someone who stole a code but lacks the PKCE verifier (RFC
+    /// 9700 §2.1.1 and §4.5.3.1, RFC 7636 §4.6), or who is another client, must not be able to
+    /// spend it and so deny the real client its tokens. A second redemption that does pass
+    /// `binding` means the code and its verifier were replayed: it is refused and what the first
+    /// issued is revoked (RFC 6749 §4.1.2, §10.5); one that fails `binding` is refused like any
+    /// stranger's and revokes nothing.
+    pub(crate) fn redeem_code<E>(
         &self,
         code: &str,
         now: i64,
-    ) -> Result<(CodeGrant, u64), GrantRefusal> {
+        binding: impl FnOnce(&CodeGrant) -> Result<(), E>,
+    ) -> Result<(CodeGrant, u64), CodeRefusal<E>> {
         let mut state = self.lock();
         let family = state.next_family;
-        match state.codes.get_mut(code) {
-            Some((grant, None)) if grant.expires_at > now => {
+        let Some((grant, used)) = state.codes.get_mut(code) else {
+            return Err(CodeRefusal::Grant(GrantRefusal::Unknown));
+        };
+        if used.is_none() && grant.expires_at <= now {
+            return Err(CodeRefusal::Grant(GrantRefusal::Unknown));
+        }
+        binding(grant).map_err(CodeRefusal::Binding)?;
+        match *used {
+            None => {
+                *used = Some(family);
                 let grant = grant.clone();
                 state.next_family += 1;
-                if let Some((_, used)) = state.codes.get_mut(code) {
-                    *used = Some(family);
-                }
                 Ok((grant, family))
             }
-            Some((_, Some(family))) => {
-                let family = *family;
+            Some(family) => {
                 revoke_family(&mut state, family);
-                Err(GrantRefusal::Reused)
+                Err(CodeRefusal::Grant(GrantRefusal::Reused))
             }
-            _ => Err(GrantRefusal::Unknown),
         }
     }
 
@@ -306,28 +327,61 @@ mod tests {
         }
     }
 
+    fn bound(grant: &CodeGrant) -> Result<(), &'static str> {
+        if grant.client_id == "c" {
+            Ok(())
+        } else {
+            Err("other client")
+        }
+    }
+
+    fn stranger(_: &CodeGrant) -> Result<(), &'static str> {
+        Err("wrong verifier")
+    }
+
     #[test]
     fn a_code_redeems_once_and_its_reuse_revokes_what_it_issued() {
         let grants = Grants::default();
         let code = grants.issue_code(code_grant(), 0);
-        let (_, family) = grants.redeem_code(&code, 1).unwrap();
+        let (_, family) = grants.redeem_code(&code, 1, bound).unwrap();
         let record = AccessRecord::new("alice".into(), "c".into(), vec![], vec![], (1, 50));
         grants.record_access("at", record, Some(family));
         assert!(grants.active_access("at", 2).is_some());
         assert_eq!(
-            grants.redeem_code(&code, 2).unwrap_err(),
-            GrantRefusal::Reused
+            grants.redeem_code(&code, 2, stranger).unwrap_err(),
+            CodeRefusal::Binding("wrong verifier"),
+        );
+        assert!(
+            grants.active_access("at", 2).is_some(),
+            "a stranger's replay revokes nothing"
+        );
+        assert_eq!(
+            grants.redeem_code(&code, 2, bound).unwrap_err(),
+            CodeRefusal::Grant(GrantRefusal::Reused)
         );
         assert!(grants.active_access("at", 2).is_none(), "revoked");
         assert_eq!(
-            grants.redeem_code("nope", 2).unwrap_err(),
-            GrantRefusal::Unknown
+            grants.redeem_code("nope", 2, bound).unwrap_err(),
+            CodeRefusal::Grant(GrantRefusal::Unknown)
         );
         let late = grants.issue_code(code_grant(), 0);
         assert_eq!(
-            grants.redeem_code(&late, 100).unwrap_err(),
-            GrantRefusal::Unknown
+            grants.redeem_code(&late, 100, bound).unwrap_err(),
+            CodeRefusal::Grant(GrantRefusal::Unknown)
         );
+    }
+
+    #[test]
+    fn a_failed_binding_leaves_the_code_for_its_client() {
+        let grants = Grants::default();
+        let code = grants.issue_code(code_grant(), 0);
+        for _ in 0..3 {
+            assert_eq!(
+                grants.redeem_code(&code, 1, stranger).unwrap_err(),
+                CodeRefusal::Binding("wrong verifier")
+            );
+        }
+        assert!(grants.redeem_code(&code, 1, bound).is_ok());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::{IdpState, TenantName, internal_error, serve_endpoint};
 use crate::clients::{Client, GrantType};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
-use crate::grants::{AccessRecord, GrantRefusal, RefreshGrant};
+use crate::grants::{AccessRecord, CodeRefusal, GrantRefusal, RefreshGrant};
 use crate::issuer::Issuer;
 use crate::tokens::AccessTokenSpec;
 
@@ -147,26 +147,38 @@ fn authorization_code(
     let verifier = form
         .single("code_verifier")?
         .ok_or_else(|| invalid_request("code_verifier is required (PKCE)"))?;
+    let redirect_uri = form.single("redirect_uri")?;
     let now = issuer.clock.now();
-    let (grant, family) =
-        issuer
-            .grants
-            .redeem_code(code, now)
-            .map_err(|refusal| match refusal {
-                GrantRefusal::Unknown => invalid_grant("the code is invalid or expired"),
-                GrantRefusal::Reused => {
-                    invalid_grant("the code was used before; the tokens issued with it are revoked")
-                }
-            })?;
-    if grant.client_id != client.client_id {
-        return Err(invalid_grant("the code was issued to another client").into());
-    }
-    if form.single("redirect_uri")? != Some(grant.redirect_uri.as_str()) {
-        return Err(invalid_grant("redirect_uri differs from the authorization request").into());
-    }
-    if !verifier_matches(verifier, &grant.code_challenge) {
-        return Err(invalid_grant("code_verifier does not match the code_challenge").into());
-    }
+    // Every check of the request against the code runs before the code is spent: a wrong
+    // verifier, another client or another redirect URI leaves it for the client it was issued
+    // to (see `Grants::redeem_code`). A failed client authentication never got this far.
+    let (grant, family) = issuer
+        .grants
+        .redeem_code(code, now, |grant| {
+            if grant.client_id != client.client_id {
+                return Err(invalid_grant("the code was issued to another client"));
+            }
+            if redirect_uri != Some(grant.redirect_uri.as_str()) {
+                return Err(invalid_grant(
+                    "redirect_uri differs from the authorization request",
+                ));
+            }
+            if !verifier_matches(verifier, &grant.code_challenge) {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+            Ok(())
+        })
+        .map_err(|refusal| match refusal {
+            CodeRefusal::Binding(error) => error,
+            CodeRefusal::Grant(GrantRefusal::Unknown) => {
+                invalid_grant("the code is invalid or expired")
+            }
+            CodeRefusal::Grant(GrantRefusal::Reused) => {
+                invalid_grant("the code was used before; the tokens issued with it are revoked")
+            }
+        })?;
     user_tokens(
         state,
         issuer,
