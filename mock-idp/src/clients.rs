@@ -11,8 +11,12 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{IdpError, OAuthError, OAuthErrorCode};
 
+mod address_policy;
+mod bounded;
+mod documents;
 mod registry;
-pub(crate) use registry::ClientRegistry;
+pub(crate) use address_policy::AddressPolicy;
+pub(crate) use registry::{ClientRegistry, Lookup};
 
 /// A client secret. Not `Display` or `Serialize`, and `Debug` prints `[redacted]`, so it cannot
 /// reach a log line by accident; [`ClientSecret::expose`] is the only way to the text.

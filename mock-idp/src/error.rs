@@ -59,6 +59,9 @@ pub enum IdpError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The admin token is empty, which would protect nothing.
+    #[error("the admin token is empty")]
+    EmptyAdminToken,
     /// An endpoint name that is not one of [`crate::Endpoint::ALL`].
     #[error("unknown endpoint {0:?}")]
     UnknownEndpoint(String),
@@ -121,6 +124,9 @@ pub enum OAuthErrorCode {
     UnsupportedResponseType,
     /// Userinfo: the bearer token is not one this IdP issued and still honours (RFC 6750 §3.1).
     InvalidToken,
+    /// The IdP cannot serve the request now (RFC 6749 §4.1.2.1): too many client metadata
+    /// documents are being fetched. Answered with 503.
+    TemporarilyUnavailable,
 }
 
 impl OAuthErrorCode {
@@ -138,6 +144,7 @@ impl OAuthErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidToken => "invalid_token",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -167,6 +174,7 @@ impl OAuthError {
             | OAuthErrorCode::InvalidRedirectUri
             | OAuthErrorCode::InvalidClientMetadata
             | OAuthErrorCode::UnsupportedResponseType => StatusCode::BAD_REQUEST,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

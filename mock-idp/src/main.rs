@@ -60,6 +60,34 @@ struct Args {
     /// The admin test API (mint any token, rotate, faults, clock): auto = on for loopback only.
     #[arg(long, env = "MOCK_IDP_ADMIN", value_enum, default_value_t = Admin::Auto)]
     admin: Admin,
+    /// Require this secret as `Authorization: Bearer ...` on every admin request (default: none;
+    /// the admin API refuses web pages and other hosts either way).
+    #[arg(
+        long,
+        env = "MOCK_IDP_ADMIN_TOKEN",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    admin_token: Option<Secret>,
+}
+
+/// A secret given on the command line or in the environment; `Debug` prints `[redacted]`, so
+/// printing the arguments cannot leak it.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -139,12 +167,15 @@ async fn main() -> anyhow::Result<()> {
         Admin::Off => false,
         Admin::Auto => args.host.is_loopback(),
     };
+    if let Some(Secret(token)) = &args.admin_token {
+        builder = builder.admin_token(token);
+    }
     let idp = builder
         .admin(admin)
         .start()
         .await
         .context("starting the mock IdP")?;
-    print_banner(&idp);
+    print_banner(&idp, args.admin_token.is_some());
     tokio_graceful::default_signal().await;
     idp.shutdown().await;
     Ok(())
@@ -158,7 +189,7 @@ macro_rules! outln {
     }};
 }
 
-fn print_banner(idp: &MockIdp) {
+fn print_banner(idp: &MockIdp, admin_token: bool) {
     // Written in one go, ignoring errors: a closed stdout must not stop a running IdP.
     let mut out = String::new();
     let issuer = idp.issuer();
@@ -204,10 +235,10 @@ fn print_banner(idp: &MockIdp) {
             issuer.token_endpoint()
         );
     }
-    let admin = if idp.admin_enabled() {
-        "on (POST /admin/mint, /admin/rotate, ...)"
-    } else {
-        "off"
+    let admin = match (idp.admin_enabled(), admin_token) {
+        (true, false) => "on (POST /admin/mint, /admin/rotate, ...)",
+        (true, true) => "on, with the admin token (POST /admin/mint, /admin/rotate, ...)",
+        (false, _) => "off",
     };
     outln!(out, "  admin API:      {admin}");
     outln!(

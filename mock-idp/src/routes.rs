@@ -1,11 +1,14 @@
 //! The HTTP surface: every issuer (root and `/{tenant}`) gets discovery, RFC 8414 metadata, a
-//! JWKS and a token endpoint; the admin test API is added only when enabled.
+//! JWKS and a token endpoint; the admin test API is added only when enabled. CORS only where a
+//! browser-based client needs it (not the authorization endpoint, a page the browser navigates
+//! to; never the admin API); the [`guard`] checks `Host` and guards the admin API.
 
 mod admin;
 mod authorize;
 mod client_auth;
 mod discovery;
 mod form;
+mod guard;
 mod introspection;
 mod jwks;
 mod login_page;
@@ -14,12 +17,15 @@ mod register;
 mod token;
 mod userinfo;
 
+pub(crate) use guard::{AdminToken, Guard};
+
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,6 +46,8 @@ pub(crate) struct IdpState {
     pub(crate) sign_in: Arc<SignIn>,
     /// Whether the `/admin/...` test API is served.
     pub(crate) admin: bool,
+    /// The `Host` and admin checks.
+    pub(crate) guard: Arc<Guard>,
 }
 
 /// What user sign-in offers: who can sign in, whether the login page is skipped, and the scopes
@@ -54,6 +62,19 @@ pub(crate) struct SignIn {
 }
 
 pub(crate) fn router(state: IdpState) -> Router {
+    let guard = Arc::clone(&state.guard);
+    // Browser-based MCP clients (the MCP Inspector) call discovery, registration, the token
+    // endpoint and the rest from their own origin. No cookies are used, so no credentials. The
+    // MCP SDKs send `MCP-Protocol-Version` on discovery requests too.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE]);
     let mut router = Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -80,14 +101,6 @@ pub(crate) fn router(state: IdpState) -> Router {
         .route("/{tenant}/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
         .route("/{tenant}/token", post(token::token))
-        .route(
-            "/authorize",
-            get(authorize::authorize).post(authorize::sign_in),
-        )
-        .route(
-            "/{tenant}/authorize",
-            get(authorize::authorize).post(authorize::sign_in),
-        )
         .route("/register", post(register::register))
         .route("/{tenant}/register", post(register::register))
         .route("/userinfo", get(userinfo::userinfo))
@@ -103,9 +116,23 @@ pub(crate) fn router(state: IdpState) -> Router {
             get(introspection::token_info).post(introspection::token_info),
         )
         .route("/revoke", post(introspection::revoke))
-        .route("/{tenant}/revoke", post(introspection::revoke));
+        .route("/{tenant}/revoke", post(introspection::revoke))
+        .layer(cors)
+        // The browser comes here by navigation, not by `fetch`: no CORS, so no page can read
+        // what this endpoint answers (it may fetch a client metadata document, see
+        // `clients::documents`).
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::sign_in),
+        )
+        .route(
+            "/{tenant}/authorize",
+            get(authorize::authorize).post(authorize::sign_in),
+        );
     if state.admin {
-        router = router.merge(admin::router());
+        router = router.merge(
+            admin::router().route_layer(from_fn_with_state(Arc::clone(&guard), guard::check_admin)),
+        );
     }
     router
         .fallback(|| async {
@@ -113,20 +140,7 @@ pub(crate) fn router(state: IdpState) -> Router {
         })
         // Token requests and admin calls are small; a larger body is a mistake or an attack.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Browser-based MCP clients (the MCP Inspector) call discovery, registration and the
-        // token endpoint from their own origin. No cookies are used, so no credentials. The MCP
-        // SDKs send `MCP-Protocol-Version` on discovery requests too.
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    header::HeaderName::from_static("mcp-protocol-version"),
-                ])
-                .expose_headers([header::WWW_AUTHENTICATE]),
-        )
+        .layer(from_fn_with_state(guard, guard::check_host))
         .with_state(state)
 }
 

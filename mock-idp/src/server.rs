@@ -10,18 +10,19 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clients::{Client, ClientRegistry};
+use crate::clients::{AddressPolicy, Client, ClientRegistry};
 use crate::clock::Clock;
 use crate::error::IdpError;
 use crate::issuer::{IssuerHandle, IssuerSettings};
 use crate::issuers::{Issuers, IssuersConfig, validate_tenant};
 use crate::keys::{Algorithm, KeySupply};
-use crate::routes::{self, IdpState, SignIn};
+use crate::routes::{self, AdminToken, Guard, IdpState, SignIn};
 use crate::users::{User, Users};
 
 /// Configures a mock IdP. Defaults: `127.0.0.1` on a random port, the demo client, the demo users
 /// (alice, bob) signing in through the login page, RS256, `at+jwt`, the system clock, admin
-/// endpoints off, at most 64 tenants.
+/// endpoints off (and without a token when on), at most 64 tenants, client metadata documents on
+/// loopback only when listening on loopback.
 #[derive(Debug)]
 pub struct MockIdpBuilder {
     bind: SocketAddr,
@@ -36,6 +37,8 @@ pub struct MockIdpBuilder {
     supply: KeySupply,
     clock: Clock,
     admin: bool,
+    admin_token: Option<AdminToken>,
+    loopback_documents: Option<bool>,
     max_tenants: usize,
 }
 
@@ -54,6 +57,8 @@ impl Default for MockIdpBuilder {
             supply: KeySupply::default(),
             clock: Clock::system(),
             admin: false,
+            admin_token: None,
+            loopback_documents: None,
             max_tenants: 64,
         }
     }
@@ -151,6 +156,22 @@ impl MockIdpBuilder {
         self
     }
 
+    /// Requires `Authorization: Bearer <token>` on every admin request (compared in constant
+    /// time). Off by default, so tests and scripts on the same machine need nothing; the admin
+    /// API refuses requests from web pages (an `Origin`) and for other hosts either way.
+    pub fn admin_token(mut self, token: impl AsRef<str>) -> Self {
+        self.admin_token = Some(AdminToken::new(token.as_ref()));
+        self
+    }
+
+    /// Whether client ID metadata documents may be fetched from loopback addresses (a local
+    /// client serves its document there). Default: only when the IdP itself listens on
+    /// loopback. Private, link-local and other non-global addresses are never fetched from.
+    pub fn loopback_client_documents(mut self, allowed: bool) -> Self {
+        self.loopback_documents = Some(allowed);
+        self
+    }
+
     /// Caps how many `/{tenant}` issuers requests may create.
     pub fn max_tenants(mut self, max: usize) -> Self {
         self.max_tenants = max;
@@ -161,6 +182,7 @@ impl MockIdpBuilder {
     ///
     /// # Errors
     /// [`IdpError::InvalidClient`] or [`IdpError::InvalidTenant`] for a bad client or tenant,
+    /// [`IdpError::EmptyAdminToken`] for an empty admin token,
     /// [`IdpError::Io`] if the address
     /// cannot be bound, [`IdpError::KeyGeneration`] if the first key cannot be made.
     pub async fn start(self) -> Result<MockIdp, IdpError> {
@@ -174,6 +196,9 @@ impl MockIdpBuilder {
         }
         for name in self.tenants.keys() {
             validate_tenant(name)?;
+        }
+        if self.admin_token.as_ref().is_some_and(AdminToken::is_empty) {
+            return Err(IdpError::EmptyAdminToken);
         }
         let listener = TcpListener::bind(self.bind).await?;
         let addr = listener.local_addr()?;
@@ -217,13 +242,21 @@ impl MockIdpBuilder {
             users: Users::new(users),
             auto_login: self.auto_login,
         });
-        let clients = Arc::new(ClientRegistry::new(clients));
+        let loopback = addr.ip().is_loopback();
+        let clients = Arc::new(ClientRegistry::new(
+            clients,
+            AddressPolicy {
+                loopback: self.loopback_documents.unwrap_or(loopback),
+            },
+        ));
         let root = issuers.get(None).await?;
+        let guard = Guard::new(addr.port(), loopback, &root.url, self.admin_token);
         let app = routes::router(IdpState {
             issuers: Arc::clone(&issuers),
             clients: Arc::clone(&clients),
             sign_in: Arc::clone(&sign_in),
             admin: self.admin,
+            guard: Arc::new(guard),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -312,6 +345,12 @@ impl MockIdp {
     /// Whether the admin test API is served.
     pub fn admin_enabled(&self) -> bool {
         self.admin
+    }
+
+    /// How many client ID metadata document requests were sent (refusals by address, scheme or
+    /// cooldown send none): for tests that prove a refused document cost no request.
+    pub fn client_document_fetches(&self) -> u64 {
+        self.clients.document_fetches()
     }
 
     /// Stops accepting connections and waits for the server task to end.

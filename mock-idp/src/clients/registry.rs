@@ -1,39 +1,44 @@
 //! The clients one IdP knows, three ways (MCP "Client Registration"): configured ones,
-//! dynamically registered ones (RFC 7591, bounded), and clients whose `client_id` is the https URL
-//! of their metadata document (client ID metadata documents), fetched and checked on first use.
+//! dynamically registered ones (RFC 7591; checked like configured ones; the oldest forgotten once
+//! [`MAX_REGISTERED`] are held), and clients whose `client_id` is the https URL of their metadata
+//! document (client ID metadata documents, [`Documents`]), fetched and checked on first use.
 
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::address_policy::AddressPolicy;
+use super::bounded::BoundedMap;
+use super::documents::{DocumentError, Documents};
 use super::{Client, ClientSecret, GrantType, PresentedCredentials, is_https_or_loopback_http};
-use crate::error::{OAuthError, OAuthErrorCode};
+use crate::error::{IdpError, OAuthError, OAuthErrorCode};
 use crate::grants::random_token;
 
 /// Configured, registered and metadata-document clients.
 #[derive(Debug)]
 pub(crate) struct ClientRegistry {
     configured: Vec<Client>,
-    registered: RwLock<HashMap<String, Client>>,
-    documents: RwLock<HashMap<String, (Client, i64)>>,
-    http: reqwest::Client,
+    registered: Mutex<BoundedMap<Client>>,
+    documents: Documents,
+}
+
+/// Why [`ClientRegistry::find`] found no client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// No such client, or its metadata document is unusable (the caller is told no more).
+    Unknown,
+    /// Its metadata document cannot be fetched now: too many fetches under way.
+    Busy,
 }
 
 impl ClientRegistry {
-    pub(crate) fn new(configured: Vec<Client>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(DOCUMENT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+    /// The configured clients; metadata documents may come from the addresses `documents` allows.
+    pub(crate) fn new(configured: Vec<Client>, documents: AddressPolicy) -> Self {
         Self {
             configured,
-            registered: RwLock::new(HashMap::new()),
-            documents: RwLock::new(HashMap::new()),
-            http,
+            registered: Mutex::new(BoundedMap::new(MAX_REGISTERED)),
+            documents: Documents::new(documents),
         }
     }
 
@@ -42,26 +47,46 @@ impl ClientRegistry {
         &self.configured
     }
 
+    /// Whether `client_id` is a configured client: its redirect URIs were chosen by whoever runs
+    /// the IdP, unlike those of registered and metadata-document clients, which anyone chooses.
+    pub(crate) fn is_configured(&self, client_id: &str) -> bool {
+        self.configured.iter().any(|c| c.client_id == client_id)
+    }
+
+    /// How many metadata-document requests were sent (see [`Documents::fetches`]).
+    pub(crate) fn document_fetches(&self) -> u64 {
+        self.documents.fetches()
+    }
+
     /// The client with this id: configured, registered, or (for an https or loopback http URL)
     /// described by the metadata document at that URL.
     ///
     /// # Errors
-    /// [`OAuthError`] `invalid_client` for an unknown id or an unusable metadata document.
-    pub(crate) async fn find(&self, client_id: &str, now: i64) -> Result<Client, OAuthError> {
+    /// [`Lookup::Unknown`] for an unknown id or an unusable metadata document, [`Lookup::Busy`]
+    /// when the document cannot be fetched now.
+    pub(crate) async fn find(&self, client_id: &str, now: i64) -> Result<Client, Lookup> {
         if let Some(client) = self.configured.iter().find(|c| c.client_id == client_id) {
             return Ok(client.clone());
         }
-        if let Some(client) = read(&self.registered).get(client_id) {
+        if let Some(client) = lock(&self.registered).get(client_id) {
             return Ok(client.clone());
         }
         if client_id.starts_with("https://") || client_id.starts_with("http://") {
-            return self.metadata_document(client_id, now).await;
+            return self
+                .documents
+                .client(client_id, now)
+                .await
+                .map_err(|error| match error {
+                    DocumentError::Unusable => Lookup::Unknown,
+                    DocumentError::Busy => Lookup::Busy,
+                });
         }
-        Err(unknown_client())
+        Err(Lookup::Unknown)
     }
 
     /// The client these credentials prove, or `invalid_client`. Unknown ids, wrong secrets and a
-    /// method the client is not registered for get the same answer.
+    /// method the client is not registered for get the same answer; a metadata document that
+    /// cannot be fetched now gets `temporarily_unavailable`.
     pub(crate) async fn authenticate(
         &self,
         presented: &PresentedCredentials,
@@ -73,28 +98,31 @@ impl ClientRegistry {
                 "client authentication failed",
             )
         };
-        match presented {
+        let (client_id, secret) = match presented {
             PresentedCredentials::Basic { client_id, secret }
-            | PresentedCredentials::Post { client_id, secret } => {
-                let client = self.find(client_id, now).await.map_err(|_| failed())?;
-                match &client.client_secret {
-                    Some(expected) if expected.matches(secret) => Ok(client),
-                    _ => Err(failed()),
-                }
-            }
-            PresentedCredentials::None { client_id } => {
-                let client = self.find(client_id, now).await.map_err(|_| failed())?;
-                if client.is_public() {
-                    Ok(client)
-                } else {
-                    Err(failed())
-                }
-            }
-        }
+            | PresentedCredentials::Post { client_id, secret } => (client_id, Some(secret)),
+            PresentedCredentials::None { client_id } => (client_id, None),
+        };
+        let client = self
+            .find(client_id, now)
+            .await
+            .map_err(|error| match error {
+                Lookup::Unknown => failed(),
+                Lookup::Busy => busy(),
+            })?;
+        let proven = match (&client.client_secret, secret) {
+            (Some(expected), Some(secret)) => expected.matches(secret),
+            (None, None) => true,
+            _ => false,
+        };
+        if proven { Ok(client) } else { Err(failed()) }
     }
 
-    /// RFC 7591 §3: registers a client from its metadata; the answer (§3.2.1) echoes it with the
-    /// issued `client_id` (and `client_secret` for a confidential client).
+    /// RFC 7591 §3: registers a client from its metadata, checked like a configured client
+    /// ([`Client::validate`]: a public client cannot use `client_credentials`, and a registered
+    /// client has no resource of its own to get a machine token for); the answer (§3.2.1) echoes
+    /// it with the issued `client_id` (and `client_secret` for a confidential client). Once
+    /// [`MAX_REGISTERED`] are held, the oldest registration is forgotten to make room.
     ///
     /// # Errors
     /// `invalid_redirect_uri` or `invalid_client_metadata` (RFC 7591 §3.2.2).
@@ -134,19 +162,14 @@ impl ClientRegistry {
             client_name: request.client_name.clone(),
             ..Client::public(client_id.clone(), request.redirect_uris.clone())
         };
-        {
-            let mut registered = self
-                .registered
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if registered.len() >= MAX_REGISTERED {
-                return Err(OAuthError::new(
-                    OAuthErrorCode::InvalidClientMetadata,
-                    "too many registered clients",
-                ));
-            }
-            registered.insert(client_id.clone(), client);
-        }
+        client.validate().map_err(|error| {
+            let problem = match error {
+                IdpError::InvalidClient { problem, .. } => problem,
+                _ => "the client metadata is not usable",
+            };
+            OAuthError::new(OAuthErrorCode::InvalidClientMetadata, problem)
+        })?;
+        lock(&self.registered).insert(client_id.clone(), client);
         let mut answer = metadata.as_object().cloned().unwrap_or_default();
         answer.insert("client_id".into(), client_id.into());
         answer.insert("client_id_issued_at".into(), now.into());
@@ -161,99 +184,19 @@ impl ClientRegistry {
         }
         Ok(Value::Object(answer))
     }
-
-    /// A client ID metadata document: fetched (https, or http to loopback only; bounded in time
-    /// and size; no redirects), its `client_id` equal to its URL, a public client with redirect
-    /// URIs. Cached for a minute.
-    async fn metadata_document(&self, url: &str, now: i64) -> Result<Client, OAuthError> {
-        if let Some((client, fetched_at)) = read(&self.documents).get(url)
-            && now < fetched_at + DOCUMENT_CACHE_SECS
-        {
-            return Ok(client.clone());
-        }
-        let invalid = |why: &str| {
-            OAuthError::new(
-                OAuthErrorCode::InvalidClient,
-                format!("client metadata document {url}: {why}"),
-            )
-        };
-        let parsed = url::Url::parse(url).map_err(|_| invalid("not a URL"))?;
-        if !is_https_or_loopback_http(&parsed)
-            || parsed.fragment().is_some()
-            || parsed.path() == "/"
-        {
-            return Err(invalid(
-                "the client_id must be an https URL with a path (http only to loopback)",
-            ));
-        }
-        let mut response = self
-            .http
-            .get(parsed.clone())
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|_| invalid("cannot be fetched"))?;
-        if !response.status().is_success() {
-            return Err(invalid("answered with an error status"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|_| invalid("the body broke off"))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > DOCUMENT_MAX_BYTES {
-                return Err(invalid("is too large"));
-            }
-        }
-        let document: Value = serde_json::from_slice(&body).map_err(|_| invalid("is not JSON"))?;
-        if document.get("client_id").and_then(Value::as_str) != Some(url) {
-            return Err(invalid("its client_id is not its own URL"));
-        }
-        let request: Registration = serde_json::from_value(document.clone())
-            .map_err(|_| invalid("has invalid metadata"))?;
-        if request
-            .token_endpoint_auth_method
-            .as_deref()
-            .is_some_and(|m| m != "none")
-        {
-            return Err(invalid(
-                "only public clients (token_endpoint_auth_method none) are supported",
-            ));
-        }
-        if request.redirect_uris.is_empty() {
-            return Err(invalid("has no redirect_uris"));
-        }
-        check_redirect_uris(&request.redirect_uris)
-            .map_err(|_| invalid("has an invalid redirect URI"))?;
-        let client = Client {
-            client_name: request.client_name,
-            ..Client::public(url, request.redirect_uris)
-        };
-        let mut documents = self
-            .documents
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if documents.len() >= MAX_REGISTERED {
-            documents.clear();
-        }
-        documents.insert(url.to_owned(), (client.clone(), now));
-        Ok(client)
-    }
 }
 
 /// The client metadata this IdP reads (RFC 7591 §2); other members are kept in the answer only.
 #[derive(Deserialize)]
-struct Registration {
+pub(super) struct Registration {
     #[serde(default)]
-    redirect_uris: Vec<String>,
+    pub(super) redirect_uris: Vec<String>,
     #[serde(default)]
-    token_endpoint_auth_method: Option<String>,
+    pub(super) token_endpoint_auth_method: Option<String>,
     #[serde(default)]
     grant_types: Option<Vec<String>>,
     #[serde(default)]
-    client_name: Option<String>,
+    pub(super) client_name: Option<String>,
 }
 
 fn grant_types(requested: Option<&[String]>) -> Result<Vec<GrantType>, OAuthError> {
@@ -275,7 +218,7 @@ fn grant_types(requested: Option<&[String]>) -> Result<Vec<GrantType>, OAuthErro
 
 /// Redirect URIs are absolute, without fragment, and https or http to loopback (RFC 8252 §7.3;
 /// OAuth 2.1 §2.3.1).
-fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
+pub(super) fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
     for uri in uris {
         let parsed = url::Url::parse(uri).map_err(|_| {
             OAuthError::new(
@@ -293,20 +236,19 @@ fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn unknown_client() -> OAuthError {
-    OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client")
+/// RFC 6749 §4.1.2.1's `temporarily_unavailable`, for a metadata document that cannot be
+/// fetched now.
+fn busy() -> OAuthError {
+    OAuthError::new(
+        OAuthErrorCode::TemporarilyUnavailable,
+        "the client's metadata document cannot be fetched now; try again shortly",
+    )
 }
 
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    // Writers insert or clear whole entries; a poisoned lock still holds a consistent map.
-    lock.read().unwrap_or_else(PoisonError::into_inner)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Writers insert whole entries; a poisoned lock still holds a consistent map.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Bounds what registration and metadata documents can make this IdP hold.
-const MAX_REGISTERED: usize = 1_000;
-/// How long a fetched metadata document is used.
-const DOCUMENT_CACHE_SECS: i64 = 60;
-/// The largest metadata document accepted.
-const DOCUMENT_MAX_BYTES: usize = 16 * 1024;
-/// How long fetching a metadata document may take.
-const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many dynamically registered clients are held; the oldest goes first.
+pub(crate) const MAX_REGISTERED: usize = 1_000;

@@ -1,9 +1,13 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1): authorization code with PKCE
 //! (S256 only, RFC 7636), exact redirect URIs (loopback ports may vary, RFC 8252 §7.3), `state`
 //! and the RFC 9207 `iss` on every redirect, RFC 8707 `resource`s carried through to the token's
-//! `aud`, OIDC `nonce`. A request whose client or redirect URI cannot be trusted ends on an error
-//! page; every other error is redirected (RFC 6749 §4.1.2.1). Then the login page (or auto-login)
-//! and the code.
+//! `aud`, OIDC `nonce`. A request whose client or redirect URI is invalid ends on an error page,
+//! never a redirect (RFC 6749 §4.1.2.1). Other errors are redirected only to a redirect URI this
+//! IdP trusts (RFC 9700 §4.11.2: an authorization server must not be an open redirector): one of
+//! a configured client, or a loopback one (RFC 8252 §7.3: the user's own machine). Anyone can
+//! register a client, or publish a metadata document, naming any https redirect URI; such a
+//! client's errors are shown on a page, and it gets a code only after the user acts on the login
+//! page (no auto-login). Then the login page (or auto-login) and the code.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -14,7 +18,7 @@ use super::form::Form;
 use super::login_page::{LoginPage, error_page};
 use super::permissions::{granted_resources, granted_scopes};
 use super::{IdpState, TenantName, resolve};
-use crate::clients::{Client, GrantType};
+use crate::clients::{Client, GrantType, Lookup, is_loopback_http};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::grants::{CodeGrant, PendingAuthorization};
 use crate::issuer::Issuer;
@@ -31,8 +35,12 @@ pub(super) async fn authorize(
     };
     let params = Form::from_bytes(query.unwrap_or_default().as_bytes());
     let now = issuer.clock.now();
-    let (client, redirect_uri) = match trusted_redirect(&state, &params, now).await {
-        Ok(trusted) => trusted,
+    let Target {
+        client,
+        redirect_uri,
+        trusted,
+    } = match target(&state, &params, now).await {
+        Ok(target) => target,
         Err(page) => return page,
     };
     let client_state = params.single("state").ok().flatten().map(str::to_owned);
@@ -53,9 +61,12 @@ pub(super) async fn authorize(
             nonce: checked.nonce,
             expires_at: now + PENDING_LIFETIME_SECS,
         },
-        Err(error) => return redirect.error(&error),
+        Err(error) if trusted => return redirect.error(&error),
+        Err(error) => return untrusted_error(&error),
     };
-    if let Some(username) = &state.sign_in.auto_login {
+    if let Some(username) = &state.sign_in.auto_login
+        && trusted
+    {
         return complete(&issuer, pending, username);
     }
     let handle = issuer.grants.hold(pending.clone(), now);
@@ -148,22 +159,38 @@ fn login_page(
     .render()
 }
 
-/// The client and the redirect URI to answer to, or the error page when either cannot be trusted.
-async fn trusted_redirect(
-    state: &IdpState,
-    params: &Form,
-    now: i64,
-) -> Result<(Client, String), Response> {
+/// The client of an authorization request, the redirect URI to answer to, and whether this IdP
+/// trusts that URI enough to redirect to it unasked (RFC 9700 §4.11.2).
+struct Target {
+    client: Client,
+    redirect_uri: String,
+    trusted: bool,
+}
+
+/// The request's [`Target`], or the error page when its client or redirect URI is missing or
+/// invalid (RFC 6749 §4.1.2.1: inform the user, never redirect). The page says no more than that
+/// the client is unknown: why a metadata document was refused goes to the log only.
+async fn target(state: &IdpState, params: &Form, now: i64) -> Result<Target, Response> {
     let bad = |detail: &str| error_page(StatusCode::BAD_REQUEST, "Invalid request", detail);
     let client_id = match params.single("client_id") {
         Ok(Some(id)) => id,
         _ => return Err(bad("client_id is missing or repeated.")),
     };
-    let client = state
-        .clients
-        .find(client_id, now)
-        .await
-        .map_err(|error| bad(&format!("Unknown client: {}", error.error_description)))?;
+    let client = match state.clients.find(client_id, now).await {
+        Ok(client) => client,
+        Err(Lookup::Unknown) => {
+            return Err(bad(
+                "The client is unknown, or its metadata document cannot be used.",
+            ));
+        }
+        Err(Lookup::Busy) => {
+            return Err(error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The client's metadata document cannot be fetched now. Try again shortly.",
+            ));
+        }
+    };
     let redirect_uri = match params.single("redirect_uri") {
         Ok(Some(uri)) => uri.to_owned(),
         Ok(None) if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
@@ -175,7 +202,29 @@ async fn trusted_redirect(
             "redirect_uri is not one of the client's registered redirect URIs.",
         ));
     }
-    Ok((client, redirect_uri))
+    let trusted = state.clients.is_configured(&client.client_id)
+        || url::Url::parse(&redirect_uri).is_ok_and(|url| is_loopback_http(&url));
+    Ok(Target {
+        client,
+        redirect_uri,
+        trusted,
+    })
+}
+
+/// An error of a request whose redirect URI is not trusted: shown to the user, not redirected
+/// (RFC 9700 §4.11.2), so a self-registered client cannot use the IdP's URL to send people to a
+/// page of its choosing.
+fn untrusted_error(error: &OAuthError) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid request",
+        &format!(
+            "The application's request was refused ({}: {}). The answer is not sent back to it: \
+             its redirect URI is not one this IdP can vouch for.",
+            error.error.as_str(),
+            error.error_description
+        ),
+    )
 }
 
 /// What passed the checks of an authorization request.
