@@ -22,11 +22,17 @@ mod binary;
 #[path = "api/discovery.rs"]
 mod discovery;
 #[cfg(test)]
+#[path = "api/documents.rs"]
+mod documents;
+#[cfg(test)]
 #[path = "api/faults.rs"]
 mod faults;
 #[cfg(test)]
 #[path = "api/fixtures.rs"]
 mod fixtures;
+#[cfg(test)]
+#[path = "api/guard.rs"]
+mod guard;
 #[cfg(test)]
 #[path = "api/interop.rs"]
 mod interop;

@@ -590,3 +590,253 @@ async fn tokens_are_introspected_and_revoked() {
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::OK, "RFC 7009 §2.2");
 }
+
+/// RFC 7591 registrations are checked like configured clients (`Client::validate`): a public
+/// client (`token_endpoint_auth_method: none`) cannot register for `client_credentials`, nor can
+/// a confidential one (a registered client has no resource of its own to get a machine token
+/// for); the answer is `invalid_client_metadata` (§3.2.2) and nothing is registered.
+#[tokio::test]
+async fn registered_clients_are_checked_like_configured_ones() {
+    let idp = idp_with(true).await;
+    for metadata in [
+        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none",
+               "grant_types": ["client_credentials"]}),
+        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none",
+               "grant_types": ["authorization_code", "client_credentials"]}),
+        json!({"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}),
+        json!({"grant_types": ["client_credentials"]}),
+    ] {
+        let response = http()
+            .post(idp.issuer().registration_endpoint())
+            .json(&metadata)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{metadata}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{metadata}");
+        assert!(body.get("client_id").is_none(), "{metadata}");
+    }
+}
+
+/// Registration never stops working: past the cap (1,000) the oldest registration is forgotten
+/// to make room, and the newer ones keep working.
+#[tokio::test]
+async fn registration_forgets_the_oldest_client_instead_of_refusing() {
+    let idp = idp_with(true).await;
+    let (_, challenge) = pkce();
+    let http = http();
+    let mut ids = Vec::new();
+    for i in 0..1_001 {
+        let response = http
+            .post(idp.issuer().registration_endpoint())
+            .json(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "registration {i}");
+        let body: Value = response.json().await.unwrap();
+        ids.push(body["client_id"].as_str().unwrap().to_owned());
+    }
+    let authorize = |client: &str| {
+        let url = authorize_url(&idp, client, &challenge, &[])
+            .replace("scope=openid+profile+mcp%3Atools&", "");
+        http.get(url).send()
+    };
+    let oldest = authorize(&ids[0]).await.unwrap();
+    assert_eq!(
+        oldest.status(),
+        StatusCode::BAD_REQUEST,
+        "the oldest is gone"
+    );
+    for id in [&ids[1], &ids[1_000]] {
+        let response = authorize(id).await.unwrap();
+        let (_, pairs) = redirected(&response);
+        assert!(param(&pairs, "code").is_some(), "{id}: {pairs:?}");
+    }
+}
+
+/// A redemption that fails (a wrong verifier, another client, another redirect URI, a failed
+/// client authentication) does not spend the code: the client it was issued to still redeems it
+/// (RFC 9700 §2.1.1, §4.2.4). A stranger's replay after that is refused and revokes nothing; the
+/// client's own replay revokes what the code gave (RFC 6749 §4.1.2).
+#[tokio::test]
+async fn a_failed_redemption_leaves_the_code_for_its_client() {
+    let idp = idp_with(true).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&idp, &challenge).await;
+    let wrong_verifier = "w".repeat(43);
+    let attempts: [(&[(&str, &str)], StatusCode); 4] = [
+        (
+            &[
+                ("client_id", "app"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &wrong_verifier),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("client_id", "other"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("client_id", "app"),
+                ("redirect_uri", "http://127.0.0.1:7777/elsewhere"),
+                ("code_verifier", &verifier),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("client_id", "app"),
+                ("client_secret", "guess"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    let with_code = |extra: &[(&'static str, &str)]| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        form.extend(extra.iter().map(|(n, v)| (*n, *v)));
+        form.into_iter()
+            .map(|(n, v)| (n, v.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let token_endpoint = idp.issuer().token_endpoint();
+    let post = |form: Vec<(&'static str, String)>| {
+        let token_endpoint = token_endpoint.clone();
+        async move {
+            let response = http()
+                .post(token_endpoint)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    for (extra, expected) in attempts {
+        let (status, body) = post(with_code(extra)).await;
+        assert_eq!(status, expected, "{extra:?}: {body}");
+        assert!(body.get("access_token").is_none(), "{extra:?}");
+    }
+    let genuine = with_code(&[
+        ("client_id", "app"),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ]);
+    let (status, body) = post(genuine.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the real client still redeems it: {body}"
+    );
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let userinfo = || {
+        http()
+            .get(format!("{}/userinfo", idp.url()))
+            .bearer_auth(&access)
+            .send()
+    };
+    let (status, _) = post(with_code(&[
+        ("client_id", "app"),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &wrong_verifier),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        userinfo().await.unwrap().status(),
+        StatusCode::OK,
+        "a stranger's replay revokes nothing"
+    );
+    let (status, body) = post(genuine).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        userinfo().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "a replay with the verifier revokes what the code gave"
+    );
+}
+
+/// RFC 9700 §4.11.2: the IdP redirects unasked only to a redirect URI it trusts: a configured
+/// client's, or loopback. A client anyone could register with `https://…` gets its errors on a
+/// page (no redirect), and no silent sign-in (the login page, even with auto-login); a
+/// configured client with the same URI, and a registered loopback one, get the redirect.
+#[tokio::test]
+async fn errors_go_back_only_to_redirect_uris_the_idp_trusts() {
+    const WEB: &str = "https://app.example/callback";
+    let idp = builder()
+        .client(Client::public("web", [WEB]))
+        .auto_login("alice")
+        .resource(RESOURCE)
+        .start()
+        .await
+        .unwrap();
+    let register = |redirect: &'static str| {
+        let idp = &idp;
+        async move {
+            let body: Value = http()
+                .post(idp.issuer().registration_endpoint())
+                .json(&json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["client_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (_, challenge) = pkce();
+    let request = |client: &str, redirect: &str, scope: &str| {
+        let mut url = url::Url::parse(&idp.issuer().authorization_endpoint()).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "s")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("scope", scope);
+        http().get(url.to_string()).send()
+    };
+    let stranger = register(WEB).await;
+    let bad = request(&stranger, WEB, "no-such-scope").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.headers().get("location").is_none());
+    assert!(bad.text().await.unwrap().contains("invalid_scope"));
+    let good = request(&stranger, WEB, "openid").await.unwrap();
+    assert_eq!(
+        good.status(),
+        StatusCode::OK,
+        "the login page, not a silent redirect"
+    );
+    assert!(good.headers().get("location").is_none());
+    assert!(good.text().await.unwrap().contains("Sign in"));
+
+    let configured = request("web", WEB, "no-such-scope").await.unwrap();
+    let (url, pairs) = redirected(&configured);
+    assert_eq!(url.host_str(), Some("app.example"));
+    assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
+    let local = register(REDIRECT).await;
+    let bad = request(&local, REDIRECT, "no-such-scope").await.unwrap();
+    let (_, pairs) = redirected(&bad);
+    assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
+    let good = request(&local, REDIRECT, "openid").await.unwrap();
+    let (_, pairs) = redirected(&good);
+    assert!(param(&pairs, "code").is_some());
+}
