@@ -159,3 +159,66 @@ async fn the_mock_idp_logs_no_secret_token_or_key() {
     assert!(!logs.contains(minted.split('.').nth(2).unwrap()));
     assert!(!logs.contains("PRIVATE KEY"));
 }
+
+/// A key source that loaded its keys and then cannot refresh them warns once when the failures
+/// begin, naming the step (JWKS) and its URL, not on every retry; once it recovers and fails
+/// again, that new outage is a warning of its own. Nothing is logged at `error`.
+#[tokio::test(flavor = "current_thread")]
+async fn a_key_source_that_starts_failing_warns_once_per_outage() {
+    let (captured, _guard) = LogCapture::start();
+    let env = TestEnv::start().await;
+    let key_warnings = |logs: &str| {
+        logs.lines()
+            .filter(|l| l.contains(" WARN ") && l.contains("mcp_oauth_server::auth::keys"))
+            .count()
+    };
+    // Past the keys' freshness and the refresh cooldown, so each request refetches.
+    let refresh = || async {
+        env.advance(400);
+        let token = env.token().await;
+        assert_eq!(
+            env.initialize_status(Some(&token)).await,
+            200,
+            "stale keys still serve"
+        );
+        assert_eq!(env.get("/readyz").await.status(), 200);
+    };
+    env.idp
+        .issuer()
+        .set_fault(Endpoint::Jwks, Fault::status(500));
+    for _ in 0..4 {
+        refresh().await;
+    }
+    let logs = captured.text();
+    assert_eq!(
+        key_warnings(&logs),
+        1,
+        "one warning for one outage:\n{logs}"
+    );
+    let warning = logs
+        .lines()
+        .find(|l| l.contains(" WARN ") && l.contains("mcp_oauth_server::auth::keys"))
+        .unwrap();
+    assert!(warning.contains("fetching the JWKS failed"), "{warning}");
+    assert!(warning.contains("step=\"JWKS\""), "{warning}");
+    assert!(
+        warning.contains(&format!("url=\"{}", env.idp.url())),
+        "{warning}"
+    );
+    assert!(
+        logs.contains("still cannot fetch the JWKS"),
+        "retries happened"
+    );
+
+    env.idp.issuer().clear_faults();
+    refresh().await;
+    assert!(captured.text().contains("keys can be fetched again"));
+    env.idp
+        .issuer()
+        .set_fault(Endpoint::Jwks, Fault::status(500));
+    refresh().await;
+    refresh().await;
+    let logs = captured.text();
+    assert_eq!(key_warnings(&logs), 2, "a new outage warns again:\n{logs}");
+    assert!(!logs.contains(" ERROR "), "{logs}");
+}

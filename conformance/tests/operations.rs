@@ -647,3 +647,125 @@ async fn untrusted_values_round_trip_in_the_json_log() {
     assert_eq!(audit["span"]["request_id"], request_id.as_str(), "{audit}");
     assert_eq!(audit["span"]["client_request_id"], CLIENT_REQUEST_ID);
 }
+
+/// Starts the binary with `env` (JSON logs, our debug events on) and returns it with the warning
+/// that says the keys cannot be loaded.
+fn start_unready(env: &[(&str, &str)]) -> (Server, Value) {
+    let mut all = vec![
+        ("PORT", "0"),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "info,mcp_oauth_server=debug"),
+    ];
+    all.extend_from_slice(env);
+    let mut server = Server::start(&all);
+    let warning =
+        server.wait_for(|v| v["level"] == "WARN" && v["target"] == "mcp_oauth_server::auth::keys");
+    (server, warning)
+}
+
+/// An issuer on a closed port, at a wrong path, or a JWKS URL that does not answer gives a
+/// server that says why it will never be ready: the step that failed (discovery document or
+/// JWKS), its URL and the setting to check, once; probing `/readyz` meanwhile logs nothing at
+/// `error`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_issuer_is_named_with_the_step_the_url_and_the_setting() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let not_found = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let not_found_port = not_found.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(not_found, axum::Router::new()).await });
+
+    let closed_issuer = format!("http://127.0.0.1:{closed}");
+    let (mut unreachable, warning) = start_unready(&[("OAUTH_ISSUER", &closed_issuer)]);
+    assert_eq!(warning["step"], "discovery document", "{warning}");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("fetching the discovery document failed"),
+        "{warning}"
+    );
+    assert!(
+        warning["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{closed_issuer}/")),
+        "{warning}"
+    );
+    assert!(
+        warning["check"]
+            .as_str()
+            .unwrap()
+            .starts_with("OAUTH_ISSUER"),
+        "{warning}"
+    );
+
+    let wrong_path = format!("http://127.0.0.1:{not_found_port}/no/such/issuer");
+    let (wrong, warning) = start_unready(&[("OAUTH_ISSUER", &wrong_path)]);
+    assert_eq!(warning["step"], "discovery document", "{warning}");
+    assert!(
+        warning["url"].as_str().unwrap().contains("/no/such/issuer"),
+        "{warning}"
+    );
+    assert!(
+        warning["error"].as_str().unwrap().contains("HTTP 404"),
+        "{warning}"
+    );
+    drop(wrong);
+
+    let jwks = format!("http://127.0.0.1:{closed}/jwks");
+    let (jwks_server, warning) =
+        start_unready(&[("OAUTH_ISSUER", &wrong_path), ("OAUTH_JWKS_URI", &jwks)]);
+    assert_eq!(warning["step"], "JWKS", "{warning}");
+    assert_eq!(warning["url"], jwks.as_str());
+    assert!(
+        warning["check"]
+            .as_str()
+            .unwrap()
+            .starts_with("OAUTH_JWKS_URI"),
+        "{warning}"
+    );
+    drop(jwks_server);
+
+    // Orchestrators probe readiness every few seconds: 503 each time, never an `error` line.
+    let listening = unreachable.wait_for(|v| v["message"] == "mcp-oauth-server listening");
+    let address = listening["address"].as_str().unwrap().to_owned();
+    const PROBES: usize = 5;
+    for _ in 0..PROBES {
+        let status = reqwest::get(format!("http://{address}/readyz"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // Each probe's 503 is logged (at some level) in its request span: wait for all of them.
+    unreachable.wait_until(|seen| {
+        let answered = seen
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["span"]["path"] == "/readyz" && v["level"] != "INFO")
+            .count();
+        (answered >= PROBES).then_some(())
+    });
+    // The background loader retried meanwhile (1 s, then 2 s): still one warning.
+    unreachable.wait_for(|v| {
+        v["level"] == "DEBUG"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("still cannot fetch"))
+    });
+    let lines = unreachable.finish();
+    let records: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let errors: Vec<&Value> = records.iter().filter(|v| v["level"] == "ERROR").collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let warnings = records
+        .iter()
+        .filter(|v| v["level"] == "WARN" && v["target"] == "mcp_oauth_server::auth::keys")
+        .count();
+    assert_eq!(warnings, 1, "{lines:#?}");
+}

@@ -176,6 +176,12 @@ impl AuthorizationServer {
         &self.issuer
     }
 
+    /// Where configuration said to look (metadata URL, JWKS URL), for log messages that name
+    /// the setting to check.
+    pub(crate) fn configured(&self) -> &AuthorizationServerSettings {
+        &self.settings
+    }
+
     /// The fetcher every request to this authorization server uses.
     pub(crate) fn fetcher(&self) -> &Fetcher {
         &self.fetcher

@@ -91,7 +91,9 @@ impl Challenger {
                 format!("this request needs the scopes: {}", required.join(" ")),
             ),
             AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_) => {
-                tracing::warn!(reason = %error, "refusing a request: token validation unavailable");
+                // Per request, so `debug`: the key source and the remote verifier log the
+                // outage itself when it begins.
+                tracing::debug!(reason = %error, "refusing a request: token validation unavailable");
                 let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Json(json!({"error": "temporarily_unavailable", "error_description": "token validation is temporarily unavailable"})),

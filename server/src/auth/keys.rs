@@ -3,6 +3,7 @@
 //! (single-flight), kept for a bounded time when refreshes fail (stale-if-error), and then failed
 //! closed (checklist G01, G05, D12).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -72,7 +73,53 @@ pub enum RefreshError {
     },
 }
 
+/// The step of loading keys that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyStep {
+    /// The authorization server metadata (RFC 8414 / OIDC discovery document).
+    Discovery,
+    /// The JWKS itself.
+    Jwks,
+}
+
+impl KeyStep {
+    /// As the logs name it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Discovery => "discovery document",
+            Self::Jwks => "JWKS",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl RefreshError {
+    /// Which step failed: discovery or the JWKS.
+    pub(crate) fn step(&self) -> KeyStep {
+        match self {
+            Self::Discovery(_) => KeyStep::Discovery,
+            Self::Fetch(_) | Self::Jwks { .. } => KeyStep::Jwks,
+        }
+    }
+
+    /// The URL whose fetch or document failed.
+    pub(crate) fn url(&self) -> &str {
+        match self {
+            Self::Discovery(DiscoveryError::Fetch(error)) | Self::Fetch(error) => fetch_url(error),
+            Self::Discovery(
+                DiscoveryError::IssuerMismatch { url, .. }
+                | DiscoveryError::NoJwksUri { url }
+                | DiscoveryError::NoIntrospectionEndpoint { url },
+            )
+            | Self::Jwks { url, .. } => url,
+        }
+    }
+
     /// Whether retrying cannot help (metadata naming another issuer).
     pub fn is_permanent(&self) -> bool {
         matches!(self, Self::Discovery(error) if error.is_permanent())
@@ -117,6 +164,9 @@ pub(crate) struct KeySource {
     /// Single-flight: one fetch at a time; waiters then see its result.
     fetching: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
+    /// Whether the last refresh failed: a failure is logged at `warn` when it begins, not on
+    /// every retry.
+    failing: AtomicBool,
 }
 
 /// The keys and how long they may be used.
@@ -154,6 +204,7 @@ impl KeySource {
             state: Mutex::new(CacheState::default()),
             fetching: tokio::sync::Mutex::new(()),
             metrics,
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -230,6 +281,12 @@ impl KeySource {
         match fetched {
             Ok((keys, max_age)) => {
                 self.state().last_success = Some(now);
+                if self.failing.swap(false, Ordering::AcqRel) {
+                    tracing::info!(
+                        issuer = self.authorization_server.issuer().as_str(),
+                        "the authorization server's keys can be fetched again"
+                    );
+                }
                 let ttl = max_age
                     .unwrap_or(DEFAULT_TTL)
                     .clamp(MIN_TTL, MAX_TTL)
@@ -252,18 +309,69 @@ impl KeySource {
                 Ok(())
             }
             Err(error) => {
-                if self.current.load().keys.is_some() {
-                    tracing::warn!(
-                        error = &error as &dyn std::error::Error,
-                        "JWKS refresh failed; serving the last good keys while they are within the stale window"
-                    );
-                } else {
-                    tracing::warn!(
-                        error = &error as &dyn std::error::Error,
-                        "JWKS fetch failed"
-                    );
-                }
+                self.log_failure(&error);
                 Err(error)
+            }
+        }
+    }
+
+    /// Logs a failed refresh: at `warn` when a failure begins (the first one, or the first after
+    /// a success), naming the step that failed, its URL and the setting to check; at `debug`
+    /// while it lasts, since retries and requests repeat it every few seconds.
+    fn log_failure(&self, error: &RefreshError) {
+        let began = !self.failing.swap(true, Ordering::AcqRel);
+        let step = error.step();
+        let url = error.url();
+        let check = self.setting_to_check(step);
+        let issuer = self.authorization_server.issuer().as_str();
+        let error = error as &dyn std::error::Error;
+        if !began {
+            tracing::debug!(
+                issuer,
+                step = step.as_str(),
+                url,
+                error,
+                "still cannot fetch the {step}"
+            );
+        } else if self.current.load().keys.is_some() {
+            tracing::warn!(
+                issuer,
+                step = step.as_str(),
+                url,
+                check,
+                error,
+                "fetching the {step} failed; serving the last good keys while they are within the stale window"
+            );
+        } else {
+            tracing::warn!(
+                issuer,
+                step = step.as_str(),
+                url,
+                check,
+                error,
+                "cannot load the authorization server's keys: fetching the {step} failed; tokens are refused and /readyz answers 503 until it succeeds"
+            );
+        }
+    }
+
+    /// Which setting decides the URL that failed, so the warning says what to look at.
+    fn setting_to_check(&self, step: KeyStep) -> &'static str {
+        let configured = self.authorization_server.configured();
+        match step {
+            KeyStep::Discovery if configured.metadata_url.is_some() => {
+                "OAUTH_WELL_KNOWN_URL (the metadata URL fetched)"
+            }
+            KeyStep::Discovery => {
+                "OAUTH_ISSUER (or the issuer's entry in OAUTH_EXTRA_ISSUERS / OAUTH_ISSUERS_FILE): \
+                 its scheme, host, port and path give the metadata URLs tried; \
+                 OAUTH_WELL_KNOWN_URL names the metadata URL, OAUTH_JWKS_URI the keys without discovery"
+            }
+            KeyStep::Jwks if configured.jwks_uri.is_some() => {
+                "OAUTH_JWKS_URI (the JWKS URL fetched)"
+            }
+            KeyStep::Jwks => {
+                "the jwks_uri of the authorization server's metadata (found through OAUTH_ISSUER \
+                 or OAUTH_WELL_KNOWN_URL); OAUTH_JWKS_URI overrides it"
             }
         }
     }
@@ -306,6 +414,16 @@ impl KeySource {
     fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
         // Every write replaces whole fields, so a poisoned lock still holds a consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn fetch_url(error: &FetchError) -> &str {
+    match error {
+        FetchError::Unreachable { url, .. }
+        | FetchError::Status { url, .. }
+        | FetchError::TooLarge { url, .. }
+        | FetchError::NotJson { url, .. }
+        | FetchError::NotAnObject { url } => url,
     }
 }
 
