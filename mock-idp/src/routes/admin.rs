@@ -1,6 +1,8 @@
 //! The admin test API, for tests in other languages and for poking at a running demo: mint any
 //! token (valid or forged), rotate keys, inject faults, read counters, move the clock. Served only
-//! when enabled; the dev binary enables it on loopback only.
+//! when enabled (the dev binary enables it on loopback only), without CORS, and behind
+//! `guard::check_admin`: no request from a web page, none for another host, and the admin token
+//! when one is configured.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
