@@ -18,10 +18,11 @@ pub(crate) mod token;
 pub(crate) mod token_cache;
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -98,7 +99,11 @@ impl Authenticator {
     /// # Errors
     /// [`AuthError`] for missing, malformed or invalid credentials, or unavailable keys or
     /// introspection.
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
         let token = bearer_token(headers)?;
         let hash = token_hash(token.expose());
         if let Some(claims) = self.remembered(&hash).await? {
@@ -123,7 +128,10 @@ impl Authenticator {
                 (judged, VerifiedBy::Jwt)
             }
             Route::Remote(remote) => (
-                remote.verify(token.expose(), hash).await?.map(Arc::new),
+                remote
+                    .verify(token.expose(), hash, client)
+                    .await?
+                    .map(Arc::new),
                 remote.verified_by(),
             ),
         };
@@ -193,7 +201,11 @@ pub(crate) async fn require_bearer(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth.authenticate(request.headers()).await {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    match auth.authenticate(request.headers(), client).await {
         Ok(principal) => {
             tracing::debug!(
                 iss = principal.claims().issuer.as_str(),

@@ -332,6 +332,7 @@ impl Args {
         };
         settings.rate_limit = RateLimit {
             per_minute: NonZeroU32::new(self.rate_limit_per_minute),
+            remote_checks_per_address: NonZeroU32::new(self.introspection_budget_per_minute),
         };
         settings.transport = if self.stateless {
             Transport::Stateless

@@ -27,14 +27,21 @@ use crate::jsonrpc::{ErrorCode, error_response};
 pub struct RateLimit {
     /// Requests per minute per principal, with bursts up to the same number; `None`: no limit.
     pub per_minute: Option<NonZeroU32>,
+    /// Authorization-server calls (introspection, Google token information) per minute per
+    /// client address, for tokens whose answer is not cached, with bursts up to the same
+    /// number; `None`: no limit. Made-up opaque tokens cost one call each: this bounds what one
+    /// client can make the authorization server do.
+    pub remote_checks_per_address: Option<NonZeroU32>,
 }
 
 impl Default for RateLimit {
     /// 600 a minute: ten a second sustained, and a burst of 600, far above an agent making many
-    /// tool calls, far below what one client can make a server do.
+    /// tool calls, far below what one client can make a server do. 60 authorization-server
+    /// calls a minute per address: each real client presents a new token about once an hour.
     fn default() -> Self {
         Self {
             per_minute: NonZeroU32::new(600),
+            remote_checks_per_address: NonZeroU32::new(60),
         }
     }
 }

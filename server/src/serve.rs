@@ -55,8 +55,8 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors or a connection reset before accept: keep serving.
                 tracing::warn!(%error, "accept failed");
@@ -71,7 +71,7 @@ pub(crate) async fn serve(
         let service = {
             let (router, streams) = (router.clone(), Arc::clone(&streams));
             hyper::service::service_fn(move |request| {
-                Arc::clone(&streams).serve(router.clone(), request)
+                Arc::clone(&streams).serve(router.clone(), peer, request)
             })
         };
         let stop = stop.clone();

@@ -221,6 +221,7 @@ fn reason(error: &AuthError) -> &'static str {
         AuthError::InsufficientScope { .. } => "insufficient_scope",
         AuthError::KeysUnavailable(_) => "keys_unavailable",
         AuthError::RemoteUnavailable(_) => "introspection_unavailable",
+        AuthError::OverRemoteBudget(_) => "introspection_budget",
         AuthError::InvalidToken(error) => match error {
             TokenError::Malformed(_) => "malformed",
             TokenError::DuplicateMember(_) => "duplicate_member",

@@ -407,6 +407,7 @@ async fn a_principal_over_its_rate_limit_gets_429_and_no_one_else_does() {
             s.transport = Transport::Stateless;
             s.rate_limit = RateLimit {
                 per_minute: NonZeroU32::new(5),
+                ..RateLimit::default()
             };
         })
         .start()

@@ -202,7 +202,8 @@ async fn introspection_answers_that_do_not_fit_are_refused() {
 #[tokio::test]
 async fn an_introspection_answer_without_an_audience_is_refused_unless_opted_out() {
     let introspector = MockServer::start().await;
-    let answer = json!({"active": true, "sub": "alice", "client_id": "agent", "scope": "mcp:tools"});
+    let answer =
+        json!({"active": true, "sub": "alice", "client_id": "agent", "scope": "mcp:tools"});
     Mock::given(method("POST"))
         .and(path("/introspect"))
         .respond_with(ResponseTemplate::new(200).set_body_json(answer))
@@ -230,6 +231,110 @@ async fn an_introspection_answer_without_an_audience_is_refused_unless_opted_out
             assert!(description.contains("aud"), "{description}");
         }
     }
+}
+
+/// P03, R01: made-up opaque tokens cannot burn the authorization server's quota: a token too short
+/// to be an access token is refused unasked; a refused token's answer is kept (even with a cache
+/// time of 0), so repeating it costs nothing; and each client address may cause only its budget
+/// of calls for tokens not in the cache (429 with Retry-After past it).
+#[tokio::test]
+async fn made_up_opaque_tokens_cost_at_most_the_address_budget() {
+    const BUDGET: u32 = 5;
+    let env = TestEnv::setup()
+        .confidential_client("mcp-server", "server-secret")
+        .confidential_client("agent", "agent-secret")
+        .configure(|s| {
+            let mut remote = introspection(false);
+            if let RemoteVerification::Introspection(settings) = &mut remote {
+                settings.cache_for = Duration::ZERO;
+            }
+            s.issuers.primary_mut().remote = Some(remote);
+            s.transport = mcp_oauth_server::Transport::Stateless;
+            s.rate_limit.remote_checks_per_address = std::num::NonZeroU32::new(BUDGET);
+        })
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    let calls = || issuer.requests(Endpoint::Introspection);
+    let before = calls();
+    let status = |token: String| {
+        let env = &env;
+        async move { env.post(Some(&token), None, &initialize_request()).await }
+    };
+
+    let short = status("abc123".to_owned()).await;
+    assert_eq!(short.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(calls() - before, 0, "a token too short was asked about");
+
+    let real = opaque(&env, alice()).await;
+    assert_eq!(status(real.clone()).await.status(), StatusCode::OK);
+    let made_up = "bWFkZS11cC10b2tlbi1vbmUtdHdvLXRocmVl".to_owned();
+    for _ in 0..3 {
+        assert_eq!(
+            status(made_up.clone()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(calls() - before, 2, "a refusal was asked about again");
+
+    let mut limited = 0;
+    for n in 0..200 {
+        let response = status(format!("made-up-opaque-token-number-{n:04}")).await;
+        match response.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited += 1;
+                let wait: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=60).contains(&wait), "Retry-After {wait}");
+            }
+            other => panic!("made-up token {n}: {other}"),
+        }
+    }
+    let asked = calls() - before;
+    assert!(
+        asked <= u64::from(BUDGET),
+        "{asked} introspection calls for 200 made-up tokens and a budget of {BUDGET}"
+    );
+    assert!(limited >= 190, "only {limited} refused for the budget");
+    // With cache time 0 a valid token is asked about each time: over budget, it waits too.
+    assert_eq!(
+        status(real).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a cache miss over budget"
+    );
+}
+
+/// R01: a token whose answer is cached costs no call, so it keeps working while its address is
+/// over the budget for unknown tokens.
+#[tokio::test]
+async fn a_cached_token_works_while_its_address_is_over_budget() {
+    let env = TestEnv::setup()
+        .confidential_client("mcp-server", "server-secret")
+        .confidential_client("agent", "agent-secret")
+        .configure(|s| {
+            s.issuers.primary_mut().remote = Some(introspection(false));
+            s.transport = mcp_oauth_server::Transport::Stateless;
+            s.rate_limit.remote_checks_per_address = std::num::NonZeroU32::new(2);
+        })
+        .start()
+        .await;
+    let real = opaque(&env, alice()).await;
+    assert_eq!(env.initialize_status(Some(&real)).await, StatusCode::OK);
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let made_up = format!("made-up-opaque-token-number-{n:04}");
+        statuses.push(env.initialize_status(Some(&made_up)).await);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(env.initialize_status(Some(&real)).await, StatusCode::OK);
 }
 
 /// P03: an introspection endpoint that errs, sends garbage, hangs past the timeout or drops the
@@ -293,7 +398,11 @@ async fn an_introspection_redirect_is_not_followed() {
         .start()
         .await;
     let response = env
-        .post(Some("an-opaque-token"), None, &initialize_request())
+        .post(
+            Some("an-opaque-token-of-a-real-length"),
+            None,
+            &initialize_request(),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     elsewhere.verify().await;
@@ -381,7 +490,7 @@ async fn google_tokens_are_verified_by_token_information() {
         )
     );
     assert_eq!(
-        refusal(&env, "ya29.unknown").await,
+        refusal(&env, "ya29.an-unknown-google-access-token").await,
         (StatusCode::UNAUTHORIZED, "token is not active".to_owned())
     );
     let id_token = env.token().await;

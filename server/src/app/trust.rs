@@ -51,6 +51,7 @@ pub(super) async fn issuer_verifier(
             Arc::clone(&authorization_server),
             trusted.validation.clone(),
             Arc::clone(clock),
+            settings.rate_limit.remote_checks_per_address,
         )
     });
     Ok(IssuerVerifier {

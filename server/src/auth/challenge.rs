@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::keys::KeysUnavailable;
-use super::remote::RemoteUnavailable;
+use super::remote::{OverBudget, RemoteFailure, RemoteUnavailable};
 use super::token::TokenError;
 use crate::resource::Resource;
 
@@ -44,6 +44,18 @@ pub(crate) enum AuthError {
     /// The authorization server that must judge the token cannot answer (P03).
     #[error(transparent)]
     RemoteUnavailable(#[from] RemoteUnavailable),
+    /// The client's address has caused as many authorization-server calls as it may for now.
+    #[error("too many unknown tokens from this client address")]
+    OverRemoteBudget(OverBudget),
+}
+
+impl From<RemoteFailure> for AuthError {
+    fn from(failure: RemoteFailure) -> Self {
+        match failure {
+            RemoteFailure::Unavailable(unavailable) => Self::RemoteUnavailable(unavailable),
+            RemoteFailure::OverBudget(over) => Self::OverRemoteBudget(over),
+        }
+    }
 }
 
 /// Builds challenges for one resource.
@@ -90,6 +102,21 @@ impl Challenger {
                 Some("insufficient_scope"),
                 format!("this request needs the scopes: {}", required.join(" ")),
             ),
+            AuthError::OverRemoteBudget(over) => {
+                tracing::debug!("refusing a request: its address is over the introspection budget");
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"error": "too_many_requests", "error_description": "too many unknown tokens from this address; retry after the time in Retry-After"})),
+                )
+                    .into_response();
+                // Whole seconds, rounded up (RFC 9110 §10.2.3).
+                let wait = over.retry_after;
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return response;
+            }
             AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_) => {
                 // Per request, so `debug`: the key source and the remote verifier log the
                 // outage itself when it begins.

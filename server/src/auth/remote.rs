@@ -7,13 +7,24 @@
 //! `exp`, so a token revoked at the authorization server is refused within that bound. Concurrent
 //! requests with the same token share one call. An endpoint that cannot answer (down, slow,
 //! garbage, 5xx) fails closed: 503, never a pass.
+//!
+//! Made-up tokens are never cached answers, so they are bounded before any call: a token too
+//! short or too long to be an access token is refused unasked, each client address has a
+//! budget of calls for tokens not in the cache (429 past it), and a refused token's answer is
+//! kept for at least [`REFUSAL_KEPT`], so repeating it costs nothing.
 
+mod budget;
 mod introspection;
 mod token_info;
 
 use std::fmt;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
+
+use budget::AddressBudget;
+pub(crate) use budget::OverBudget;
 
 use super::authorization_server::AuthorizationServer;
 use super::claims::VerifiedClaims;
@@ -133,6 +144,17 @@ pub enum ClientAuthMethod {
     Post,
 }
 
+/// Why no verdict on a token could be had from the remote endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RemoteFailure {
+    /// The endpoint cannot answer: 503.
+    #[error(transparent)]
+    Unavailable(#[from] RemoteUnavailable),
+    /// The client's address has spent its budget of calls: 429.
+    #[error("too many unknown tokens from this client address")]
+    OverBudget(OverBudget),
+}
+
 /// Why the remote endpoint could not judge a token: the request fails closed with 503.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the authorization server cannot judge the token right now")]
@@ -155,6 +177,8 @@ pub(crate) struct RemoteVerifier {
     /// Bounds the calls in flight: a flood of made-up opaque tokens (each one new, so never
     /// cached) must not become a flood at the authorization server.
     in_flight: tokio::sync::Semaphore,
+    /// Bounds the calls each client address may cause; `None`: unbounded (configured so).
+    budget: Option<AddressBudget>,
 }
 
 impl fmt::Debug for RemoteVerifier {
@@ -174,17 +198,27 @@ const MAX_CACHED: u64 = 100_000;
 /// Calls to the remote endpoint in flight at most; more wait (within the request timeout).
 const MAX_IN_FLIGHT: usize = 32;
 
+/// How long a refused token's answer is kept at least, whatever the cache time: a refusal
+/// cannot become wrong by being reused, and a repeated made-up token then costs no call.
+pub(crate) const REFUSAL_KEPT: Duration = Duration::from_secs(30);
+
+/// The lengths an opaque access token can have. RFC 6749 §10.10 and RFC 6750 §5.2 want at least
+/// 128 bits of entropy (22 base64 characters); 16 leaves room for short formats. Real opaque
+/// tokens are tens to a few hundred characters; longer ones are JWTs, judged here.
+const OPAQUE_TOKEN_LENGTHS: std::ops::RangeInclusive<usize> = 16..=4096;
+
 impl RemoteVerifier {
     pub(crate) fn new(
         method: RemoteVerification,
         authorization_server: Arc<AuthorizationServer>,
         policy: ValidationPolicy,
         clock: Arc<dyn Clock>,
+        budget_per_minute: Option<NonZeroU32>,
     ) -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(MAX_CACHED)
             // A memory bound only; reuse is decided by `reuse_until` on the server's clock.
-            .time_to_live(method.cache_for().max(Duration::from_secs(1)))
+            .time_to_live(method.cache_for().max(REFUSAL_KEPT))
             .build();
         Self {
             method,
@@ -193,6 +227,7 @@ impl RemoteVerifier {
             clock,
             cache,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            budget: budget_per_minute.map(AddressBudget::new),
         }
     }
 
@@ -209,14 +244,28 @@ impl RemoteVerifier {
         }
     }
 
-    /// Judges `token` (whose [`token_hash`](super::token_cache::token_hash) is `key`): from the
-    /// cache while the answer may be reused, else by asking (one call per token however many
-    /// requests wait for it).
+    /// Judges `token` (whose [`token_hash`](super::token_cache::token_hash) is `key`), sent
+    /// from `client`: from the cache while the answer may be reused, else by asking (one call
+    /// per token however many requests wait for it), within `client`'s budget.
     pub(crate) async fn verify(
         &self,
         token: &str,
         key: TokenHash,
-    ) -> Result<Result<VerifiedClaims, TokenError>, RemoteUnavailable> {
+        client: Option<IpAddr>,
+    ) -> Result<Result<VerifiedClaims, TokenError>, RemoteFailure> {
+        if !OPAQUE_TOKEN_LENGTHS.contains(&token.len()) && !looks_like_a_jwt(token) {
+            return Ok(Err(TokenError::Malformed(
+                "the token cannot be an access token of this issuer",
+            )));
+        }
+        if let Some(verdict) = self.cache.get(&key).await
+            && self.clock.now() < verdict.reuse_until
+        {
+            return Ok(verdict.judged.clone());
+        }
+        if let (Some(budget), Some(client)) = (&self.budget, client) {
+            budget.spend(client).map_err(RemoteFailure::OverBudget)?;
+        }
         for _ in 0..2 {
             let entry = self
                 .cache
@@ -234,13 +283,18 @@ impl RemoteVerifier {
             // Past its reuse time (or the token's expiry): ask again.
             self.cache.invalidate(&key).await;
         }
-        Err(RemoteUnavailable)
+        Err(RemoteUnavailable.into())
     }
 
-    /// Until when an answer may be reused: the configured time, never past `exp`.
+    /// Until when an answer may be reused: the configured time, never past `exp`; a refusal at
+    /// least [`REFUSAL_KEPT`].
     fn verdict(&self, judged: Result<VerifiedClaims, TokenError>) -> Verdict {
         let now = self.clock.now();
-        let cache_for = i64::try_from(self.method.cache_for().as_secs()).unwrap_or(i64::MAX);
+        let cache_for = match judged {
+            Ok(_) => self.method.cache_for(),
+            Err(_) => self.method.cache_for().max(REFUSAL_KEPT),
+        };
+        let cache_for = i64::try_from(cache_for.as_secs()).unwrap_or(i64::MAX);
         let mut reuse_until = now.saturating_add(cache_for);
         if let Ok(VerifiedClaims {
             expires_at: Some(exp),
@@ -311,4 +365,10 @@ impl RemoteVerifier {
             RemoteUnavailable
         })
     }
+}
+
+/// Whether `token` has the shape of a JWT (three dot-separated parts): those are judged by their
+/// length limit elsewhere, not by the opaque-token lengths.
+fn looks_like_a_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
 }

@@ -95,6 +95,14 @@ pub struct Args {
     /// Requests per minute per principal on /mcp (bursts up to the same number); 0 turns it off.
     #[arg(long, env = "MCP_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
+    /// Introspection (or Google token-information) calls per minute per client address for
+    /// tokens not in the cache (bursts up to the same number); 0 turns it off.
+    #[arg(
+        long,
+        env = "OAUTH_INTROSPECTION_BUDGET_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub introspection_budget_per_minute: u32,
     /// How long a client may take to send a request's headers (and an idle keep-alive connection
     /// may wait for the next request), seconds.
     #[arg(long, env = "MCP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]

@@ -6,6 +6,7 @@
 //! for the header-read timeout, whatever the protocol.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use tokio::sync::Notify;
@@ -29,17 +30,22 @@ pub(super) struct OpenStreams {
 }
 
 impl OpenStreams {
-    /// Serves `request` with `router`, counting it as open until its response body is done.
+    /// Serves `request` from `peer` with `router` (the peer's address in the request's
+    /// extensions, as axum's [`ConnectInfo`]), counting it as open until its response body is
+    /// done.
     pub(super) async fn serve<B>(
         self: Arc<Self>,
         router: Router,
+        peer: SocketAddr,
         request: Request<B>,
     ) -> Result<Response, Infallible>
     where
         B: HttpBody<Data = Bytes, Error: Into<axum::BoxError>> + Send + 'static,
     {
         let stream = self.open();
-        let response = router.oneshot(request.map(Body::new)).await;
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = router.oneshot(request).await;
         Ok(response.map_or_else(
             |never| match never {},
             |response| {
