@@ -191,3 +191,57 @@ async fn the_proxy_mode_serves_the_document_discovery_holds() {
         "fetched again when older than 5 minutes"
     );
 }
+
+/// A20, G02: in proxy mode, once the held document is stale, unauthenticated requests cost the
+/// authorization server at most one discovery at a time and none within the failure cooldown;
+/// while the AS fails, the held (issuer-checked) document is served, never a 502.
+#[tokio::test]
+async fn the_proxy_mode_asks_a_failing_authorization_server_once_and_serves_what_it_holds() {
+    let env = TestEnv::setup()
+        .configure(|s| s.as_metadata = AsMetadataMode::Proxy)
+        .start()
+        .await;
+    let issuer = env.idp.issuer();
+    let fetches = || {
+        issuer.requests(mock_idp::Endpoint::OauthAuthorizationServer)
+            + issuer.requests(mock_idp::Endpoint::OpenidConfiguration)
+    };
+    for endpoint in [
+        mock_idp::Endpoint::OauthAuthorizationServer,
+        mock_idp::Endpoint::OpenidConfiguration,
+    ] {
+        issuer.set_fault(endpoint, mock_idp::Fault::status(500));
+    }
+    env.advance(301);
+    let before = fetches();
+    let many = || async {
+        let responses = futures_util::future::join_all(
+            (0..10).map(|_| env.get("/.well-known/oauth-authorization-server")),
+        )
+        .await;
+        for response in responses {
+            assert_eq!(response.status(), StatusCode::OK);
+            let doc: Value = response.json().await.unwrap();
+            assert_eq!(doc["issuer"], env.idp.url(), "the held document");
+        }
+    };
+    many().await;
+    let one_discovery = fetches() - before;
+    assert!(
+        (1..=3).contains(&one_discovery),
+        "{one_discovery} fetches for 10 concurrent requests: one discovery tries at most 3 URLs"
+    );
+    many().await;
+    assert_eq!(
+        fetches() - before,
+        one_discovery,
+        "asked again within the cooldown"
+    );
+    env.advance(11);
+    issuer.clear_faults();
+    many().await;
+    let after = fetches();
+    assert!(after > before + one_discovery, "the cooldown over, asked again");
+    many().await;
+    assert_eq!(fetches(), after, "a fresh document again, held");
+}

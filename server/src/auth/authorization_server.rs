@@ -5,7 +5,7 @@
 //! §3.3, checklist G02).
 
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -125,6 +125,14 @@ pub enum DiscoveryError {
         /// The URL fetched.
         url: String,
     },
+    /// Discovery failed moments ago and is not tried again before its cooldown ends.
+    #[error("discovery of {issuer} failed less than {cooldown:?} ago; not retried yet")]
+    CoolingDown {
+        /// The issuer being discovered.
+        issuer: String,
+        /// How long after a failure discovery is not tried again.
+        cooldown: Duration,
+    },
     /// Introspection is configured without an endpoint, and the metadata names none usable.
     #[error("metadata at {url} has no usable introspection_endpoint; set OAUTH_INTROSPECTION_URL")]
     NoIntrospectionEndpoint {
@@ -151,6 +159,9 @@ pub(crate) struct AuthorizationServer {
     discovered: RwLock<Option<Arc<Metadata>>>,
     /// Single-flight: one discovery at a time.
     discovering: tokio::sync::Mutex<()>,
+    /// When the last discovery for [`AuthorizationServer::metadata`] failed (clock seconds):
+    /// none is tried again before [`DISCOVERY_COOLDOWN`] has passed.
+    failed_at: Mutex<Option<i64>>,
 }
 
 impl AuthorizationServer {
@@ -168,6 +179,7 @@ impl AuthorizationServer {
             clock,
             discovered: RwLock::new(None),
             discovering: tokio::sync::Mutex::new(()),
+            failed_at: Mutex::new(None),
         }
     }
 
@@ -232,20 +244,47 @@ impl AuthorizationServer {
             })
     }
 
-    /// The metadata document, discovered if not held or older than `max_age`.
+    /// The metadata document, discovered again when not held or older than `max_age`. Asked
+    /// for by unauthenticated requests (the forwarding route's proxy mode), so it costs the
+    /// authorization server at most one discovery at a time, none within
+    /// [`DISCOVERY_COOLDOWN`] of a failure, and while discovery fails the held document
+    /// (issuer-checked when it was fetched) is served, however old.
     ///
     /// # Errors
-    /// [`DiscoveryError`] when it cannot be discovered.
+    /// [`DiscoveryError`] when no document is held and none can be discovered now.
     pub(crate) async fn metadata(
         &self,
         max_age: Duration,
     ) -> Result<Arc<Metadata>, DiscoveryError> {
         let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-        match self.held() {
-            Some(metadata) if self.clock.now() < metadata.fetched_at.saturating_add(max_age) => {
-                Ok(metadata)
-            }
-            _ => self.discover().await,
+        let fresh = || {
+            self.held()
+                .filter(|held| self.clock.now() < held.fetched_at.saturating_add(max_age))
+        };
+        if let Some(metadata) = fresh() {
+            return Ok(metadata);
+        }
+        let _one_at_a_time = self.discovering.lock().await;
+        // Whoever held the lock before may have just refreshed it.
+        if let Some(metadata) = fresh() {
+            return Ok(metadata);
+        }
+        let cooldown = i64::try_from(DISCOVERY_COOLDOWN.as_secs()).unwrap_or(i64::MAX);
+        let failed_at = *self.failed_at.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = failed_at
+            && self.clock.now() < at.saturating_add(cooldown)
+        {
+            return self.held().ok_or_else(|| DiscoveryError::CoolingDown {
+                issuer: self.issuer.to_string(),
+                cooldown: DISCOVERY_COOLDOWN,
+            });
+        }
+        let discovered = self.discover_now().await;
+        *self.failed_at.lock().unwrap_or_else(PoisonError::into_inner) =
+            discovered.is_err().then(|| self.clock.now());
+        match discovered {
+            Ok(metadata) => Ok(metadata),
+            Err(error) => self.held().ok_or(error),
         }
     }
 
@@ -256,6 +295,11 @@ impl AuthorizationServer {
     /// The last [`DiscoveryError`].
     pub(crate) async fn discover(&self) -> Result<Arc<Metadata>, DiscoveryError> {
         let _one_at_a_time = self.discovering.lock().await;
+        self.discover_now().await
+    }
+
+    /// [`AuthorizationServer::discover`], for a caller holding the single-flight lock.
+    async fn discover_now(&self) -> Result<Arc<Metadata>, DiscoveryError> {
         let candidates: Vec<FetchUrl> = match &self.settings.metadata_url {
             Some(url) => vec![url.clone()],
             None => [
@@ -325,6 +369,9 @@ impl AuthorizationServer {
         })
     }
 }
+
+/// How long after a failed discovery (for the metadata route) none is tried again.
+const DISCOVERY_COOLDOWN: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

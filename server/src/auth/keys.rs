@@ -117,6 +117,7 @@ impl RefreshError {
                 | DiscoveryError::NoIntrospectionEndpoint { url },
             )
             | Self::Jwks { url, .. } => url,
+            Self::Discovery(DiscoveryError::CoolingDown { issuer, .. }) => issuer,
         }
     }
 
