@@ -583,6 +583,71 @@ async fn cognito_tokens_need_the_opt_in_client_id_rule() {
     }
 }
 
+/// P06, P09: `OAUTH_AUDIENCE_CLIENT_IDS` is the first issuer's rule only: a token of an
+/// issuers-file entry (or an extra issuer) that has no `aud` and names one of those client ids is
+/// refused; an entry with its own `audience_client_ids` accepts its own clients, not the
+/// first issuer's.
+#[tokio::test]
+async fn the_cognito_client_id_rule_belongs_to_its_own_issuer() {
+    let dir = std::env::temp_dir().join(format!("cognito-issuers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("issuers.json");
+    let written = file.clone();
+    let env = TestEnv::setup()
+        .configure_with_idp(move |s: &mut Settings, idp| {
+            let entries = json!([
+                {"issuer": format!("{}/plain", idp.url())},
+                {"issuer": format!("{}/pool", idp.url()), "audience_client_ids": ["pool-app"]},
+            ]);
+            std::fs::write(&written, entries.to_string()).unwrap();
+            let parsed = mcp_oauth_server::Args::parse_without_environment([
+                "mcp-oauth-server",
+                "--issuer",
+                idp.url(),
+                "--audience-client-ids",
+                "cognito-app",
+                "--extra-issuers",
+                &format!("{}/extra", idp.url()),
+                "--issuers-file",
+                written.to_str().unwrap(),
+            ])
+            .unwrap()
+            .settings()
+            .unwrap();
+            s.issuers = parsed.issuers;
+        })
+        .start()
+        .await;
+    let no_aud = async |tenant: &str, client: &str| {
+        let handle = env.idp.tenant(tenant).await.unwrap();
+        let spec = AccessTokenSpec::user("cognito-user")
+            .client_id(client)
+            .scope(["mcp:tools"]);
+        handle
+            .forge(
+                &Forgery::new(spec)
+                    .without_claim("aud")
+                    .claim("token_use", "access"),
+            )
+            .await
+            .unwrap()
+    };
+    env.wait_until_ready(Duration::from_secs(10)).await;
+    let primary = cognito(&env, "access", "cognito-app").await;
+    assert_eq!(env.initialize_status(Some(&primary)).await, StatusCode::OK);
+    for (tenant, client, expected) in [
+        ("plain", "cognito-app", StatusCode::UNAUTHORIZED),
+        ("extra", "cognito-app", StatusCode::UNAUTHORIZED),
+        ("pool", "cognito-app", StatusCode::UNAUTHORIZED),
+        ("pool", "pool-app", StatusCode::OK),
+    ] {
+        let token = no_aud(tenant, client).await;
+        let (status, description) = refusal(&env, &token).await;
+        assert_eq!(status, expected, "{tenant} / {client}: {description}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// An Entra ID v1-shaped app-only token: `typ: JWT`, `appid`, `roles`, `ver: 1.0`, no scopes.
 fn entra_app_only() -> AccessTokenSpec {
     AccessTokenSpec::machine("11111111-2222-3333-4444-555555555555")

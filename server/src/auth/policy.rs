@@ -36,10 +36,13 @@ impl ValidationPolicy {
         }
     }
 
-    /// The same rules for tokens of another issuer (Entra ID's v1 issuer next to its v2 one).
+    /// The same rules for tokens of another issuer (Entra ID's v1 issuer next to its v2 one),
+    /// except the Cognito client-id rule: client ids are one issuer's, and another issuer's
+    /// token naming the same id must not pass without an `aud` (P06).
     pub fn for_issuer(&self, issuer: Issuer) -> Self {
         Self {
             issuer,
+            client_audience: None,
             ..self.clone()
         }
     }
