@@ -36,13 +36,18 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {host}:{}", args.port))?;
     // PORT=0 took a free port: the derived resource URL must name the real one.
     args.port = listener.local_addr()?.port();
-    let resource = args
-        .resource_url
+    let configured = args.resource_url.clone();
+    let resource = configured
         .clone()
         .unwrap_or_else(|| format!("http://localhost:{}/mcp", args.port));
 
-    // Both loopback spellings: a client may be told either, and the audience must match it.
-    let loopback_alias = format!("http://127.0.0.1:{}/mcp", args.port);
+    // Both loopback spellings: a client that connected to the address (as the official Python
+    // SDK checks) is told that spelling as the resource, and gets tokens for it.
+    let literal = match host {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let loopback_alias = format!("http://{literal}:{}/mcp", args.port);
     let client = Client::new("demo-client", "demo-secret", resource.clone())
         .resources([loopback_alias.clone()])
         .scopes(["mcp:tools", "mcp:read", "mcp:write"])
@@ -67,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the demo identity provider")?;
     args.issuer = Some(idp.url().to_owned());
-    args.resource_url = Some(resource);
+    // Unset on loopback: the server derives `localhost` and answers each client in the
+    // spelling it used, as the server binary does (A21).
+    args.resource_url = configured.or_else(|| (!host.is_loopback()).then_some(resource));
     let settings = match args.settings() {
         Ok(settings) => settings,
         Err(error) => {

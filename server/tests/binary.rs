@@ -107,6 +107,56 @@ async fn the_demo_prints_a_token_that_works() {
     assert!(response.headers().contains_key("mcp-session-id"));
 }
 
+/// A21: a client that reaches the demo at 127.0.0.1 is told that spelling as the resource (the
+/// official Python SDK refuses metadata whose resource differs from the URL it was given), and a
+/// token the demo IdP issues for that spelling works there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_answers_a_client_in_the_loopback_spelling_it_used() {
+    let (_running, _token, endpoint) = start_demo(&["--stateless"]);
+    let by_address = endpoint.replacen("localhost", "127.0.0.1", 1);
+    let origin = by_address.trim_end_matches("/mcp");
+    let http = reqwest::Client::new();
+    let metadata: serde_json::Value = http
+        .get(format!("{origin}/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], by_address.as_str(), "{metadata}");
+    let issuer = metadata["authorization_servers"][0].as_str().unwrap();
+    let token: serde_json::Value = http
+        .post(format!("{issuer}/token"))
+        .basic_auth("demo-client", Some("demo-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "mcp:tools"),
+            ("resource", by_address.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("an access token");
+    let response = http
+        .post(&by_address)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_me", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["result"]["structuredContent"]["audience"],
+        by_address.as_str()
+    );
+}
+
 /// The demo with --stateless: the printed token calls get_me in one request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stateless_demo_token_calls_get_me_directly() {
