@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_oauth_server::{App, Issuer, OffsetClock, Settings};
+use mcp_oauth_server::{App, Clock as _, Issuer, OffsetClock, Settings};
 use mock_idp::{
     AccessTokenSpec, Client, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp,
     MockIdpBuilder,
@@ -246,6 +246,14 @@ impl TestEnv {
         self.idp
             .clock()
             .advance(Duration::from_secs(u64::from(secs)));
+    }
+
+    /// Stops the server's and the IdP's clocks at one instant: from then on time moves only by
+    /// [`TestEnv::advance`], so a test that goes to just short of a bound is not pushed past it
+    /// by a slow machine.
+    pub fn freeze_clocks(&self) {
+        self.clock.freeze();
+        self.idp.clock().set(self.clock.now());
     }
 
     /// The server's canonical resource URL (`http://localhost:PORT/mcp`), the default audience.

@@ -26,10 +26,31 @@ impl Clock for SystemClock {
     }
 }
 
-/// The system clock plus an adjustable offset; clones share it. For tests and demos.
-#[derive(Debug, Default, Clone)]
+/// The system clock plus an adjustable offset, or frozen; clones share it. For tests and demos.
+///
+/// ```
+/// use mcp_oauth_server::{Clock as _, OffsetClock};
+///
+/// let clock = OffsetClock::default();
+/// clock.freeze();
+/// let now = clock.now();
+/// clock.advance(29);
+/// assert_eq!(clock.now(), now + 29, "a frozen clock moves only when told");
+/// ```
+#[derive(Debug, Clone)]
 pub struct OffsetClock {
     offset: Arc<AtomicI64>,
+    /// The base instant while frozen, else [`NOT_FROZEN`].
+    frozen_at: Arc<AtomicI64>,
+}
+
+impl Default for OffsetClock {
+    fn default() -> Self {
+        Self {
+            offset: Arc::default(),
+            frozen_at: Arc::new(AtomicI64::new(NOT_FROZEN)),
+        }
+    }
 }
 
 impl OffsetClock {
@@ -37,12 +58,28 @@ impl OffsetClock {
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::SeqCst);
     }
+
+    /// Stops the clock where it is: from now on it moves only by [`OffsetClock::advance`], so a
+    /// test's "29 s of a 30 s bound" stays 29 s however slow the machine is.
+    pub fn freeze(&self) {
+        let _ = self.frozen_at.compare_exchange(
+            NOT_FROZEN,
+            SystemClock.now(),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> i64 {
-        SystemClock
-            .now()
-            .saturating_add(self.offset.load(Ordering::SeqCst))
+        let base = match self.frozen_at.load(Ordering::SeqCst) {
+            NOT_FROZEN => SystemClock.now(),
+            frozen => frozen,
+        };
+        base.saturating_add(self.offset.load(Ordering::SeqCst))
     }
 }
+
+/// [`OffsetClock::frozen_at`] of a running clock.
+const NOT_FROZEN: i64 = i64::MIN;

@@ -206,6 +206,8 @@ async fn the_proxy_mode_asks_a_failing_authorization_server_once_and_serves_what
         issuer.requests(mock_idp::Endpoint::OauthAuthorizationServer)
             + issuer.requests(mock_idp::Endpoint::OpenidConfiguration)
     };
+    // The cooldown is measured on the server's clock: real time must not end it mid-test.
+    env.freeze_clocks();
     for endpoint in [
         mock_idp::Endpoint::OauthAuthorizationServer,
         mock_idp::Endpoint::OpenidConfiguration,
@@ -241,7 +243,10 @@ async fn the_proxy_mode_asks_a_failing_authorization_server_once_and_serves_what
     issuer.clear_faults();
     many().await;
     let after = fetches();
-    assert!(after > before + one_discovery, "the cooldown over, asked again");
+    assert!(
+        after > before + one_discovery,
+        "the cooldown over, asked again"
+    );
     many().await;
     assert_eq!(fetches(), after, "a fresh document again, held");
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use conformance::{TestEnv, initialize_request};
+use mcp_oauth_server::Clock as _;
 use mcp_oauth_server::{
     ClientAuthMethod, ClientIdAudience, ClientSecret, FetchUrl, IntrospectedAudience,
     IntrospectionSettings, Issuer, PermissionClaims, RemoteVerification, Settings,
@@ -99,6 +100,8 @@ async fn an_opaque_token_is_introspected_and_get_me_says_so() {
 #[tokio::test]
 async fn a_revoked_token_is_refused_within_the_cache_bound() {
     let env = introspecting(false).await;
+    // 29 s of a 30 s bound must stay 29 s on a busy machine.
+    env.freeze_clocks();
     let issuer = env.idp.issuer();
     let token = opaque(&env, alice()).await;
     let before = issuer.requests(Endpoint::Introspection);
@@ -118,6 +121,14 @@ async fn a_revoked_token_is_refused_within_the_cache_bound() {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
+    // A busy machine: real seconds pass before the next request. A running clock would now be
+    // past 30 s at the next step; the frozen one is not.
+    let real_start = mcp_oauth_server::SystemClock.now();
+    let passed = conformance::eventually(Duration::from_secs(10), || async {
+        mcp_oauth_server::SystemClock.now() >= real_start + 2
+    })
+    .await;
+    assert!(passed);
     env.advance(29);
     assert_eq!(
         env.initialize_status(Some(&token)).await,
