@@ -121,6 +121,63 @@ async fn introspected_tokens_and_client_secrets_never_reach_the_logs() {
     }
 }
 
+/// An introspection endpoint that fails is warned about once when the outage begins, not on every
+/// request that meets it; an answer again ends the outage, and the next failure warns again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failing_introspection_endpoint_warns_once_per_outage() {
+    let (captured, _guard) = LogCapture::start();
+    let env = TestEnv::setup()
+        .confidential_client("mcp-server", "server-secret")
+        .configure(|s| {
+            s.keys.timeout = std::time::Duration::from_secs(1);
+            s.issuers.primary_mut().remote =
+                Some(RemoteVerification::Introspection(IntrospectionSettings {
+                    endpoint: None,
+                    client_id: "mcp-server".into(),
+                    client_secret: ClientSecret::new("server-secret"),
+                    client_auth: ClientAuthMethod::Basic,
+                    every_token: false,
+                    cache_for: std::time::Duration::from_secs(30),
+                    audience: mcp_oauth_server::IntrospectedAudience::Required,
+                }));
+        })
+        .start()
+        .await;
+    let warnings = |logs: &str| {
+        logs.lines()
+            .filter(|l| l.contains(" WARN ") && l.contains("remote token verification unavailable"))
+            .count()
+    };
+    let issuer = env.idp.issuer();
+    let ask = |n: usize| {
+        let env = &env;
+        async move {
+            let token = format!("an-opaque-token-nobody-issued-{n:03}");
+            env.post(Some(&token), None, &initialize_request())
+                .await
+                .status()
+        }
+    };
+    issuer.set_fault(Endpoint::Introspection, Fault::status(500));
+    for n in 0..4 {
+        assert_eq!(ask(n).await, 503);
+    }
+    assert_eq!(warnings(&captured.text()), 1, "{}", captured.text());
+    issuer.clear_faults();
+    assert_eq!(ask(10).await, 401, "answered: not active");
+    assert!(
+        captured
+            .text()
+            .contains("remote token verification answers again")
+    );
+    issuer.set_fault(Endpoint::Introspection, Fault::status(500));
+    for n in 20..23 {
+        assert_eq!(ask(n).await, 503);
+    }
+    let logs = captured.text();
+    assert_eq!(warnings(&logs), 2, "a new outage warns again:\n{logs}");
+}
+
 /// D11 for the mock IdP: client secrets, issued and minted tokens and private keys never reach
 /// its logs, through the token endpoint, minting and key rotation.
 #[tokio::test(flavor = "current_thread")]

@@ -21,6 +21,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use budget::AddressBudget;
@@ -28,7 +29,7 @@ pub(crate) use budget::OverBudget;
 
 use super::authorization_server::AuthorizationServer;
 use super::claims::VerifiedClaims;
-use super::fetch::{FetchError, FetchUrl};
+use super::fetch::FetchUrl;
 use super::policy::{ClientIdAudience, ValidationPolicy};
 use super::principal::VerifiedBy;
 use super::token::TokenError;
@@ -179,6 +180,8 @@ pub(crate) struct RemoteVerifier {
     in_flight: tokio::sync::Semaphore,
     /// Bounds the calls each client address may cause; `None`: unbounded (configured so).
     budget: Option<AddressBudget>,
+    /// Whether the last call failed: an outage is logged once when it begins.
+    failing: AtomicBool,
 }
 
 impl fmt::Debug for RemoteVerifier {
@@ -228,6 +231,7 @@ impl RemoteVerifier {
             cache,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             budget: budget_per_minute.map(AddressBudget::new),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -328,10 +332,7 @@ impl RemoteVerifier {
                         .introspection_endpoint()
                         .await
                         .map_err(|error| {
-                            tracing::warn!(
-                                error = &error as &dyn std::error::Error,
-                                "no introspection endpoint"
-                            );
+                            self.outage_began(&error, "no introspection endpoint");
                             RemoteUnavailable
                         })?,
                 };
@@ -356,14 +357,29 @@ impl RemoteVerifier {
                     })
             }
         };
-        answer.map_err(|error: FetchError| {
-            // The URL carries no token (it is in the body); the error says what failed.
-            tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "remote token verification unavailable"
-            );
-            RemoteUnavailable
-        })
+        match answer {
+            Ok(judged) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(issuer = %self.policy.issuer(), "remote token verification answers again");
+                }
+                Ok(judged)
+            }
+            Err(error) => {
+                // The URL carries no token (it is in the body); the error says what failed.
+                self.outage_began(&error, "remote token verification unavailable");
+                Err(RemoteUnavailable)
+            }
+        }
+    }
+
+    /// Logs a failure: a warning when an outage begins, then debug per request until an answer
+    /// comes again (every request of an outage fails the same way).
+    fn outage_began(&self, error: &(dyn std::error::Error + 'static), what: &'static str) {
+        if self.failing.swap(true, Ordering::Relaxed) {
+            tracing::debug!(error, issuer = %self.policy.issuer(), "{what}");
+        } else {
+            tracing::warn!(error, issuer = %self.policy.issuer(), "{what}");
+        }
     }
 }
 
