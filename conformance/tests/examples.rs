@@ -206,3 +206,61 @@ async fn the_demo_serves_the_clients_its_banner_prints() {
     assert_eq!(me["user_id"], "alice", "{me}");
     assert_eq!(me["audience"], endpoint, "{me}");
 }
+
+/// The demo's curl walk works as printed, with sessions (initialize, the session id from the
+/// `Mcp-Session-Id` header, `notifications/initialized`, then `tools/call`) and stateless (one
+/// request): the banner's `export TOKEN=` line and the commands under "call get_me with curl",
+/// run by bash, end with get_me's answer for the demo user. (Needs bash, curl and awk, as the
+/// printed commands do.)
+#[tokio::test]
+async fn the_demo_banner_curl_walk_calls_get_me() {
+    for flags in [&[][..], &["--stateless"][..]] {
+        let mut demo = RunningExample::start("demo", flags, &[("PORT", "0"), ("RUST_LOG", "warn")]);
+        let mut banner = Vec::new();
+        while !banner
+            .last()
+            .is_some_and(|line: &String| line.contains("grant_type=client_credentials"))
+        {
+            banner.push(demo.next_line(DEADLINE).await.expect("the banner"));
+        }
+        let mut script = vec!["set -euo pipefail".to_owned()];
+        script.extend(
+            banner
+                .iter()
+                .filter(|line| line.starts_with("export TOKEN="))
+                .cloned(),
+        );
+        let walk: Vec<&String> = banner
+            .iter()
+            .skip_while(|line| !line.starts_with("call get_me with curl"))
+            .skip(1)
+            .take_while(|line| !line.starts_with("MCP Inspector"))
+            .filter(|line| line.starts_with("  "))
+            .collect();
+        assert!(
+            walk.iter().any(|line| line.contains("tools/call")),
+            "{flags:?}: no curl walk in {banner:?}"
+        );
+        script.extend(walk.into_iter().cloned());
+        let run = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(script.join("\n"))
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(DEADLINE, run)
+            .await
+            .expect("the curl walk within the deadline")
+            .expect("bash runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{flags:?}: {}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains(r#""user_id":"demo-user""#),
+            "{flags:?}: get_me did not answer for the demo user: {stdout}"
+        );
+    }
+}
