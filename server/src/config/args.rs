@@ -83,10 +83,11 @@ pub struct Args {
     /// Stateless mode: no MCP sessions, JSON responses, for horizontal scaling.
     #[arg(long, env = "MCP_STATELESS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub stateless: bool,
-    /// Sessions one principal (issuer + subject) may hold; one more ends its own oldest.
+    /// Sessions one principal (issuer + subject) may hold; one more ends its own longest-idle.
     #[arg(long, env = "MCP_MAX_SESSIONS_PER_PRINCIPAL", default_value_t = 16)]
     pub max_sessions_per_principal: usize,
-    /// Sessions all principals together may hold; at the cap, initialize gets 503.
+    /// Sessions all principals together may hold; at the cap the largest holder's longest-idle
+    /// session makes room for a newcomer, and initialize gets 503 only with equal shares.
     #[arg(long, env = "MCP_MAX_SESSIONS", default_value_t = 5_000)]
     pub max_sessions: usize,
     /// A session with no traffic for this long ends, seconds.
