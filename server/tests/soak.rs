@@ -6,10 +6,12 @@
 )]
 //! Soak (checklist R01-R06): the server binary under mixed hostile load, as a separate process
 //! so its memory can be read: well-behaved principals calling tools in their sessions, bad
-//! tokens, connections that never finish their headers, session churn past the per-principal
-//! cap, a crowd past the global cap, and one principal far over its rate limit. Passes when nothing answers a 5xx
-//! other than the documented 503 (session cap), the well-behaved principals never see anything
-//! but 200, the server stays up, and its RSS stays flat (within 10%) over the second half.
+//! tokens, connections that never finish their headers, idle HTTP/2 connections that only answer
+//! PINGs, session churn past the per-principal cap, a crowd holding the global cap, newcomers
+//! opening sessions while it does, and one principal far over its rate limit. Passes when nothing
+//! answers a 5xx other than the documented 503 (session cap at equal shares), the well-behaved
+//! principals and the newcomers never see anything but 200, idle connections are closed, the
+//! server stays up, and its RSS stays flat (within 10%) over the second half.
 //!
 //! `cargo test` runs a short version (SOAK_SECS, default 8). The full minute, on a release build:
 //! `SOAK_SECS=60 cargo test --release -p mcp-oauth-server --test soak -- --nocapture`
@@ -223,6 +225,69 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
             tasks.push(traffic.spawn(kind, token, None, delay, Duration::from_millis(10)));
         }
     }
+    // Idle HTTP/2 cleartext connections: preface and SETTINGS, then only PING answers; each one
+    // the server closes is replaced. Tallied as 1 per connection the server closed.
+    {
+        let (addr, stop, tally) = (
+            server.base.trim_start_matches("http://").to_owned(),
+            Arc::clone(&stop),
+            Arc::clone(&tally),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut open = tokio::task::JoinSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                while open.len() < 20 {
+                    let Ok(socket) = TcpStream::connect(&addr).await else {
+                        break;
+                    };
+                    let Ok((sender, connection)) = h2::client::handshake(socket).await else {
+                        continue;
+                    };
+                    open.spawn(async move {
+                        let _ = connection.await;
+                        drop(sender);
+                    });
+                }
+                if let Ok(Some(_)) =
+                    tokio::time::timeout(Duration::from_millis(200), open.join_next()).await
+                {
+                    tally.add("idle h2c", 1);
+                }
+            }
+        }));
+    }
+    // Newcomers: a new principal every half second opens a session while the crowd holds the
+    // global cap (the cap makes room for them fairly), then ends it.
+    {
+        let traffic = traffic.clone();
+        let issuer = idp.issuer().clone();
+        let audience = server.base.replace("127.0.0.1", "localhost") + "/mcp";
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut n = 0;
+            while !traffic.stop.load(Ordering::Relaxed) {
+                n += 1;
+                let spec = AccessTokenSpec::user(&format!("newcomer-{n}"))
+                    .audience(audience.clone())
+                    .expires_in(Duration::from_secs(3600));
+                let token = issuer.mint(&spec).await.unwrap();
+                let (status, session) =
+                    open_session(&traffic.http, &traffic.endpoint, &token).await;
+                traffic.tally.add("newcomer", status);
+                if let Some(session) = session {
+                    let _ = traffic
+                        .http
+                        .delete(&traffic.endpoint)
+                        .bearer_auth(&token)
+                        .header("mcp-session-id", session)
+                        .header("mcp-protocol-version", "2025-06-18")
+                        .send()
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }));
+    }
     // One principal far over its rate limit: tool calls in its session, as fast as answered.
     {
         let token = mint("hog").await;
@@ -249,16 +314,24 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         .unwrap();
     assert_eq!(health.status(), 200, "the server is up after the soak");
 
-    let report: BTreeMap<&str, BTreeMap<u16, u64>> = ["good", "bad token", "churn", "crowd", "hog"]
-        .into_iter()
-        .map(|kind| (kind, tally.of(kind)))
-        .collect();
+    let report: BTreeMap<&str, BTreeMap<u16, u64>> = [
+        "good",
+        "bad token",
+        "churn",
+        "crowd",
+        "newcomer",
+        "hog",
+        "idle h2c",
+    ]
+    .into_iter()
+    .map(|kind| (kind, tally.of(kind)))
+    .collect();
     println!("soak of {seconds} s: responses {report:?}");
     println!("soak of {seconds} s: server RSS per second (KiB) {rss:?}");
     for (kind, statuses) in &report {
         for status in statuses.keys() {
             assert!(
-                *status < 500 || (*kind == "crowd" && *status == 503),
+                *status < 500 || (["crowd", "churn"].contains(kind) && *status == 503),
                 "{kind} got {status}: {report:?}"
             );
         }
@@ -278,18 +351,31 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         [401],
         "{report:?}"
     );
-    // Churners open a session every 10 ms: over their own cap (each new one replaces their own
-    // oldest: never a 503) and over the rate limit (429).
+    // Churners and the crowd open a session every 10 ms, over their own cap, the rate limit
+    // (429) and, together, the global cap: with every one of them at about an equal share, the
+    // cap refuses them (503).
+    for kind in ["churn", "crowd"] {
+        assert!(
+            report[kind].contains_key(&200)
+                && report[kind]
+                    .keys()
+                    .all(|status| [200, 429, 503].contains(status)),
+            "{kind}: {report:?}"
+        );
+    }
     assert!(
-        report["churn"].contains_key(&200)
-            && report["churn"]
-                .keys()
-                .all(|status| [200, 429].contains(status)),
-        "a principal over its own cap replaces its own sessions: {report:?}"
+        report["crowd"].contains_key(&503),
+        "the crowd filled the global cap: {report:?}"
+    );
+    // While the crowd holds the cap, every newcomer still gets a session.
+    assert_eq!(
+        report["newcomer"].keys().copied().collect::<Vec<_>>(),
+        [200],
+        "a newcomer was locked out: {report:?}"
     );
     assert!(
-        report["crowd"].contains_key(&200) && report["crowd"].contains_key(&503),
-        "the crowd filled the global cap: {report:?}"
+        report["idle h2c"].get(&1).copied().unwrap_or(0) >= 20,
+        "idle HTTP/2 connections were not closed: {report:?}"
     );
     // Memory: from the 10th second (or a sixth of a short run) to the end, within 10%.
     let from = usize::try_from((seconds / 6).clamp(2, 10)).unwrap();
@@ -383,6 +469,33 @@ async fn post(
         }
         Err(_) => 0,
     }
+}
+
+/// `initialize`: its status, and the session id when there is one.
+async fn open_session(
+    http: &reqwest::Client,
+    endpoint: &str,
+    token: &str,
+) -> (u16, Option<String>) {
+    let response = match http
+        .post(endpoint)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => return (0, None),
+    };
+    let status = response.status().as_u16();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let _ = response.bytes().await;
+    (status, session)
 }
 
 /// `initialize` then `notifications/initialized`; the session id.
