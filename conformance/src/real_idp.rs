@@ -3,8 +3,9 @@
 //! lockfile, on the Node 22 the lockfile also pins). A [`RealIdp`] is one running provider; it is
 //! killed when dropped.
 //!
-//! Gating: without the Node modules a real-IdP test cannot run. In CI (`CI` set) that is a failure;
-//! elsewhere the test prints that it was skipped and why, and passes.
+//! Without what they need (the Node project installed, a headless Chromium for the browser test)
+//! the tests are compiled ignored, outside CI: see [`prerequisites`]. A test that runs anyway (in
+//! CI, or with `--include-ignored`) fails saying what is missing: [`node`], [`browser`].
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub mod prerequisites;
 
 /// The confidential client the provider knows (client_secret_basic, scope `mcp:tools`).
 pub const CLIENT_ID: &str = "mcp-client";
@@ -57,64 +60,24 @@ pub async fn report_of(mut command: tokio::process::Command, deadline: Duration)
         .unwrap_or_else(|e| panic!("the script's report is not JSON ({e}): {stdout}"))
 }
 
-/// The Node 22 binary the project pins, if installed.
-pub fn node() -> Option<PathBuf> {
-    let node = project_dir().join("node_modules/.bin/node");
-    let installed = node.exists()
-        && project_dir()
-            .join("node_modules/oidc-provider/package.json")
-            .exists()
-        && project_dir()
-            .join("node_modules/@modelcontextprotocol/sdk/package.json")
-            .exists();
-    installed.then_some(node)
-}
-
-/// The Node binary, or `None` after saying why the calling test is skipped. Panics in CI.
-pub fn node_or_skip(test: &str) -> Option<PathBuf> {
-    if let Some(node) = node() {
-        return Some(node);
+/// The Node 22 binary the project pins. Panics, saying what to install, if the project is not
+/// installed.
+pub fn node() -> PathBuf {
+    if let Some(absence) = prerequisites::real_idp_absence(&project_dir()) {
+        panic!("{}", absence.remedy());
     }
-    let why =
-        "the real-IdP Node modules are not installed (run: npm ci --prefix conformance/real-idp)";
-    assert!(std::env::var_os("CI").is_none(), "{test}: {why}");
-    eprintln!("SKIPPED {test}: {why}");
-    None
+    project_dir().join("node_modules/.bin/node")
 }
 
-/// A headless Chromium for puppeteer-core: `CHROMIUM`, else Debian's `chromium-headless-shell`
-/// or `chromium`, else Google Chrome (as GitHub's runners have).
-pub fn chromium() -> Option<PathBuf> {
-    std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            [
-                "/usr/bin/chromium-headless-shell",
-                "/usr/bin/chromium",
-                "/usr/bin/google-chrome",
-            ]
-            .into_iter()
-            .map(PathBuf::from),
-        )
-        .find(|path| path.exists())
-}
-
-/// The Node binary and a headless Chromium, or `None` after saying why the calling test is
-/// skipped. Panics in CI.
-pub fn browser_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let node = node_or_skip(test)?;
-    let puppeteer = project_dir().join("node_modules/puppeteer-core/package.json");
-    let why = if !puppeteer.exists() {
-        "puppeteer-core is not installed (run: npm ci --prefix conformance/real-idp)"
-    } else if let Some(chromium) = chromium() {
-        return Some((node, chromium));
-    } else {
-        "no headless Chromium (run: apt-get install chromium-headless-shell, or set CHROMIUM)"
+/// The Node binary and a headless Chromium for puppeteer-core (`CHROMIUM`, else the first of
+/// [`prerequisites::CHROMIUM_PATHS`] installed). Panics, saying what to install, without them.
+pub fn browser() -> (PathBuf, PathBuf) {
+    let node = node();
+    let chromium = prerequisites::find_chromium(std::env::var_os("CHROMIUM").map(PathBuf::from));
+    let Some(chromium) = chromium else {
+        panic!("{}", prerequisites::Absence::Chromium.remedy());
     };
-    assert!(std::env::var_os("CI").is_none(), "{test}: {why}");
-    eprintln!("SKIPPED {test}: {why}");
-    None
+    (node, chromium)
 }
 
 /// A running oidc-provider.

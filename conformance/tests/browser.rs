@@ -17,18 +17,22 @@ use std::time::Duration;
 
 use conformance::TestEnv;
 use conformance::examples::RunningExample;
-use conformance::real_idp::{browser_or_skip, report_of, script};
+use conformance::real_idp::{browser, report_of, script};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
+#[cfg_attr(
+    missing_chromium,
+    ignore = "needs a headless Chromium: apt-get install chromium-headless-shell, or set CHROMIUM"
+)]
 async fn the_login_page_signs_a_user_in_in_a_real_browser() {
-    let Some((node, chromium)) =
-        browser_or_skip("the_login_page_signs_a_user_in_in_a_real_browser")
-    else {
-        return;
-    };
+    let (node, chromium) = browser();
     let env = TestEnv::start().await;
     let mut example = RunningExample::start(
         "user_client",

@@ -4,8 +4,8 @@
 //! Rust SDK client and the official TypeScript SDK client, the latter finding everything itself
 //! from the 401 (RFC 9728 → RFC 8414 → RFC 8707 token request).
 //!
-//! Needs `npm ci --prefix conformance/real-idp` (`.ci/run` does it); without it each test says it
-//! was skipped, and fails when `CI` is set.
+//! Needs `npm ci --prefix conformance/real-idp` (`.ci/run` does it); without it `cargo test` lists
+//! each test as ignored with that reason, and in CI (`CI` set) each fails saying so.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::real_idp::{
-    CLIENT_ID, CLIENT_SECRET, INTROSPECTOR_ID, INTROSPECTOR_SECRET, OPAQUE_RESOURCE, RealIdp,
-    node_or_skip, report_of, script,
+    CLIENT_ID, CLIENT_SECRET, INTROSPECTOR_ID, INTROSPECTOR_SECRET, OPAQUE_RESOURCE, RealIdp, node,
+    report_of, script,
 };
 use conformance::server::RunningServer;
 use conformance::{eventually, initialize_request, no_redirects};
@@ -76,12 +76,12 @@ async fn initialize_status(server: &RunningServer, token: &str) -> reqwest::Stat
 /// `at+jwt`, audience by RFC 8707) calls get_me through the official Rust SDK client; a token the
 /// same provider issued for another resource is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
 async fn the_rust_sdk_client_calls_get_me_with_a_token_from_a_certified_provider() {
-    let Some(node) =
-        node_or_skip("the_rust_sdk_client_calls_get_me_with_a_token_from_a_certified_provider")
-    else {
-        return;
-    };
+    let node = node();
     let (listener, port) = RunningServer::bind().await;
     let idp = RealIdp::start(&node, 0, &resources(port));
     let server = server(listener, &idp.issuer).await;
@@ -126,12 +126,12 @@ async fn the_rust_sdk_client_calls_get_me_with_a_token_from_a_certified_provider
 /// G05: the provider restarts with a new key (same issuer): its new tokens are accepted with no
 /// restart of the server; tokens of the removed key are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
 async fn a_provider_restarted_with_a_new_key_is_followed_without_a_restart() {
-    let Some(node) =
-        node_or_skip("a_provider_restarted_with_a_new_key_is_followed_without_a_restart")
-    else {
-        return;
-    };
+    let node = node();
     let (listener, port) = RunningServer::bind().await;
     let idp = RealIdp::start(&node, 0, &resources(port));
     let server = server(listener, &idp.issuer).await;
@@ -164,11 +164,12 @@ async fn a_provider_restarted_with_a_new_key_is_followed_without_a_restart() {
 /// get_me. (Its client-credentials provider asks for its configured scope; it does not read the
 /// challenge's `scope` for this grant.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
 async fn the_typescript_sdk_client_discovers_everything_from_the_401() {
-    let Some(node) = node_or_skip("the_typescript_sdk_client_discovers_everything_from_the_401")
-    else {
-        return;
-    };
+    let node = node();
     let (listener, port) = RunningServer::bind().await;
     let idp = RealIdp::start(&node, 0, &resources(port));
     let server = server(listener, &idp.issuer).await;
@@ -197,10 +198,12 @@ async fn the_typescript_sdk_client_discovers_everything_from_the_401() {
 /// the 401, our RFC 9728 metadata, the IdP's metadata, dynamic registration, authorization code
 /// with PKCE, get_me as the user; then a refresh, and get_me again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
 async fn the_typescript_sdk_client_signs_a_user_in() {
-    let Some(node) = node_or_skip("the_typescript_sdk_client_signs_a_user_in") else {
-        return;
-    };
+    let node = node();
     let env = conformance::TestEnv::setup()
         .idp(|idp| idp.auto_login("alice"))
         .start()
@@ -221,11 +224,12 @@ async fn the_typescript_sdk_client_signs_a_user_in() {
 /// the server's own client credentials, and get_me answers; after revocation at the provider (and
 /// past the cache bound), the same token is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
 async fn an_opaque_token_from_a_certified_provider_is_introspected() {
-    let Some(node) = node_or_skip("an_opaque_token_from_a_certified_provider_is_introspected")
-    else {
-        return;
-    };
+    let node = node();
     let (listener, port) = RunningServer::bind().await;
     let idp = RealIdp::start(&node, 0, &resources(port));
     let mut settings = Settings::local(
