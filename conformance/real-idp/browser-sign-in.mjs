@@ -5,7 +5,8 @@
 //   node browser-sign-in.mjs AUTHORIZATION_URL USERNAME [SCREENSHOT.png]
 //
 // Prints one JSON line: the page's status and title, the URL the browser ended on, that page's
-// text, and every console message (a Content-Security-Policy violation shows up there).
+// text, and every console message (a Content-Security-Policy violation shows up there), each with
+// the page it was logged on and the URL it names (a script's, a resource's that failed to load).
 // CHROMIUM names the browser (default: Debian's chromium-headless-shell).
 import puppeteer from 'puppeteer-core';
 
@@ -31,7 +32,14 @@ try {
   const page = await browser.newPage();
   await page.setViewport({ width: 760, height: 560, deviceScaleFactor: 1 });
   const consoleMessages = [];
-  page.on('console', (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
+  page.on('console', (message) =>
+    consoleMessages.push({
+      type: message.type(),
+      text: message.text(),
+      page: page.url(),
+      url: message.location()?.url ?? '',
+    }),
+  );
   const response = await page.goto(authorizationUrl, { waitUntil: 'load', timeout: 15000 });
   const loginStatus = response?.status();
   const loginTitle = await page.title();
