@@ -270,7 +270,10 @@ impl AuthorizationServer {
             return Ok(metadata);
         }
         let cooldown = i64::try_from(DISCOVERY_COOLDOWN.as_secs()).unwrap_or(i64::MAX);
-        let failed_at = *self.failed_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let failed_at = *self
+            .failed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(at) = failed_at
             && self.clock.now() < at.saturating_add(cooldown)
         {
@@ -280,7 +283,10 @@ impl AuthorizationServer {
             });
         }
         let discovered = self.discover_now().await;
-        *self.failed_at.lock().unwrap_or_else(PoisonError::into_inner) =
+        *self
+            .failed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
             discovered.is_err().then(|| self.clock.now());
         match discovered {
             Ok(metadata) => Ok(metadata),
