@@ -274,6 +274,36 @@ async fn idle_http2_connections_at_the_cap_are_closed() {
     assert_eq!(healthz.status(), StatusCode::OK);
 }
 
+/// R05: a client that grants no flow-control window keeps a produced response unsent; that
+/// stream must not count as open forever, or one request would keep a connection slot.
+#[tokio::test]
+async fn an_http2_peer_granting_no_window_cannot_hold_its_connection() {
+    let env = TestEnv::setup()
+        .configure(|s| s.limits.header_read_timeout = Duration::from_secs(1))
+        .start()
+        .await;
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    let socket = TcpStream::connect(&addr).await.unwrap();
+    let (sender, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, &'static [u8]>(socket)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    let mut sender = sender.ready().await.unwrap();
+    let request = axum::http::Request::get(format!("{}/healthz", env.base))
+        .body(())
+        .unwrap();
+    let (response, _) = sender.send_request(request, true).unwrap();
+    // The headers arrive; the body never can. The response is held, unread.
+    let _held = response.await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
+    assert!(
+        ended.is_ok(),
+        "a connection with an unsendable body is still open"
+    );
+}
+
 /// An HTTP/2 connection with a stream open is not idle: a request over h2c is served, and the
 /// connection stays usable for the next one.
 #[tokio::test]

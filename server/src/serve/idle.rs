@@ -52,7 +52,7 @@ impl OpenStreams {
                 response.map(|body| {
                     Body::new(CountedBody {
                         body,
-                        _stream: stream,
+                        stream: Some(stream),
                     })
                 })
             },
@@ -97,11 +97,13 @@ impl Drop for OpenStream {
     }
 }
 
-/// A response body that keeps its stream open until it is finished or dropped (an SSE stream
-/// is an open stream for as long as it runs).
+/// A response body that keeps its stream open until it has produced its last frame (or is
+/// dropped): an SSE stream is open for as long as it runs. Not until hyper drops it: a peer that
+/// grants no flow-control window keeps a produced body unsent, and must not keep its connection
+/// open that way.
 struct CountedBody {
     body: Body,
-    _stream: OpenStream,
+    stream: Option<OpenStream>,
 }
 
 impl HttpBody for CountedBody {
@@ -112,7 +114,13 @@ impl HttpBody for CountedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))))
+            || self.body.is_end_stream()
+        {
+            self.stream = None;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
