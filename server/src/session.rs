@@ -125,9 +125,7 @@ pub(crate) async fn bind_sessions(
     if let Some(session) = request.headers().get(&SESSION_HEADER) {
         let owned = session
             .to_str()
-            .ok()
-            .and_then(|id| sessions.registry.use_session(id))
-            .is_some_and(|found| found.is(issuer, subject));
+            .is_ok_and(|id| sessions.registry.use_session(id, issuer, subject));
         if !owned {
             tracing::debug!("session id refused: unknown or owned by another principal");
             return session_not_found();
@@ -138,40 +136,63 @@ pub(crate) async fn bind_sessions(
         return next.run(request).await;
     }
     let owner = Owner::new(issuer, subject);
-    match sessions.registry.reserve(&owner) {
-        Ok(ended) => {
-            if !ended.is_empty() {
-                tracing::debug!(
-                    "at the global session cap: the largest holder's longest-idle session ended"
-                );
-            }
-            sessions.close(ended);
-        }
-        Err(AtCapacity) => {
-            tracing::warn!(
-                open = sessions.registry.len(),
-                "session limit reached with every principal at its share; initialize refused"
-            );
-            return too_many_sessions();
-        }
-    }
+    let Ok(reservation) = Reservation::take(&sessions.registry, owner) else {
+        tracing::warn!(
+            open = sessions.registry.len(),
+            "session limit reached with every principal at its share; initialize refused"
+        );
+        return too_many_sessions();
+    };
     let response = next.run(request).await;
     let created = response
         .headers()
         .get(&SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|_| response.status().is_success());
-    match created {
-        Some(id) => {
-            let evicted = sessions.registry.bind(id.into(), owner);
-            if !evicted.is_empty() {
-                tracing::debug!("a principal's longest-idle session ended: over its session cap");
-            }
-            sessions.close(evicted);
+    if let Some(id) = created {
+        let evicted = reservation.bind(id.into());
+        if !evicted.is_empty() {
+            tracing::debug!(
+                "longest-idle sessions ended: over a principal's cap or the global one"
+            );
         }
-        None => sessions.registry.release(),
+        sessions.close(evicted);
     }
     response
+}
+
+/// Room for one session of an owner while its `initialize` runs. Given back when dropped
+/// unbound: an `initialize` that fails, times out, or whose client goes away must not keep room
+/// (nor, at the global cap, count toward its owner's share) for ever.
+struct Reservation {
+    registry: Arc<SessionRegistry>,
+    owner: Option<Owner>,
+}
+
+impl Reservation {
+    fn take(registry: &Arc<SessionRegistry>, owner: Owner) -> Result<Self, AtCapacity> {
+        registry.reserve(&owner)?;
+        Ok(Self {
+            registry: Arc::clone(registry),
+            owner: Some(owner),
+        })
+    }
+
+    /// Binds the new session; the sessions to end in exchange.
+    fn bind(mut self, session: SessionId) -> Vec<SessionId> {
+        match self.owner.take() {
+            Some(owner) => self.registry.bind(session, owner),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(owner) = self.owner.take() {
+            self.registry.release(&owner);
+        }
+    }
 }
 
 fn session_not_found() -> Response {
@@ -192,4 +213,31 @@ fn too_many_sessions() -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R03: an `initialize` whose future is dropped (its client went away, or the request
+    /// timed out) gives its room back; only a bound session keeps it.
+    #[test]
+    fn a_reservation_dropped_unbound_gives_its_room_back() {
+        let one = NonZeroUsize::MIN;
+        let registry = Arc::new(SessionRegistry::new(one, one));
+        let alice = || Owner::new("i", "alice");
+        let bob = || Owner::new("i", "bob");
+        let abandoned = Reservation::take(&registry, alice()).unwrap();
+        assert!(
+            Reservation::take(&registry, bob()).is_err(),
+            "the room is taken"
+        );
+        drop(abandoned);
+        let kept = Reservation::take(&registry, bob()).expect("the room was given back");
+        assert!(kept.bind("b".into()).is_empty());
+        assert!(
+            Reservation::take(&registry, alice()).is_err(),
+            "bob's session holds it"
+        );
+    }
 }

@@ -2,9 +2,12 @@
 //! exhausting memory: a principal over its own cap loses its own longest-idle session, never
 //! anyone else's. At the global cap room is made fairly: the principal holding the most sessions
 //! loses its longest-idle one, as long as it holds at least two more than the newcomer would
-//! (so the move narrows the gap); only when every principal holds about the same number is a new
-//! session refused. A crowd of identities filling the cap therefore cannot lock newcomers out.
-//! Every operation is a few map updates under one short lock; nothing scans all sessions.
+//! (its sessions bound and being opened both count, so the move narrows the gap); only when every
+//! principal holds about the same number is a new session refused. So locking newcomers out takes
+//! as many identities as the cap has sessions, each holding one, not the cap divided by the
+//! per-principal cap. Room is made when the new session exists, never for an `initialize` that
+//! fails. Every operation is a few map updates under one short lock; nothing scans all sessions
+//! (finding whom to evict scans the largest holders only, and only when someone will be).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
@@ -53,6 +56,8 @@ struct Registry {
     holders: BTreeMap<usize, HashSet<Owner>>,
     /// Initializations under way, counted against the global cap until they bind or fail.
     reserved: usize,
+    /// The same, per owner: a principal's sessions being opened count as its own.
+    reserved_by: HashMap<Owner, usize>,
 }
 
 impl SessionRegistry {
@@ -64,12 +69,19 @@ impl SessionRegistry {
         }
     }
 
-    /// The owner of `session`, if it is bound; the session counts as used now (it becomes its
-    /// owner's most recently used).
-    pub(crate) fn use_session(&self, session: &str) -> Option<Owner> {
+    /// Whether `session` is bound to the principal of `issuer` and `subject`; if so it counts as
+    /// used now (it becomes its owner's most recently used).
+    pub(crate) fn use_session(&self, session: &str, issuer: &str, subject: &str) -> bool {
         let mut guard = self.lock();
         let registry = &mut *guard;
-        let owner = registry.owners.get(session)?.clone();
+        let Some(owner) = registry
+            .owners
+            .get(session)
+            .filter(|owner| owner.is(issuer, subject))
+            .cloned()
+        else {
+            return false;
+        };
         let now = registry.uses;
         registry.uses += 1;
         if let Some(sessions) = registry.by_owner.get_mut(&owner) {
@@ -80,7 +92,7 @@ impl SessionRegistry {
                 sessions.push_back((used, now));
             }
         }
-        Some(owner)
+        true
     }
 
     /// How many sessions are bound.
@@ -88,42 +100,37 @@ impl SessionRegistry {
         self.lock().owners.len()
     }
 
-    /// Reserves room for one more session of `owner`, returning the sessions ended to make that
-    /// room (the caller closes them). Under the global cap, or when the owner is at its own cap
-    /// (its new session then replaces its longest-idle one at [`SessionRegistry::bind`]), room
-    /// is there. At the global cap, the largest holder gives up its longest-idle session if it
-    /// holds at least two more than `owner`; otherwise this fails. Release the reservation with
-    /// [`SessionRegistry::bind`] or [`SessionRegistry::release`].
-    pub(crate) fn reserve(&self, owner: &Owner) -> Result<Vec<SessionId>, AtCapacity> {
+    /// Reserves room for one more session of `owner`. Room is there under the global cap, when
+    /// the owner is at its own cap (its new session then replaces its longest-idle one), or when
+    /// the largest holder holds at least two more than the owner would (it gives up its
+    /// longest-idle session at [`SessionRegistry::bind`]); otherwise this fails. Give the
+    /// reservation back with [`SessionRegistry::bind`] or [`SessionRegistry::release`].
+    pub(crate) fn reserve(&self, owner: &Owner) -> Result<(), AtCapacity> {
         let mut registry = self.lock();
-        let own = registry.count(owner);
+        let own = registry.count(owner) + registry.reserved_by.get(owner).copied().unwrap_or(0);
         let total = registry.owners.len() + registry.reserved;
-        let mut ended = Vec::new();
-        if total >= self.max_total.get() && own < self.max_per_principal.get() {
-            let victim = registry
-                .largest_holder()
-                .filter(|(_, held)| *held >= own + 2)
-                .map(|(victim, _)| victim);
-            let Some(victim) = victim else {
-                return Err(AtCapacity);
-            };
-            ended.extend(registry.take_longest_idle(&victim));
+        if total >= self.max_total.get()
+            && own < self.max_per_principal.get()
+            && registry.largest_count() < own + 2
+        {
+            return Err(AtCapacity);
         }
         registry.reserved += 1;
-        Ok(ended)
+        *registry.reserved_by.entry(owner.clone()).or_default() += 1;
+        Ok(())
     }
 
-    /// Gives back a reservation whose initialization failed.
-    pub(crate) fn release(&self) {
-        let mut registry = self.lock();
-        registry.reserved = registry.reserved.saturating_sub(1);
+    /// Gives back `owner`'s reservation whose initialization failed.
+    pub(crate) fn release(&self, owner: &Owner) {
+        self.lock().unreserve(owner);
     }
 
-    /// Binds a new session to `owner` (consuming a reservation) and returns the owner's sessions
-    /// that now exceed its cap, longest-idle first: the caller ends them.
+    /// Binds a new session to `owner` (consuming its reservation) and returns the sessions to
+    /// end, longest-idle first: the owner's own over its cap, and, at the global cap, the
+    /// largest holder's to make room (the caller ends them).
     pub(crate) fn bind(&self, session: SessionId, owner: Owner) -> Vec<SessionId> {
         let mut registry = self.lock();
-        registry.reserved = registry.reserved.saturating_sub(1);
+        registry.unreserve(&owner);
         if registry.owners.contains_key(&session) {
             return Vec::new();
         }
@@ -141,6 +148,18 @@ impl SessionRegistry {
         while registry.count(&owner) > self.max_per_principal.get() {
             match registry.take_longest_idle(&owner) {
                 Some(oldest) => evicted.push(oldest),
+                None => break,
+            }
+        }
+        // Over the global cap: the room `reserve` saw. Never anyone's only session; should the
+        // holders have changed since, the excess is bounded by the reservations in flight and
+        // goes as sessions end.
+        while registry.owners.len() > self.max_total.get() {
+            let Some(victim) = registry.largest_holder().filter(|(_, held)| *held >= 2) else {
+                break;
+            };
+            match registry.take_longest_idle(&victim.0) {
+                Some(idlest) => evicted.push(idlest),
                 None => break,
             }
         }
@@ -169,6 +188,21 @@ impl SessionRegistry {
 impl Registry {
     fn count(&self, owner: &Owner) -> usize {
         self.by_owner.get(owner).map_or(0, VecDeque::len)
+    }
+
+    /// How many sessions the largest holder holds (no scan).
+    fn largest_count(&self) -> usize {
+        self.holders.last_key_value().map_or(0, |(held, _)| *held)
+    }
+
+    fn unreserve(&mut self, owner: &Owner) {
+        self.reserved = self.reserved.saturating_sub(1);
+        if let Some(count) = self.reserved_by.get_mut(owner) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.reserved_by.remove(owner);
+            }
+        }
     }
 
     /// The owner holding the most sessions, with how many it holds; among equals, the one whose
@@ -240,9 +274,10 @@ mod tests {
         }
         registry.reserve(&alice).unwrap();
         assert_eq!(registry.bind(id("a3"), alice.clone()), vec![id("a1")]);
-        assert_eq!(registry.use_session("a1"), None);
-        assert_eq!(registry.use_session("b1"), Some(bob));
-        assert_eq!(registry.use_session("a3"), Some(alice));
+        assert!(!registry.use_session("a1", "i", "alice"));
+        assert!(registry.use_session("b1", "i", "bob"));
+        assert!(!registry.use_session("b1", "i", "alice"), "not alice's");
+        assert!(registry.use_session("a3", "i", "alice"));
         assert_eq!(registry.len(), 3);
     }
 
@@ -264,21 +299,29 @@ mod tests {
             ("c2-a", &crowd2),
             ("c2-b", &crowd2),
         ] {
-            assert_eq!(registry.reserve(owner), Ok(Vec::new()));
+            assert_eq!(registry.reserve(owner), Ok(()));
             assert!(registry.bind(id(session), owner.clone()).is_empty());
         }
         // crowd1's first session was used since: its longest-idle is now c1-b.
-        assert_eq!(registry.use_session("c1-a"), Some(crowd1.clone()));
-        assert_eq!(registry.reserve(&newcomer), Ok(vec![id("c1-b")]));
-        assert!(registry.bind(id("n-a"), newcomer.clone()).is_empty());
-        assert_eq!(registry.use_session("c1-b"), None);
+        assert!(registry.use_session("c1-a", "i", "crowd1"));
+        assert_eq!(registry.reserve(&newcomer), Ok(()));
+        // Room is made only once the new session exists.
+        assert_eq!(registry.len(), 5);
+        assert_eq!(registry.bind(id("n-a"), newcomer.clone()), vec![id("c1-b")]);
+        assert!(!registry.use_session("c1-b", "i", "crowd1"));
         assert_eq!(registry.len(), 5);
         // Now 2, 2, 1: a second session for the newcomer would only move the imbalance.
         assert_eq!(registry.reserve(&newcomer), Err(AtCapacity));
-        // A principal with none still gets one (2 - 0 >= 2).
+        // A principal with none still gets one (2 - 0 >= 2), but its sessions being opened
+        // count: a second one in flight would not narrow the gap.
         let other = Owner::new("i", "other");
-        assert_eq!(registry.reserve(&other).map(|v| v.len()), Ok(1));
-        registry.release();
+        assert_eq!(registry.reserve(&other), Ok(()));
+        assert_eq!(registry.reserve(&other), Err(AtCapacity));
+        // A failed initialize makes no room and gives its reservation back.
+        registry.release(&other);
+        assert_eq!(registry.len(), 5);
+        assert_eq!(registry.reserve(&other), Ok(()));
+        registry.release(&other);
     }
 
     /// R03: when every principal holds one session, the cap refuses, except a principal
@@ -299,7 +342,7 @@ mod tests {
             "reservations count"
         );
         registry.bind(id("a"), alice.clone());
-        registry.release();
+        registry.release(&bob);
         registry.reserve(&carol).unwrap();
         registry.bind(id("c"), carol.clone());
         assert_eq!(registry.reserve(&bob), Err(AtCapacity));
