@@ -267,7 +267,7 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
             let mut n = 0;
             while !traffic.stop.load(Ordering::Relaxed) {
                 n += 1;
-                let spec = AccessTokenSpec::user(&format!("newcomer-{n}"))
+                let spec = AccessTokenSpec::user(format!("newcomer-{n}"))
                     .audience(audience.clone())
                     .expires_in(Duration::from_secs(3600));
                 let token = issuer.mint(&spec).await.unwrap();
