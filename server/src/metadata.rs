@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::auth::authorization_server::AuthorizationServer;
+use crate::auth::authorization_server::{AuthorizationServer, DiscoveryError};
 use crate::auth::issuers::Verifiers;
 use crate::guard::request_host;
 use crate::resource::Resource;
@@ -141,10 +141,18 @@ async fn proxied(authorization_server: &AuthorizationServer) -> Response {
             response
         }
         Err(error) => {
-            tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "authorization server metadata unavailable"
-            );
+            // Warned when discovery fails; while it cools down every request would repeat it.
+            if matches!(error, DiscoveryError::CoolingDown { .. }) {
+                tracing::debug!(
+                    error = &error as &dyn std::error::Error,
+                    "authorization server metadata unavailable"
+                );
+            } else {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "authorization server metadata unavailable"
+                );
+            }
             (
                 StatusCode::BAD_GATEWAY,
                 Json(json!({"error": "authorization server metadata unavailable"})),

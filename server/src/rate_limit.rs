@@ -37,7 +37,8 @@ pub struct RateLimit {
 impl Default for RateLimit {
     /// 600 a minute: ten a second sustained, and a burst of 600, far above an agent making many
     /// tool calls, far below what one client can make a server do. 60 authorization-server
-    /// calls a minute per address: each real client presents a new token about once an hour.
+    /// calls a minute per address for tokens never seen before (asking again about a known token is
+    /// free): each real client presents a new token about once an hour.
     fn default() -> Self {
         Self {
             per_minute: NonZeroU32::new(600),

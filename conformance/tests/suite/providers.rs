@@ -265,6 +265,7 @@ async fn made_up_opaque_tokens_cost_at_most_the_address_budget() {
         })
         .start()
         .await;
+    env.freeze_clocks();
     let issuer = env.idp.issuer();
     let calls = || issuer.requests(Endpoint::Introspection);
     let before = calls();
@@ -273,9 +274,17 @@ async fn made_up_opaque_tokens_cost_at_most_the_address_budget() {
         async move { env.post(Some(&token), None, &initialize_request()).await }
     };
 
-    let short = status("abc123".to_owned()).await;
-    assert_eq!(short.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(calls() - before, 0, "a token too short was asked about");
+    for short in ["abc123", "a.b.c", "x.y.z0123456789"] {
+        let refused = status(short.to_owned()).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{short}");
+    }
+    let huge = format!("x.y.{}", "z".repeat(8000));
+    assert_eq!(status(huge).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        calls() - before,
+        0,
+        "a token too short or too long was asked about"
+    );
 
     let real = opaque(&env, alice()).await;
     assert_eq!(status(real.clone()).await.status(), StatusCode::OK);
@@ -311,11 +320,18 @@ async fn made_up_opaque_tokens_cost_at_most_the_address_budget() {
         "{asked} introspection calls for 200 made-up tokens and a budget of {BUDGET}"
     );
     assert!(limited >= 190, "only {limited} refused for the budget");
-    // With cache time 0 a valid token is asked about each time: over budget, it waits too.
+    // With cache time 0 a valid token is asked about each time, but a token accepted before
+    // spends no budget: it keeps working while its address is over budget.
+    let before_real = calls();
+    assert_eq!(status(real).await.status(), StatusCode::OK, "a known token");
+    assert_eq!(calls() - before_real, 1, "asked about again (cache time 0)");
+    // Past the refusal's 30 s, a refused token asked about again spends the budget like a new
+    // one: a stock of refused tokens is no free way to the authorization server.
+    env.advance(31);
     assert_eq!(
-        status(real).await.status(),
+        status(made_up).await.status(),
         StatusCode::TOO_MANY_REQUESTS,
-        "a cache miss over budget"
+        "a refused token over budget"
     );
 }
 
@@ -346,6 +362,43 @@ async fn a_cached_token_works_while_its_address_is_over_budget() {
         "{statuses:?}"
     );
     assert_eq!(env.initialize_status(Some(&real)).await, StatusCode::OK);
+}
+
+/// P03: while the metadata that names the introspection endpoint cannot be had, opaque tokens
+/// fail closed (503) and cost the authorization server one discovery per cooldown, not one per
+/// token.
+#[tokio::test]
+async fn an_undiscoverable_introspection_endpoint_is_not_rediscovered_per_token() {
+    let env = TestEnv::setup()
+        .confidential_client("mcp-server", "server-secret")
+        .idp_fault_at_start(Endpoint::OauthAuthorizationServer, Fault::status(500))
+        .idp_fault_at_start(Endpoint::OpenidConfiguration, Fault::status(500))
+        .configure(|s| {
+            s.issuers.primary_mut().remote = Some(introspection(true));
+            s.transport = mcp_oauth_server::Transport::Stateless;
+        })
+        .no_wait()
+        .start()
+        .await;
+    env.freeze_clocks();
+    let issuer = env.idp.issuer();
+    let fetches = || {
+        issuer.requests(Endpoint::OauthAuthorizationServer)
+            + issuer.requests(Endpoint::OpenidConfiguration)
+    };
+    let before = fetches();
+    for n in 0..6 {
+        let token = format!("an-opaque-token-while-discovery-fails-{n}");
+        assert_eq!(
+            env.initialize_status(Some(&token)).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    let asked = fetches() - before;
+    assert!(
+        asked <= 3,
+        "{asked} metadata fetches for 6 tokens: one discovery tries at most 3 URLs"
+    );
 }
 
 /// P03: an introspection endpoint that errs, sends garbage, hangs past the timeout or drops the

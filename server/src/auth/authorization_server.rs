@@ -230,9 +230,11 @@ impl AuthorizationServer {
     /// # Errors
     /// [`DiscoveryError`] when the metadata cannot be had or names no usable endpoint.
     pub(crate) async fn introspection_endpoint(&self) -> Result<FetchUrl, DiscoveryError> {
+        // Asked on behalf of unauthenticated requests: discovery under the same cooldown as the
+        // metadata route, so an outage does not cost one discovery per token.
         let metadata = match self.held() {
             Some(metadata) => metadata,
-            None => self.discover().await?,
+            None => self.metadata(Duration::MAX).await?,
         };
         metadata
             .document

@@ -192,7 +192,7 @@ impl Verifiers {
 
 /// Three base64url segments whose first decodes to a JSON object: what a JWS compact
 /// serialization is. Anything else is an opaque token.
-fn looks_like_jwt(token: &str) -> bool {
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
     let mut segments = token.split('.');
     let (Some(header), Some(_), Some(_), None) = (
         segments.next(),

@@ -30,6 +30,7 @@ pub(crate) use budget::OverBudget;
 use super::authorization_server::AuthorizationServer;
 use super::claims::VerifiedClaims;
 use super::fetch::FetchUrl;
+use super::issuers::looks_like_jwt;
 use super::policy::{ClientIdAudience, ValidationPolicy};
 use super::principal::VerifiedBy;
 use super::token::TokenError;
@@ -202,8 +203,13 @@ const MAX_CACHED: u64 = 100_000;
 const MAX_IN_FLIGHT: usize = 32;
 
 /// How long a refused token's answer is kept at least, whatever the cache time: a refusal
-/// cannot become wrong by being reused, and a repeated made-up token then costs no call.
+/// cannot become wrong by being reused, and a repeated made-up token then costs no call. Not a
+/// token refused as not yet valid: that one is asked about again once it may be.
 pub(crate) const REFUSAL_KEPT: Duration = Duration::from_secs(30);
+
+/// How long after its answer's reuse time a token accepted before still counts as known: asking
+/// about it again spends no client's budget.
+const KNOWN_FOR: Duration = Duration::from_secs(600);
 
 /// The lengths an opaque access token can have. RFC 6749 §10.10 and RFC 6750 §5.2 want at least
 /// 128 bits of entropy (22 base64 characters); 16 leaves room for short formats. Real opaque
@@ -220,8 +226,9 @@ impl RemoteVerifier {
     ) -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(MAX_CACHED)
-            // A memory bound only; reuse is decided by `reuse_until` on the server's clock.
-            .time_to_live(method.cache_for().max(REFUSAL_KEPT))
+            // A memory bound, and how long a token counts as known (see `verify`); reuse is
+            // decided by `reuse_until` on the server's clock.
+            .time_to_live(method.cache_for().max(REFUSAL_KEPT) + KNOWN_FOR)
             .build();
         Self {
             method,
@@ -257,17 +264,23 @@ impl RemoteVerifier {
         key: TokenHash,
         client: Option<IpAddr>,
     ) -> Result<Result<VerifiedClaims, TokenError>, RemoteFailure> {
-        if !OPAQUE_TOKEN_LENGTHS.contains(&token.len()) && !looks_like_a_jwt(token) {
+        let judged_as_jwt = self.covers_jwts() && looks_like_jwt(token);
+        if !OPAQUE_TOKEN_LENGTHS.contains(&token.len()) && !judged_as_jwt {
             return Ok(Err(TokenError::Malformed(
                 "the token cannot be an access token of this issuer",
             )));
         }
-        if let Some(verdict) = self.cache.get(&key).await
+        let known = self.cache.get(&key).await;
+        if let Some(verdict) = &known
             && self.clock.now() < verdict.reuse_until
         {
             return Ok(verdict.judged.clone());
         }
-        if let (Some(budget), Some(client)) = (&self.budget, client) {
+        // Asking again about a token accepted before (its answer past its reuse time) is what
+        // every live token costs once per cache period: free. Any other token spends the budget,
+        // so a stock of refused tokens cannot be asked about again for nothing.
+        let accepted_before = known.as_ref().is_some_and(|verdict| verdict.judged.is_ok());
+        if !accepted_before && let (Some(budget), Some(client)) = (&self.budget, client) {
             budget.spend(client).map_err(RemoteFailure::OverBudget)?;
         }
         for _ in 0..2 {
@@ -295,7 +308,7 @@ impl RemoteVerifier {
     fn verdict(&self, judged: Result<VerifiedClaims, TokenError>) -> Verdict {
         let now = self.clock.now();
         let cache_for = match judged {
-            Ok(_) => self.method.cache_for(),
+            Ok(_) | Err(TokenError::NotYetValid) => self.method.cache_for(),
             Err(_) => self.method.cache_for().max(REFUSAL_KEPT),
         };
         let cache_for = i64::try_from(cache_for.as_secs()).unwrap_or(i64::MAX);
@@ -381,10 +394,4 @@ impl RemoteVerifier {
             tracing::warn!(error, issuer = %self.policy.issuer(), "{what}");
         }
     }
-}
-
-/// Whether `token` has the shape of a JWT (three dot-separated parts): those are judged by their
-/// length limit elsewhere, not by the opaque-token lengths.
-fn looks_like_a_jwt(token: &str) -> bool {
-    token.split('.').count() == 3
 }
