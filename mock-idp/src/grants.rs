@@ -162,7 +162,10 @@ impl Grants {
     /// spend it and so deny the real client its tokens. A second redemption that does pass
     /// `binding` means the code and its verifier were replayed: it is refused and what the first
     /// issued is revoked (RFC 6749 §4.1.2, §10.5); one that fails `binding` is refused like any
-    /// stranger's and revokes nothing.
+    /// stranger's and revokes nothing. Failed attempts are not counted against the code: a
+    /// bound low enough to matter would hand the thief the same denial of service, and guessing
+    /// a verifier of RFC 7636 §4.1's length (43+ characters, 256 bits of entropy recommended,
+    /// §7.1) within the code's 60 s is not feasible.
     pub(crate) fn redeem_code<E>(
         &self,
         code: &str,
