@@ -219,6 +219,29 @@ async fn slow_headers_and_idle_connections_are_closed() {
     assert_eq!(env.initialize_status(Some(&token)).await, StatusCode::OK);
 }
 
+/// An HTTP/2 cleartext connection to the server made by `builder`: a sender ready for a request,
+/// and the task driving the connection (it answers PINGs; it ends when the server closes).
+async fn h2c(
+    env: &TestEnv,
+    builder: &h2::client::Builder,
+) -> (
+    h2::client::SendRequest<&'static [u8]>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let socket = TcpStream::connect(env.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (sender, connection) = builder.handshake(socket).await.unwrap();
+    let connection = tokio::spawn(connection);
+    (sender.ready().await.unwrap(), connection)
+}
+
+fn healthz(env: &TestEnv) -> axum::http::Request<()> {
+    axum::http::Request::get(format!("{}/healthz", env.base))
+        .body(())
+        .unwrap()
+}
+
 /// Reads until the peer closes (true) or `deadline` passes (false).
 async fn closed_within(stream: &mut TcpStream, deadline: Duration) -> bool {
     let until = Instant::now() + deadline;
@@ -282,19 +305,9 @@ async fn an_http2_peer_granting_no_window_cannot_hold_its_connection() {
         .configure(|s| s.limits.header_read_timeout = Duration::from_secs(1))
         .start()
         .await;
-    let addr = env.base.trim_start_matches("http://").to_owned();
-    let socket = TcpStream::connect(&addr).await.unwrap();
-    let (sender, connection) = h2::client::Builder::new()
-        .initial_window_size(0)
-        .handshake::<_, &'static [u8]>(socket)
-        .await
-        .unwrap();
-    let connection = tokio::spawn(connection);
-    let mut sender = sender.ready().await.unwrap();
-    let request = axum::http::Request::get(format!("{}/healthz", env.base))
-        .body(())
-        .unwrap();
-    let (response, _) = sender.send_request(request, true).unwrap();
+    let (mut sender, connection) =
+        h2c(&env, h2::client::Builder::new().initial_window_size(0)).await;
+    let (response, _) = sender.send_request(healthz(&env), true).unwrap();
     // The headers arrive; the body never can. The response is held, unread.
     let _held = response.await.unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
@@ -312,16 +325,9 @@ async fn an_http2_connection_in_use_is_served() {
         .configure(|s| s.limits.header_read_timeout = Duration::from_secs(1))
         .start()
         .await;
-    let addr = env.base.trim_start_matches("http://").to_owned();
-    let socket = TcpStream::connect(&addr).await.unwrap();
-    let (sender, connection) = h2::client::handshake(socket).await.unwrap();
-    tokio::spawn(connection);
-    let mut sender = sender.ready().await.unwrap();
+    let (mut sender, _connection) = h2c(&env, &h2::client::Builder::new()).await;
     for _ in 0..2 {
-        let request = axum::http::Request::get(format!("{}/healthz", env.base))
-            .body(())
-            .unwrap();
-        let (response, _) = sender.send_request(request, true).unwrap();
+        let (response, _) = sender.send_request(healthz(&env), true).unwrap();
         let response = response.await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         sender = sender.ready().await.unwrap();
