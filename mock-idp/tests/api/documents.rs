@@ -229,6 +229,8 @@ async fn loopback_documents_are_fetched_only_when_allowed() {
 async fn a_failed_document_is_not_fetched_again_during_the_cooldown() {
     let host = DocumentHost::start(Answer::With(404, "{}")).await;
     let idp = builder().start().await.unwrap();
+    // 59 s of a 60 s cooldown must stay 59 s however slow the machine: the clock stands still.
+    idp.clock().set(idp.clock().now());
     let client_id = host.url("/missing.json");
     for attempt in 0..3 {
         let (status, _, _) = authorize(&idp, &client_id).await;
@@ -237,6 +239,11 @@ async fn a_failed_document_is_not_fetched_again_during_the_cooldown() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }
     assert_eq!(host.connections(), 1, "one fetch for six requests");
+    // A busy machine: real seconds pass. A running clock would now end the cooldown early.
+    let real = std::time::Instant::now();
+    while real.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     idp.clock().advance(Duration::from_secs(59));
     authorize(&idp, &client_id).await;
     assert_eq!(host.connections(), 1, "still cooling down");
