@@ -390,7 +390,8 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
 }
 
 /// Starts the server binary on a free port, trusting `issuer`, with small caps so the soak
-/// reaches them: 4 sessions per principal, 40 in all, a 2 s header timeout.
+/// reaches them: 4 sessions per principal, 40 in all, a 2 s header timeout, verified tokens kept
+/// 10 s.
 fn start_server(issuer: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-oauth-server"))
         .env("OAUTH_ISSUER", issuer)
@@ -398,6 +399,10 @@ fn start_server(issuer: &str) -> Server {
         .env("MCP_MAX_SESSIONS_PER_PRINCIPAL", "4")
         .env("MCP_MAX_SESSIONS", "40")
         .env("MCP_HEADER_READ_TIMEOUT_SECS", "2")
+        // Newcomers bring a new token every half second; the verified-token cache keeps each for
+        // its maximum age (5 minutes by default), so memory grows until that window is full. A
+        // window of 10 s lets the soak see the plateau, not the filling.
+        .env("OAUTH_TOKEN_CACHE_MAX_AGE_SECS", "10")
         .env(
             "MCP_RATE_LIMIT_PER_MINUTE",
             RATE_LIMIT_PER_MINUTE.to_string(),
