@@ -83,6 +83,12 @@ impl RateLimiter {
     }
 }
 
+/// A `Retry-After` value for `wait`: whole seconds, rounded up, at least one (RFC 9110 §10.2.3).
+pub(crate) fn retry_after(wait: Duration) -> HeaderValue {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
+}
+
 /// Middleware (after authentication): 429 once the caller's budget is spent.
 pub(crate) async fn limit_rate(
     State(limiter): State<Arc<RateLimiter>>,
@@ -100,11 +106,9 @@ pub(crate) async fn limit_rate(
             ErrorCode::ServerBusy,
             "Rate limit exceeded; retry after the time in Retry-After",
         );
-        // Whole seconds, rounded up, at least one (RFC 9110 §10.2.3).
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after(wait));
         return response;
     }
     next.run(request).await

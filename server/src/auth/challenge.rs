@@ -18,6 +18,7 @@ use serde_json::json;
 use super::keys::KeysUnavailable;
 use super::remote::{OverBudget, RemoteFailure, RemoteUnavailable};
 use super::token::TokenError;
+use crate::rate_limit::retry_after;
 use crate::resource::Resource;
 
 /// Why a request to `/mcp` was refused by the auth layers.
@@ -109,12 +110,9 @@ impl Challenger {
                     Json(json!({"error": "too_many_requests", "error_description": "too many unknown tokens from this address; retry after the time in Retry-After"})),
                 )
                     .into_response();
-                // Whole seconds, rounded up (RFC 9110 §10.2.3).
-                let wait = over.retry_after;
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after(over.retry_after));
                 return response;
             }
             AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_) => {
