@@ -353,7 +353,12 @@ fn value_problem(arg: &Arg, source: Option<ValueSource>, value: &OsStr) -> Optio
         .no_binary_name(true)
         .arg(arg.clone().env(None::<&str>).required(false));
     let error = alone.try_get_matches_from([flag]).err()?;
-    let shown = value.to_string_lossy();
+    // A secret's value is never echoed, even one that is malformed (not UTF-8).
+    let shown = if arg.is_hide_env_values_set() {
+        "[redacted]".into()
+    } else {
+        value.to_string_lossy()
+    };
     let reason = match error.kind() {
         ErrorKind::InvalidValue => match error.get(ContextKind::ValidValue) {
             Some(ContextValue::Strings(valid)) => format!("use one of: {}", valid.join(", ")),
@@ -417,6 +422,25 @@ mod tests {
                 .ends_with("use one of: redirect, proxy"),
             "{error}"
         );
+    }
+
+    /// D11: a malformed secret is reported by its variable, never by its value.
+    #[cfg(unix)]
+    #[test]
+    fn a_malformed_secret_is_reported_without_its_value() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let secret = std::ffi::OsString::from_vec(b"s3cret-\xff-value".to_vec());
+        let Err(ArgsError::Values(error)) = Args::parse_reporting_every_problem([
+            "mcp-oauth-server".into(),
+            "--client-secret".into(),
+            secret,
+        ]) else {
+            panic!("a secret that is not UTF-8 must be refused");
+        };
+        assert_eq!(&*error.problems[0].variable, "OAUTH_CLIENT_SECRET");
+        let message = error.to_string();
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(message.contains("[redacted]"), "{message}");
     }
 
     /// Well-formed values parse as clap parses them, with nothing to report.
