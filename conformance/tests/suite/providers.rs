@@ -401,6 +401,40 @@ async fn an_undiscoverable_introspection_endpoint_is_not_rediscovered_per_token(
     );
 }
 
+/// P02: a token refused as not yet valid is asked about again (it may become valid); only other
+/// refusals are kept for at least 30 s whatever the cache time.
+#[tokio::test]
+async fn a_token_not_yet_valid_is_asked_about_again() {
+    let introspector = MockServer::start().await;
+    let not_before = mcp_oauth_server::SystemClock.now() + 3600;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "active": true, "sub": "alice", "scope": "mcp:tools", "nbf": not_before,
+        })))
+        .expect(2)
+        .mount(&introspector)
+        .await;
+    let endpoint = FetchUrl::parse(&format!("{}/introspect", introspector.uri())).unwrap();
+    let env = TestEnv::setup()
+        .configure(move |s| {
+            let mut remote = introspection(false);
+            if let RemoteVerification::Introspection(settings) = &mut remote {
+                settings.endpoint = Some(endpoint);
+                settings.cache_for = Duration::ZERO;
+                settings.audience = IntrospectedAudience::CheckedWhenPresent;
+            }
+            s.issuers.primary_mut().remote = Some(remote);
+        })
+        .start()
+        .await;
+    for _ in 0..2 {
+        let (status, description) = refusal(&env, "an-opaque-token-valid-only-later").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{description}");
+    }
+    introspector.verify().await;
+}
+
 /// P03: an introspection endpoint that errs, sends garbage, hangs past the timeout or drops the
 /// connection fails closed (503, never 200); when it recovers, the same token passes (failures
 /// are not cached).
