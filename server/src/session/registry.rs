@@ -324,6 +324,28 @@ mod tests {
         registry.release(&other);
     }
 
+    /// R03: two newcomers admitted at once on the strength of one large holder: the first bind
+    /// takes that holder's extra session; by the second, every principal holds one, and nobody's
+    /// only session is ended (the cap is exceeded by the one in flight until a session ends).
+    #[test]
+    fn making_room_never_ends_a_principals_only_session() {
+        let registry = registry(3, 3);
+        let (crowd, bob) = (Owner::new("i", "crowd"), Owner::new("i", "bob"));
+        for (session, owner) in [("c1", &crowd), ("c2", &crowd), ("b1", &bob)] {
+            registry.reserve(owner).unwrap();
+            assert!(registry.bind(id(session), owner.clone()).is_empty());
+        }
+        let (n1, n2) = (Owner::new("i", "n1"), Owner::new("i", "n2"));
+        registry.reserve(&n1).unwrap();
+        registry.reserve(&n2).unwrap();
+        assert_eq!(registry.bind(id("n1"), n1), vec![id("c1")]);
+        assert!(registry.bind(id("n2"), n2).is_empty());
+        assert_eq!(registry.len(), 4);
+        for (session, subject) in [("c2", "crowd"), ("b1", "bob")] {
+            assert!(registry.use_session(session, "i", subject), "{session}");
+        }
+    }
+
     /// R03: when every principal holds one session, the cap refuses, except a principal
     /// replacing its own.
     #[test]
