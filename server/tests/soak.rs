@@ -11,7 +11,7 @@
 //! opening sessions while it does, and one principal far over its rate limit. Passes when nothing
 //! answers a 5xx other than the documented 503 (session cap at equal shares), the well-behaved
 //! principals and the newcomers never see anything but 200, idle connections are closed, the
-//! server stays up, and its RSS stays flat (within 10%) over the second half.
+//! server stays up, and its RSS stays flat (within 5% from the 10th second on).
 //!
 //! `cargo test` runs a short version (SOAK_SECS, default 8). The full minute, on a release build:
 //! `SOAK_SECS=60 cargo test --release -p mcp-oauth-server --test soak -- --nocapture`
@@ -377,15 +377,19 @@ async fn mixed_hostile_load_leaves_good_principals_unaffected_and_memory_flat() 
         report["idle h2c"].get(&1).copied().unwrap_or(0) >= 20,
         "idle HTTP/2 connections were not closed: {report:?}"
     );
-    // Memory: from the 10th second (or a sixth of a short run) to the end, within 10%.
+    // Memory: from the 10th second to the end, within 5% (glibc's malloc rose 7% here, holding on
+    // to freed session memory: the binary allocates with jemalloc). A short run is still warming
+    // up: from a sixth of it, within 10%.
     let from = usize::try_from((seconds / 6).clamp(2, 10)).unwrap();
+    let bound = if from == 10 { 1.05 } else { 1.10 };
     let window = &rss[from - 1..];
     let baseline = window[0] as f64;
     let peak = *window.iter().max().unwrap() as f64;
     let last = *window.last().unwrap() as f64;
     assert!(
-        peak <= baseline * 1.10 && last <= baseline * 1.10,
-        "RSS grew more than 10% after second {from}: {rss:?}"
+        peak <= baseline * bound && last <= baseline * bound,
+        "RSS grew more than {:.0}% after second {from}: {rss:?}",
+        (bound - 1.0) * 100.0
     );
 }
 
