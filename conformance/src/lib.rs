@@ -22,14 +22,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_oauth_server::{App, Clock as _, Issuer, OffsetClock, Settings};
+use mcp_oauth_server::{Clock as _, Issuer, OffsetClock, Server, Settings};
 use mock_idp::{
     AccessTokenSpec, Client, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp,
     MockIdpBuilder,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use server::RunningServer;
+use server::{RunningServer, Tools};
 
 /// The repository's `fixtures/` folder.
 pub fn fixtures_dir() -> PathBuf {
@@ -91,6 +91,7 @@ pub struct Setup {
     faults_at_start: Vec<(Endpoint, Fault)>,
     confidential_clients: Vec<(&'static str, &'static str)>,
     wait_ready: bool,
+    tools: Tools,
 }
 
 impl Setup {
@@ -145,6 +146,12 @@ impl Setup {
         self
     }
 
+    /// The tools the server protects (ours, `get_me`, unless said otherwise).
+    pub fn tools(mut self, tools: Tools) -> Self {
+        self.tools = tools;
+        self
+    }
+
     /// Starts without waiting for the keys (for readiness and outage tests).
     pub fn no_wait(mut self) -> Self {
         self.wait_ready = false;
@@ -186,7 +193,9 @@ impl Setup {
             change(&mut settings, &idp);
         }
         let clock = OffsetClock::default();
-        let server = RunningServer::start(listener, settings, Arc::new(clock.clone())).await;
+        let server =
+            RunningServer::start_with(listener, settings, Arc::new(clock.clone()), self.tools)
+                .await;
         let env = TestEnv {
             idp,
             endpoint: server.endpoint.clone(),
@@ -213,6 +222,7 @@ impl TestEnv {
             faults_at_start: Vec::new(),
             confidential_clients: Vec::new(),
             wait_ready: true,
+            tools: Tools::default(),
         }
     }
 
@@ -221,8 +231,8 @@ impl TestEnv {
         Self::setup().start().await
     }
 
-    /// The server app (for its readiness and settings).
-    pub fn app(&self) -> &App {
+    /// The server under test (for its readiness and settings).
+    pub fn app(&self) -> &Server {
         &self.server.app
     }
 

@@ -4,7 +4,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use mcp_oauth_server::{App, Clock, Settings};
+use futures_util::future::BoxFuture;
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{Clock, NoHandler, Server, ServerBuilder, Settings};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -17,8 +19,8 @@ pub struct RunningServer {
     pub base: String,
     /// The MCP endpoint as requested (`http://127.0.0.1:PORT/mcp`).
     pub endpoint: String,
-    /// The app (readiness, open sessions).
-    pub app: App,
+    /// The server (readiness, open sessions).
+    pub app: Server,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -33,10 +35,20 @@ impl RunningServer {
         (listener, port)
     }
 
-    /// Starts the server on `listener`.
+    /// Starts the server with our own tools (`get_me`) on `listener`.
     pub async fn start(listener: TcpListener, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        Self::start_with(listener, settings, clock, Tools::default()).await
+    }
+
+    /// Starts the server with `tools` on `listener`.
+    pub async fn start_with(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        tools: Tools,
+    ) -> Self {
         let port = listener.local_addr().unwrap().port();
-        let app = App::start(settings.clone(), clock).await.unwrap();
+        let app = (tools.build)(Server::builder(settings.clone()), clock).await;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.clone().serve(listener, async {
             let _ = stopped.await;
@@ -50,6 +62,37 @@ impl RunningServer {
             stop: Some(stop),
             task,
         }
+    }
+}
+
+/// The tools a server under test protects: what the harness is parameterised by, so the same
+/// tests run against any handler.
+pub struct Tools {
+    build: Box<Build>,
+}
+
+/// Gives the builder its handler and builds.
+type Build = dyn FnOnce(ServerBuilder<NoHandler>, Arc<dyn Clock>) -> BoxFuture<'static, Server>;
+
+impl Tools {
+    /// The handlers `make` returns.
+    pub fn of<F, H>(make: F) -> Self
+    where
+        F: Fn() -> H + Send + Sync + 'static,
+        H: rmcp::ServerHandler,
+    {
+        Self {
+            build: Box::new(move |builder, clock| {
+                Box::pin(async move { builder.handler(make).build(clock).await.unwrap() })
+            }),
+        }
+    }
+}
+
+impl Default for Tools {
+    /// Ours: `get_me`.
+    fn default() -> Self {
+        Self::of(DefaultTools::new)
     }
 }
 

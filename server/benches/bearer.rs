@@ -1,5 +1,5 @@
 //! What the bearer layer costs per request, in-process (no sockets): a trivial service alone, and
-//! behind [`App::protect`] with a valid token on a verified-token cache hit, on a miss (cache off:
+//! behind [`Server::protect`] with a valid token on a verified-token cache hit, on a miss (cache off:
 //! every request verifies the RS256 signature), and with each kind of bad token. Also the scope
 //! gate's JSON parse of a typical `tools/call` body, which rmcp parses again.
 //! Run: `cargo bench -p mcp-oauth-server --bench bearer` (results in BENCHMARKS.md).
@@ -18,7 +18,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_oauth_server::{App, Issuer, ResourceUrl, Settings, SystemClock, TokenCacheSettings};
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{Issuer, ResourceUrl, Server, Settings, SystemClock, TokenCacheSettings};
 use mock_idp::attack::{Forgery, Signature};
 use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, KeySupply, MockIdp};
 use tower::ServiceExt as _;
@@ -34,14 +35,18 @@ fn trivial() -> Router {
     Router::new().route("/", get(|| async { "ok" }))
 }
 
-async fn app(idp: &MockIdp, cache: TokenCacheSettings) -> App {
+async fn app(idp: &MockIdp, cache: TokenCacheSettings) -> Server {
     let mut settings = Settings::new(
         Issuer::parse(idp.url()).unwrap(),
         ResourceUrl::parse(RESOURCE).unwrap(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
     );
     settings.token_cache = cache;
-    let app = App::start(settings, Arc::new(SystemClock)).await.unwrap();
+    let app = Server::builder(settings)
+        .handler(DefaultTools::new)
+        .build(Arc::new(SystemClock))
+        .await
+        .unwrap();
     assert!(app.is_ready());
     app
 }

@@ -17,7 +17,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_oauth_server::{App, Issuer, Settings, SystemClock, Transport};
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{Issuer, Server, Settings, SystemClock, Transport};
 use mock_idp::{AccessTokenSpec, KeyPair, KeySupply, MockIdp};
 use tower::ServiceExt as _;
 
@@ -65,7 +66,11 @@ fn bench_router(c: &mut Criterion) {
         )
         .unwrap();
     let app = runtime
-        .block_on(App::start(settings, Arc::new(SystemClock)))
+        .block_on(
+            Server::builder(settings)
+                .handler(DefaultTools::new)
+                .build(Arc::new(SystemClock)),
+        )
         .unwrap();
     let checked = app.router();
     let unchecked = app.unchecked_router();

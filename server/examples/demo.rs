@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use mcp_oauth_server::{App, Args, SystemClock, Transport};
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{Args, Server, SystemClock, Transport};
 use mock_idp::{AccessTokenSpec, Client, IssuerSettings, MockIdp};
 use tokio::net::TcpListener;
 
@@ -92,7 +93,10 @@ async fn main() -> anyhow::Result<()> {
                 .expires_in(Duration::from_secs(3600)),
         )
         .await?;
-    let app = App::start(settings, Arc::new(SystemClock)).await?;
+    let app = Server::builder(settings)
+        .handler(DefaultTools::new)
+        .build(Arc::new(SystemClock))
+        .await?;
     let endpoint = app.settings().resource.url.to_string();
     let stateless = app.settings().transport == Transport::Stateless;
     tracing::info!(address = %listener.local_addr()?, %endpoint, issuer = %idp.url(), "mcp-oauth-server demo listening");

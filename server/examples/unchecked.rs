@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use mcp_oauth_server::{App, Args, SystemClock};
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{Args, Server, SystemClock};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -18,7 +19,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
-    let app = App::start(settings, Arc::new(SystemClock)).await?;
+    let app = Server::builder(settings)
+        .handler(DefaultTools::new)
+        .build(Arc::new(SystemClock))
+        .await?;
     eprintln!(
         "UNCHECKED benchmark server on {}: admits anyone",
         listener.local_addr()?

@@ -1,4 +1,5 @@
-//! The one place routes and layers are assembled, and [`App::serve`] runs them.
+//! The one place routes and layers are assembled around the user's handler, and
+//! [`Server::serve`] runs them.
 //!
 //! A request to `/mcp` walks one line of layers: CORS (answers preflights) → Origin/Host guard
 //! (403) → bearer authentication (401/400) → rate limit (429) → request timeout (408) → body
@@ -18,8 +19,9 @@ use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::ServerHandler;
+use rmcp::model::Tool;
+use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -34,6 +36,7 @@ use crate::auth::challenge::Challenger;
 use crate::auth::fetch::Fetcher;
 use crate::auth::issuers::Verifiers;
 use crate::auth::keys::{KeySources, RefreshError};
+use crate::auth::scopes::ToolLookup;
 use crate::auth::token_cache::TokenCache;
 use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
@@ -48,16 +51,18 @@ use crate::telemetry::{
     ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
     take_client_request_id,
 };
-use crate::tools::{McpTools, TOOL_SCOPES};
+use crate::tools::declared_scopes;
 use crate::{health, serve};
 
 mod background;
-mod shared_mcp;
+mod catalog;
+mod handler;
 mod trust;
 #[cfg(feature = "bench-unchecked")]
 mod unchecked;
 
-use shared_mcp::SharedMcp;
+pub use catalog::CatalogError;
+use handler::{Factory, HandlerFactory};
 use trust::issuer_verifier;
 
 /// Why the server cannot start.
@@ -71,12 +76,37 @@ pub enum StartError {
         "{0}; check OAUTH_ISSUER (it must equal the metadata's issuer byte for byte) or OAUTH_WELL_KNOWN_URL"
     )]
     Discovery(#[source] RefreshError),
+    /// The handler's tools could not be listed.
+    #[error("cannot read the handler's tools: {0}")]
+    Tools(#[from] CatalogError),
 }
 
-/// A configured server: state shared by all requests, and the router over it.
-#[derive(Debug, Clone)]
-pub struct App {
+/// An OAuth-protected MCP server over an rmcp handler: every check in front of the handler's
+/// tools, the discovery documents beside them, and the tasks that keep keys loaded.
+///
+/// Built with [`Server::builder`]; then [`Server::serve`] runs it on a listener, or
+/// [`Server::router`] hands its routes to an axum app of yours (start [`Server::spawn_background`]
+/// then, and stop it with [`Server::shutdown`]).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use mcp_oauth_server::{Args, Server, SystemClock, tools::DefaultTools};
+///
+/// let settings = Args::parse_from_env()?.settings()?;
+/// let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+/// Server::builder(settings)
+///     .handler(DefaultTools::new)
+///     .build(Arc::new(SystemClock))
+///     .await?
+///     .serve(listener, tokio_graceful::default_signal())
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Server {
     settings: Arc<Settings>,
+    handler: Arc<dyn HandlerFactory>,
     auth: Arc<Authenticator>,
     keys: Arc<KeySources>,
     sessions: Option<Arc<Sessions>>,
@@ -85,20 +115,96 @@ pub struct App {
     metadata: Arc<Metadata>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// Whether the background tasks were started.
+    background: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl App {
-    /// Builds the server and makes a first attempt to load the keys. A metadata document naming
-    /// another issuer stops the start; an unreachable authorization server does not: readiness
-    /// stays false and a background task keeps trying (started by [`App::serve`]).
+impl std::fmt::Debug for Server {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Server")
+            .field("resource", &self.settings.resource.url.as_str())
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Server::builder`] returns: settings, and (once [`ServerBuilder::handler`] is called)
+/// the handler to protect. Without a handler there is no `build`.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until built"]
+pub struct ServerBuilder<F = NoHandler> {
+    settings: Settings,
+    handler: F,
+}
+
+/// A [`ServerBuilder`] still waiting for its handler.
+#[derive(Debug, Clone, Copy)]
+pub struct NoHandler;
+
+impl ServerBuilder<NoHandler> {
+    /// The tools to protect: `make` returns a new rmcp handler for each MCP session (or, in
+    /// stateless mode, each request), as rmcp's `StreamableHttpService` asks. Tools read their
+    /// caller as a [`crate::Principal`] parameter and declare their scopes with
+    /// [`crate::tools::requires_scopes`].
+    pub fn handler<F, H>(self, make: F) -> ServerBuilder<F>
+    where
+        F: Fn() -> H + Send + Sync + 'static,
+        H: ServerHandler,
+    {
+        ServerBuilder {
+            settings: self.settings,
+            handler: make,
+        }
+    }
+}
+
+impl<F, H> ServerBuilder<F>
+where
+    F: Fn() -> H + Send + Sync + 'static,
+    H: ServerHandler,
+{
+    /// Builds the server: reads what the handler's tools declare, and makes a first attempt to
+    /// load the keys. A metadata document naming another issuer stops the start; an unreachable
+    /// authorization server does not: readiness stays false and a background task keeps trying
+    /// (started by [`Server::serve`] or [`Server::spawn_background`]).
     ///
     /// # Errors
-    /// [`StartError`] when the HTTP client cannot be built or discovery finds another issuer.
-    pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+    /// [`StartError`] when the HTTP client cannot be built, discovery finds another issuer, or
+    /// the handler does not list its tools in time.
+    pub async fn build(self, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
+        let factory = Factory::new(self.handler);
+        let tools = catalog::list_tools(factory.fresh()).await?;
+        Server::start(self.settings, Arc::new(factory), &tools, clock).await
+    }
+}
+
+impl Server {
+    /// Starts building a server with `settings`; give it a handler next.
+    pub fn builder(settings: Settings) -> ServerBuilder<NoHandler> {
+        ServerBuilder {
+            settings,
+            handler: NoHandler,
+        }
+    }
+
+    async fn start(
+        mut settings: Settings,
+        handler: Arc<dyn HandlerFactory>,
+        tools: &[Tool],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let lookup = Arc::clone(&handler);
+        settings.scopes.with_declared(
+            tools
+                .iter()
+                .map(|tool| (tool.name.to_string(), declared_scopes(tool))),
+            ToolLookup(Arc::new(move |name| {
+                lookup.tool(name).map(|tool| declared_scopes(&tool))
+            })),
+        );
         let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
-        let metrics = Arc::new(Metrics::new(
-            TOOL_SCOPES.iter().map(|(tool, _)| (*tool).to_owned()),
-        ));
+        let metrics = Arc::new(Metrics::new(tools.iter().map(|tool| tool.name.to_string())));
         let mut sources = Vec::new();
         let first = issuer_verifier(
             settings.issuers.primary(),
@@ -117,7 +223,9 @@ impl App {
             );
         }
         let verifiers = Verifiers::new(first, more);
-        let challenger = Challenger::new(&settings.resource, settings.scopes.basic().to_vec());
+        // The 401 names every scope some tool needs (B10): a client signing in once can use every
+        // tool it is allowed; the 403 step-up stays precise per tool (H05).
+        let challenger = Challenger::new(&settings.resource, settings.scopes.all_scopes());
         let metadata = Arc::new(Metadata::new(
             &settings.resource,
             settings.scopes.all_scopes(),
@@ -144,6 +252,7 @@ impl App {
         Ok(Self {
             guard: Arc::new(settings.guard.clone()),
             settings: Arc::new(settings),
+            handler,
             auth,
             keys,
             sessions,
@@ -151,6 +260,7 @@ impl App {
             metadata,
             metrics,
             shutdown: CancellationToken::new(),
+            background: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -252,27 +362,9 @@ impl App {
             .disable_allowed_origins()
             .with_max_request_body_bytes(self.settings.limits.max_body_bytes)
             .with_cancellation_token(self.shutdown.child_token());
-        match &self.sessions {
-            None => {
-                let config = rmcp_config
-                    .with_legacy_session_mode(false)
-                    .with_json_response(true);
-                let service = StreamableHttpService::new(
-                    || Ok(McpTools::new()),
-                    Arc::new(NeverSessionManager::default()),
-                    config,
-                );
-                self.mount(self.checked(SharedMcp::new(service), checks))
-            }
-            Some(sessions) => {
-                let service = StreamableHttpService::new(
-                    || Ok(McpTools::new()),
-                    sessions.manager(),
-                    rmcp_config,
-                );
-                self.mount(self.checked(SharedMcp::new(service), checks))
-            }
-        }
+        let sessions = self.sessions.as_ref().map(|sessions| sessions.manager());
+        let service = self.handler.service(sessions, rmcp_config);
+        self.mount(self.checked(service, checks))
     }
 
     /// The request checks in front of rmcp, outermost first. One `ServiceBuilder` stack
@@ -398,53 +490,59 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, then ends MCP sessions and drains open
-    /// connections for a bounded time. Background tasks (key loading, forgetting idle
-    /// rate-limit state) run while it serves.
+    /// connections for a bounded time. The background tasks ([`Server::spawn_background`]) run
+    /// while it serves, and `/metrics` on its own listener when configured.
     ///
     /// # Errors
-    /// None today; the signature keeps room for listener errors.
+    /// When the metrics listener cannot be bound.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let metrics = match self.settings.metrics_addr {
-            Some(addr) => {
-                let listener = TcpListener::bind(addr).await?;
-                tracing::info!(address = %listener.local_addr()?, "metrics listening (GET /metrics)");
-                let router = self.metrics_router();
-                let stop = self.shutdown.clone();
-                let limits = self.settings.limits;
-                Some(tokio::spawn(async move {
-                    serve::serve(listener, router, limits, stop.cancelled_owned(), || {}).await;
-                }))
-            }
-            None => None,
-        };
-        let loaders = self.spawn_key_loaders();
-        let pruner = self.spawn_rate_limit_pruner();
-        let stop = self.shutdown.clone();
-        let router = self.router();
+        if let Some(addr) = self.settings.metrics_addr {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(address = %listener.local_addr()?, "metrics listening (GET /metrics)");
+            let router = self.metrics_router();
+            let stop = self.shutdown.clone();
+            let limits = self.settings.limits;
+            tokio::spawn(async move {
+                serve::serve(listener, router, limits, stop.cancelled_owned(), || {}).await;
+            });
+        }
+        self.spawn_background();
+        let server = self.clone();
         serve::serve(
             listener,
-            router,
+            self.router(),
             self.settings.limits,
             shutdown,
-            move || {
-                stop.cancel();
-            },
+            move || server.shutdown(),
         )
         .await;
-        for loader in loaders {
-            loader.abort();
-        }
-        if let Some(metrics) = metrics {
-            metrics.abort();
-        }
-        if let Some(pruner) = pruner {
-            pruner.abort();
-        }
         Ok(())
+    }
+
+    /// Starts the tasks that run beside requests: loading keys the authorization server did not
+    /// give at start (so it is picked up without a restart), and forgetting idle rate-limit state.
+    /// [`Server::serve`] starts them itself; call this when you serve [`Server::router`] yourself.
+    /// They run until [`Server::shutdown`]; a second call starts nothing more.
+    pub fn spawn_background(&self) {
+        if self
+            .background
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        self.spawn_key_loaders();
+        self.spawn_rate_limit_pruner();
+    }
+
+    /// Ends every MCP session and stops the background tasks: call it when the server serving
+    /// [`Server::router`] stops ([`Server::serve`] does it for you). Requests after it are still
+    /// checked, but find no session.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
     }
 }
 

@@ -13,9 +13,11 @@
 //! - `serve`: the accept loop (timeouts, connection cap, graceful drain).
 //! - `metadata`: RFC 9728 resource metadata and authorization-server metadata forwarding.
 //! - `jsonrpc`: the JSON-RPC errors answered before rmcp runs.
-//! - `tools`: the MCP tools (`get_me`); they see a [`Principal`], never a token.
+//! - [`tools`]: `get_me` for any handler, and how a tool declares its scopes; tools see a
+//!   [`Principal`], never a token.
 //! - `health`: liveness and readiness.
-//! - `app`: the one place routes and layers are assembled; [`App::serve`] runs them.
+//! - `app`: [`Server`], built over the user's rmcp handler: the one place routes and layers are
+//!   assembled; [`Server::serve`] runs them.
 //! - `clock`: time as a dependency ([`Clock`]).
 
 mod app;
@@ -29,13 +31,14 @@ mod jsonrpc;
 mod metadata;
 mod rate_limit;
 mod resource;
+mod run;
 mod serve;
 mod session;
 mod settings;
 mod telemetry;
-mod tools;
+pub mod tools;
 
-pub use app::{App, StartError};
+pub use app::{CatalogError, NoHandler, Server, ServerBuilder, StartError};
 pub use auth::authorization_server::{AuthorizationServerSettings, DiscoveryError, Issuer};
 pub use auth::claims::VerifiedClaims;
 pub use auth::fetch::{FetchError, FetchUrl, UrlError};
@@ -64,6 +67,7 @@ pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
 pub use metadata::AsMetadataMode;
 pub use rate_limit::RateLimit;
 pub use resource::{Resource, ResourceUrl};
+pub use run::{RunError, Startup, run};
 pub use session::{SessionLimits, Transport};
 pub use settings::Settings;
 pub use telemetry::AUDIT_TARGET;

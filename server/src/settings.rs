@@ -17,7 +17,6 @@ use crate::metadata::AsMetadataMode;
 use crate::rate_limit::RateLimit;
 use crate::resource::{Resource, ResourceUrl};
 use crate::session::Transport;
-use crate::tools::TOOL_SCOPES;
 
 /// The whole configuration of one server.
 #[derive(Debug, Clone)]
@@ -83,7 +82,7 @@ impl Settings {
             as_metadata: AsMetadataMode::default(),
             keys: KeySourceSettings::default(),
             token_cache: TokenCacheSettings::default(),
-            scopes: ScopePolicy::for_tools(TOOL_SCOPES),
+            scopes: ScopePolicy::default(),
             limits: Limits::default(),
             rate_limit: RateLimit::default(),
             transport: Transport::default(),

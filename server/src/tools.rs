@@ -1,29 +1,129 @@
-//! The MCP tools. They see the caller's [`Principal`] (put into the HTTP request extensions by the
-//! bearer layer, reached through rmcp's `Extension<http::request::Parts>`), never a token.
+//! Tools for any handler, and how a tool says which scopes it needs.
+//!
+//! A tool declares its scopes in its own definition ([`requires_scopes`], read back by
+//! [`declared_scopes`]): the scope gate, `tools/list` and the RFC 9728 `scopes_supported` all read
+//! that one declaration, so they cannot disagree. [`get_me`] is our one tool, a route any rmcp
+//! [`ToolRouter`] can add; [`DefaultTools`] serves it alone, as the binary does. Tools see the
+//! caller as a [`Principal`] (a tool parameter), never a token.
 
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::wrapper::Json;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{Implementation, MetaObject, ServerCapabilities, ServerConfig, Tool};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::auth::Principal;
 
-/// Scopes each tool needs unless configuration overrides them (`MCP_TOOL_SCOPES`).
-pub(crate) const TOOL_SCOPES: &[(&str, &[&str])] = &[("get_me", &[])];
+/// The `_meta` of a tool that needs `scopes`: put it in the tool's definition
+/// (`#[tool(meta = requires_scopes(["notes:write"]))]`). The server then answers a caller without
+/// them with HTTP 403 `insufficient_scope` naming them, before the tool runs; `tools/list` shows
+/// them to clients; the resource metadata lists them in `scopes_supported`. The shape is the
+/// per-tool `securitySchemes` of OpenAI's Apps SDK: `{"securitySchemes": [{"type": "oauth2",
+/// "scopes": [...]}]}`. A tool without it needs only the server's basic scopes
+/// (`OAUTH_REQUIRED_SCOPES`); `MCP_TOOL_SCOPES` overrides either per deployment.
+///
+/// ```
+/// use mcp_oauth_server::tools::{declared_scopes, requires_scopes};
+/// use rmcp::handler::server::wrapper::Parameters;
+/// use rmcp::{tool, tool_router};
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[tool_router]
+/// impl Notes {
+///     /// Saves a note; the caller needs `notes:write`.
+///     #[tool(description = "Save a note", meta = requires_scopes(["notes:write"]))]
+///     async fn save_note(&self, Parameters(text): Parameters<String>) -> String {
+///         format!("saved: {text}")
+///     }
+/// }
+///
+/// let tools = Notes::tool_router().list_all();
+/// assert_eq!(declared_scopes(&tools[0]), ["notes:write"]);
+/// ```
+pub fn requires_scopes<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> MetaObject {
+    let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+    let mut meta = MetaObject::default();
+    meta.0.insert(
+        "securitySchemes".to_owned(),
+        json!([{ "type": "oauth2", "scopes": scopes }]),
+    );
+    meta
+}
 
-/// The MCP server: its tools and server info.
+/// The scopes `tool` declares (see [`requires_scopes`]), in order and without repeats. Several
+/// `oauth2` schemes are alternatives to a client, but the server requires all of their scopes:
+/// it never grants more than every declaration allows. Schemes of other types (`noauth`) grant
+/// nothing here: every request needs a valid token.
+pub fn declared_scopes(tool: &Tool) -> Vec<String> {
+    let schemes = tool
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.0.get("securitySchemes"))
+        .and_then(Value::as_array);
+    let mut scopes: Vec<String> = Vec::new();
+    for scheme in schemes.into_iter().flatten() {
+        if scheme.get("type").and_then(Value::as_str) != Some("oauth2") {
+            continue;
+        }
+        let named = scheme.get("scopes").and_then(Value::as_array);
+        for scope in named.into_iter().flatten().filter_map(Value::as_str) {
+            if !scopes.iter().any(|known| known == scope) {
+                scopes.push(scope.to_owned());
+            }
+        }
+    }
+    scopes
+}
+
+/// `get_me`: who the caller is, from the verified token (the Python sample's tool). Add it to
+/// your own tools: `Self::tool_router().with_route(get_me())`.
+///
+/// ```
+/// use mcp_oauth_server::tools::get_me;
+/// use rmcp::handler::server::router::tool::ToolRouter;
+///
+/// struct MyTools;
+/// let router: ToolRouter<MyTools> = ToolRouter::new().with_route(get_me());
+/// assert!(router.has_route("get_me"));
+/// ```
+pub fn get_me<S: Send + Sync + 'static>() -> ToolRoute<S> {
+    ToolRoute::new(who_is_calling_tool_attr(), who_is_calling)
+}
+
+/// `get_me`'s definition (name, description, output schema) and body.
+#[tool(
+    name = "get_me",
+    description = "Get authenticated user information from the verified access token."
+)]
+async fn who_is_calling(caller: Principal) -> Result<Json<Me>, ErrorData> {
+    Ok(Json(Me::of(&caller)))
+}
+
+/// The binary's tools: [`get_me`] alone.
+///
+/// ```no_run
+/// # async fn run(settings: mcp_oauth_server::Settings) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use mcp_oauth_server::{Server, SystemClock, tools::DefaultTools};
+///
+/// let server = Server::builder(settings)
+///     .handler(DefaultTools::new)
+///     .build(Arc::new(SystemClock))
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct McpTools {
+pub struct DefaultTools {
     tool_router: ToolRouter<Self>,
 }
 
 /// `get_me`'s answer: the Python sample's fields, in its order.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub(crate) struct Me {
+struct Me {
     /// The caller's subject identifier (the token's `sub`).
     user_id: String,
     /// Okta's user id (`uid`), when the token has one.
@@ -48,7 +148,7 @@ pub(crate) struct Me {
 
 impl Me {
     /// The answer for `principal`.
-    pub(crate) fn of(principal: &Principal) -> Self {
+    fn of(principal: &Principal) -> Self {
         let claims = principal.claims();
         Self {
             user_id: claims.subject.clone(),
@@ -65,36 +165,23 @@ impl Me {
     }
 }
 
-#[tool_router]
-impl McpTools {
+impl DefaultTools {
     /// The tools, ready to serve.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: ToolRouter::new().with_route(get_me()),
         }
-    }
-
-    /// Who the caller is, from the verified token.
-    #[tool(description = "Get authenticated user information from the verified access token.")]
-    async fn get_me(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<Json<Me>, ErrorData> {
-        let principal = parts.extensions.get::<Principal>().ok_or_else(|| {
-            ErrorData::internal_error("no authenticated caller on this request", None)
-        })?;
-        Ok(Json(Me::of(principal)))
     }
 }
 
-impl Default for McpTools {
+impl Default for DefaultTools {
     fn default() -> Self {
         Self::new()
     }
 }
 
 #[tool_handler(router = self.tool_router)]
-impl ServerHandler for McpTools {
+impl ServerHandler for DefaultTools {
     fn get_info(&self) -> ServerConfig {
         let mut info = ServerConfig::default();
         info.capabilities = ServerCapabilities::builder().enable_tools().build();
@@ -112,4 +199,38 @@ fn rfc3339(seconds: i64) -> String {
         .and_then(|secs| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs)))
         .unwrap_or(std::time::UNIX_EPOCH);
     humantime::format_rfc3339_seconds(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool_with(meta: Value) -> Tool {
+        let mut tool = who_is_calling_tool_attr();
+        tool.meta = serde_json::from_value(meta).ok();
+        tool
+    }
+
+    #[test]
+    fn declared_scopes_read_back_what_requires_scopes_wrote() {
+        let mut tool = who_is_calling_tool_attr();
+        tool.meta = Some(requires_scopes(["a", "b", "a"]));
+        assert_eq!(declared_scopes(&tool), ["a", "b"]);
+    }
+
+    #[test]
+    fn every_oauth2_scheme_is_required_and_other_schemes_grant_nothing() {
+        let tool = tool_with(json!({"securitySchemes": [
+            {"type": "noauth"},
+            {"type": "oauth2", "scopes": ["read"]},
+            {"type": "oauth2", "scopes": ["write", 7]},
+        ]}));
+        assert_eq!(declared_scopes(&tool), ["read", "write"]);
+    }
+
+    #[test]
+    fn a_tool_without_a_declaration_needs_nothing_of_its_own() {
+        assert!(declared_scopes(&who_is_calling_tool_attr()).is_empty());
+        assert!(declared_scopes(&tool_with(json!({"securitySchemes": "oauth2"}))).is_empty());
+    }
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use conformance::{TestEnv, initialize_request};
-use mcp_oauth_server::{App, FetchUrl, Issuer, ResourceUrl, Settings, SystemClock};
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{FetchUrl, Issuer, ResourceUrl, Server, Settings, SystemClock};
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Endpoint, Fault};
 use reqwest::StatusCode;
@@ -218,7 +219,9 @@ async fn metadata_naming_another_issuer_stops_the_start() {
         .primary_mut()
         .authorization_server
         .metadata_url = Some(FetchUrl::parse(&idp.issuer().openid_configuration_url()).unwrap());
-    let error = App::start(settings, std::sync::Arc::new(SystemClock))
+    let error = Server::builder(settings)
+        .handler(DefaultTools::new)
+        .build(std::sync::Arc::new(SystemClock))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("names issuer"), "{error}");

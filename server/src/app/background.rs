@@ -1,23 +1,22 @@
-//! The tasks a serving App runs beside the requests: loading keys that were not there at start,
+//! The tasks a serving Server runs beside the requests: loading keys that were not there at start,
 //! and forgetting idle rate-limit state.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::App;
+use super::Server;
 use crate::auth::keys::KeySource;
 
-impl App {
+impl Server {
     /// Keeps trying to load each issuer's keys until it succeeds (1 s, doubling to 30 s between
     /// tries), so an authorization server that was down at start is picked up without a restart.
-    pub(super) fn spawn_key_loaders(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.keys
-            .iter()
-            .map(|keys| self.spawn_key_loader(Arc::clone(keys)))
-            .collect()
+    pub(super) fn spawn_key_loaders(&self) {
+        for keys in self.keys.iter() {
+            self.spawn_key_loader(Arc::clone(keys));
+        }
     }
 
-    fn spawn_key_loader(&self, keys: Arc<KeySource>) -> tokio::task::JoinHandle<()> {
+    fn spawn_key_loader(&self, keys: Arc<KeySource>) {
         let stop = self.shutdown.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_secs(1);
@@ -39,14 +38,16 @@ impl App {
                     Err(_) => backoff = (backoff * 2).min(Duration::from_secs(30)),
                 }
             }
-        })
+        });
     }
 
     /// Once a minute, drops the rate-limit state of principals idle for a whole period.
-    pub(super) fn spawn_rate_limit_pruner(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let limiter = Arc::clone(self.rate_limiter.as_ref()?);
+    pub(super) fn spawn_rate_limit_pruner(&self) {
+        let Some(limiter) = self.rate_limiter.as_ref().map(Arc::clone) else {
+            return;
+        };
         let stop = self.shutdown.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
@@ -54,6 +55,6 @@ impl App {
                     _ = every_minute.tick() => limiter.forget_idle(),
                 }
             }
-        }))
+        });
     }
 }

@@ -6,13 +6,13 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use super::{App, Checks};
+use super::{Checks, Server};
 use crate::auth::claims::VerifiedClaims;
 use crate::auth::{Principal, VerifiedBy};
 use crate::serve;
 use crate::settings::Settings;
 
-impl App {
+impl Server {
     /// **Benchmarks only** (feature `bench-unchecked`, never in a release): `/mcp` with the
     /// Host/Origin guard, bearer layer, rate limit, scope gate and session binding all removed,
     /// to measure what they cost. It admits anyone.
@@ -24,10 +24,10 @@ impl App {
         )
     }
 
-    /// **Benchmarks only**: serves [`App::unchecked_router`] as [`App::serve`] serves the real one.
+    /// **Benchmarks only**: serves [`Server::unchecked_router`] as [`Server::serve`] serves the real one.
     ///
     /// # Errors
-    /// As [`App::serve`].
+    /// As [`Server::serve`].
     #[cfg(feature = "bench-unchecked")]
     pub async fn serve_unchecked(
         self,

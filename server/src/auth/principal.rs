@@ -3,9 +3,36 @@
 
 use std::sync::Arc;
 
+use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
+
 use super::claims::VerifiedClaims;
 
-/// An authenticated caller.
+/// An authenticated caller: who the token names, with which scopes, verified how.
+///
+/// In a tool, ask for it as a parameter; the server put it there after checking the token, so a
+/// tool that has one knows the caller was authenticated:
+///
+/// ```
+/// use mcp_oauth_server::Principal;
+/// use rmcp::tool_router;
+///
+/// #[derive(Clone)]
+/// struct Greeter;
+///
+/// #[tool_router]
+/// impl Greeter {
+///     /// Greets the caller by subject.
+///     #[rmcp::tool(description = "Say hello to the caller")]
+///     async fn hello(&self, caller: Principal) -> String {
+///         format!("hello, {} of {}", caller.subject(), caller.issuer())
+///     }
+/// }
+/// # assert!(Greeter::tool_router().has_route("hello"));
+/// ```
+///
+/// A handler that implements `ServerHandler` by hand reads it with [`Principal::of_request`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     claims: Arc<VerifiedClaims>,
@@ -74,8 +101,50 @@ impl Principal {
         (&self.claims.issuer, &self.claims.subject)
     }
 
-    /// Whether the token grants `scope`.
+    /// Whether the token grants `scope` itself (a configured scope hierarchy is the scope gate's
+    /// business: a tool that declared its scopes runs only for callers the gate let through).
     pub fn has_scope(&self, scope: &str) -> bool {
         self.claims.scopes.iter().any(|granted| granted == scope)
+    }
+
+    /// The subject (`sub`): who the token was issued for.
+    pub fn subject(&self) -> &str {
+        &self.claims.subject
+    }
+
+    /// The issuer (`iss`): the authorization server that issued the token.
+    pub fn issuer(&self) -> &str {
+        &self.claims.issuer
+    }
+
+    /// The OAuth client the token was issued to, when the token says.
+    pub fn client_id(&self) -> Option<&str> {
+        self.claims.client_id.as_deref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &[String] {
+        &self.claims.scopes
+    }
+
+    /// The caller of the MCP request `context` belongs to; `None` only outside this server's
+    /// checks (a handler served some other way).
+    pub fn of_request(context: &RequestContext<RoleServer>) -> Option<&Self> {
+        context
+            .extensions
+            .get::<http::request::Parts>()?
+            .extensions
+            .get::<Self>()
+    }
+}
+
+/// A tool's `caller: Principal` parameter.
+impl<C: AsRequestContext> FromContextPart<C> for Principal {
+    fn from_context_part(context: &mut C) -> Result<Self, ErrorData> {
+        Self::of_request(context.as_request_context())
+            .cloned()
+            .ok_or_else(|| {
+                ErrorData::internal_error("no authenticated caller on this request", None)
+            })
     }
 }

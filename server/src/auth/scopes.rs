@@ -4,41 +4,44 @@
 //! JSON-RPC error inside a 200 (checklist H01-H05, N4).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::challenge::AuthError;
 use super::principal::Principal;
 
-/// Scopes per operation.
+/// Scopes per operation: the basic scopes every request needs, each tool's own (declared with
+/// the tool, read from the handler when the server is built), configured overrides per tool, and
+/// the scope hierarchy.
 #[derive(Debug, Clone, Default)]
 pub struct ScopePolicy {
     every_request: Vec<String>,
+    /// Configured per deployment (`MCP_TOOL_SCOPES`): replaces what the tool declares.
     per_tool: BTreeMap<String, Vec<String>>,
+    /// What each tool declares ([`crate::tools::requires_scopes`]).
+    declared: BTreeMap<String, Vec<String>>,
     /// Each scope and every narrower scope it grants, transitively (D08).
     grants: BTreeMap<String, Vec<String>>,
+    /// What a tool the handler did not list when the server was built declares (tools added
+    /// later): asked of the handler, so such a tool is never gated by the basic scopes alone.
+    undeclared: Option<ToolLookup>,
+}
+
+/// The scopes a tool declares, by name; `None` for a tool the handler does not have.
+type DeclaredScopes = dyn Fn(&str) -> Option<Vec<String>> + Send + Sync;
+
+/// Asks the handler what a tool declares.
+#[derive(Clone)]
+pub(crate) struct ToolLookup(pub(crate) Arc<DeclaredScopes>);
+
+impl std::fmt::Debug for ToolLookup {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ToolLookup")
+    }
 }
 
 impl ScopePolicy {
-    /// Each tool needs the scopes its code declares (`(tool, scopes)` pairs); nothing else is
-    /// required until configured.
-    pub fn for_tools(tools: &[(&str, &[&str])]) -> Self {
-        let per_tool = tools
-            .iter()
-            .map(|(tool, scopes)| {
-                (
-                    (*tool).to_owned(),
-                    scopes.iter().map(|s| (*s).to_owned()).collect(),
-                )
-            })
-            .collect();
-        Self {
-            every_request: Vec::new(),
-            per_tool,
-            grants: BTreeMap::new(),
-        }
-    }
-
     /// Every MCP request needs `scopes` (`OAUTH_REQUIRED_SCOPES`).
     pub fn require_for_every_request<S: Into<String>>(
         &mut self,
@@ -52,7 +55,7 @@ impl ScopePolicy {
         self
     }
 
-    /// `tools/call` of `tool` needs `scopes`, replacing what its code declares
+    /// `tools/call` of `tool` needs `scopes`, replacing what the tool declares
     /// (`MCP_TOOL_SCOPES`).
     pub fn require_for_tool<S: Into<String>>(
         &mut self,
@@ -83,6 +86,23 @@ impl ScopePolicy {
         self
     }
 
+    /// What the handler's tools declare, `(tool, scopes)`; read when the server is built.
+    pub(crate) fn with_declared(
+        &mut self,
+        tools: impl IntoIterator<Item = (String, Vec<String>)>,
+        undeclared: ToolLookup,
+    ) -> &mut Self {
+        self.declared = tools.into_iter().collect();
+        self.undeclared = Some(undeclared);
+        self
+    }
+
+    /// What `tools/call` of `tool` needs besides the basic scopes: the configured override, else
+    /// what the tool declared.
+    fn of_tool(&self, tool: &str) -> Option<&Vec<String>> {
+        self.per_tool.get(tool).or_else(|| self.declared.get(tool))
+    }
+
     /// Whether `principal` holds `scope`, directly or through a broader granted scope.
     fn holds(&self, principal: &Principal, scope: &str) -> bool {
         principal.has_scope(scope)
@@ -93,12 +113,18 @@ impl ScopePolicy {
             })
     }
 
-    /// All scopes mentioned anywhere, for `scopes_supported` (A10).
+    /// Every scope some request needs, for `scopes_supported` and the 401 challenge: the basic
+    /// scopes and each tool's (as configured, else as declared).
     pub fn all_scopes(&self) -> Vec<String> {
+        let tools = self
+            .declared
+            .keys()
+            .chain(self.per_tool.keys())
+            .filter_map(|tool| self.of_tool(tool));
         let mut all: Vec<String> = self
             .every_request
             .iter()
-            .chain(self.per_tool.values().flatten())
+            .chain(tools.flatten())
             .cloned()
             .collect();
         all.sort();
@@ -124,7 +150,15 @@ impl ScopePolicy {
                     .pointer("/params/name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                for scope in self.per_tool.get(tool).into_iter().flatten() {
+                let looked_up;
+                let scopes = match self.of_tool(tool) {
+                    Some(scopes) => Some(scopes),
+                    None => {
+                        looked_up = self.undeclared.as_ref().and_then(|lookup| (lookup.0)(tool));
+                        looked_up.as_ref()
+                    }
+                };
+                for scope in scopes.into_iter().flatten() {
                     if !required.contains(scope) {
                         required.push(scope.clone());
                     }

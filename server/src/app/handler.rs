@@ -1,0 +1,125 @@
+//! The user's rmcp handler behind one type: the server is not generic over it, and handing a
+//! request to rmcp costs one reference count.
+//!
+//! Each layer in front of `/mcp` clones the service it wraps for every request (tower's
+//! `Service::call` takes `&mut self`), and cloning rmcp's `StreamableHttpService` clones its whole
+//! configuration, cancellation token (a lock) included. Measured under load, those clones,
+//! repeated at every layer, were a large part of what the request checks cost (BENCHMARKS.md):
+//! so the service lives behind one `Arc`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
+use axum::response::{IntoResponse as _, Response};
+use futures_util::future::BoxFuture;
+use rmcp::ServerHandler;
+use rmcp::model::Tool;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use crate::session::OwnedSessionManager;
+
+/// Makes a new handler for each MCP session (or stateless request), whatever its type.
+pub(super) trait HandlerFactory: Send + Sync {
+    /// rmcp's Streamable HTTP service over new handlers, with sessions kept by `sessions`, or
+    /// stateless when there is none.
+    fn service(
+        &self,
+        sessions: Option<Arc<OwnedSessionManager>>,
+        config: StreamableHttpServerConfig,
+    ) -> McpService;
+
+    /// The definition of `tool`, asked of a handler kept for the purpose: how the scope gate
+    /// learns what a tool added after start declares.
+    fn tool(&self, name: &str) -> Option<Tool>;
+}
+
+/// A factory closure and one handler it made.
+pub(super) struct Factory<F, H> {
+    make: Arc<F>,
+    prototype: H,
+}
+
+impl<F, H> Factory<F, H>
+where
+    F: Fn() -> H + Send + Sync + 'static,
+    H: ServerHandler,
+{
+    pub(super) fn new(make: F) -> Self {
+        let prototype = make();
+        Self {
+            make: Arc::new(make),
+            prototype,
+        }
+    }
+
+    /// A new handler, as a session would get.
+    pub(super) fn fresh(&self) -> H {
+        (self.make)()
+    }
+}
+
+impl<F, H> HandlerFactory for Factory<F, H>
+where
+    F: Fn() -> H + Send + Sync + 'static,
+    H: ServerHandler,
+{
+    fn service(
+        &self,
+        sessions: Option<Arc<OwnedSessionManager>>,
+        config: StreamableHttpServerConfig,
+    ) -> McpService {
+        let make = Arc::clone(&self.make);
+        let handlers = move || Ok(make());
+        match sessions {
+            Some(manager) => McpService::new(StreamableHttpService::new(handlers, manager, config)),
+            None => McpService::new(StreamableHttpService::new(
+                handlers,
+                Arc::new(NeverSessionManager::default()),
+                config
+                    .with_legacy_session_mode(false)
+                    .with_json_response(true),
+            )),
+        }
+    }
+
+    fn tool(&self, name: &str) -> Option<Tool> {
+        self.prototype.get_tool(name)
+    }
+}
+
+type Handle = dyn Fn(Request) -> BoxFuture<'static, Result<Response, Infallible>> + Send + Sync;
+
+/// rmcp's Streamable HTTP service, shared: cloning it is one `Arc` increment.
+#[derive(Clone)]
+pub(super) struct McpService(Arc<Handle>);
+
+impl McpService {
+    fn new<S, M>(service: StreamableHttpService<S, M>) -> Self
+    where
+        S: ServerHandler + Send + 'static,
+        M: rmcp::transport::streamable_http_server::SessionManager,
+    {
+        let service = Arc::new(service);
+        Self(Arc::new(move |request| {
+            let service = Arc::clone(&service);
+            Box::pin(async move { Ok(service.handle(request).await.into_response()) })
+        }))
+    }
+}
+
+impl tower::Service<Request> for McpService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        (self.0)(request)
+    }
+}

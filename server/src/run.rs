@@ -1,0 +1,199 @@
+//! What the `mcp-oauth-server` binary does, for any handler: read `.env`, flags and environment
+//! into settings (every problem reported at once), log to stderr, bind, serve until SIGTERM or
+//! SIGINT. A program with its own tools is then three lines, and takes the same settings as the
+//! binary.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use rmcp::ServerHandler;
+use tokio::net::TcpListener;
+
+use crate::app::{Server, StartError};
+use crate::clock::SystemClock;
+use crate::config::{Args, ArgsError, ConfigError, unknown_variables};
+use crate::settings::Settings;
+
+/// Why [`run`] or [`Startup::read`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `.env` exists but cannot be read.
+    #[error("reading .env: {0}")]
+    DotEnv(#[from] dotenvy::Error),
+    /// `LOG_FORMAT` names no format.
+    #[error("LOG_FORMAT={0:?}: use text or json")]
+    LogFormat(String),
+    /// The listener cannot be bound, or serving failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+    /// The server cannot start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// Settings read as the binary reads them, and the listener bound for them.
+#[derive(Debug)]
+pub struct Startup {
+    /// The settings (flags, then environment, then `.env`).
+    pub settings: Settings,
+    /// Bound to `settings.listen` (with `PORT=0`, a free port, already named in `settings`).
+    pub listener: TcpListener,
+}
+
+impl Startup {
+    /// Reads `.env` (in the working directory only, never a parent's), starts logging to stderr
+    /// (`RUST_LOG`, `LOG_FORMAT=text|json`), warns about unknown variables, turns flags and
+    /// environment into [`Settings`] and binds the listener. Like clap with a usage error, it
+    /// prints every configuration problem and exits with status 2: there is nothing to serve.
+    ///
+    /// # Errors
+    /// [`RunError`] when `.env` is unreadable, `LOG_FORMAT` is unknown or the address cannot
+    /// be bound.
+    pub async fn read() -> Result<Self, RunError> {
+        // `.env` in the working directory only (R07): dotenvy::dotenv() would search every parent
+        // directory, so a file above the project could set OAUTH_JWKS_URI. A missing .env is fine;
+        // a malformed one is an error worth stopping for.
+        match dotenvy::from_path(".env") {
+            Ok(()) => {}
+            Err(error) if error.not_found() => {}
+            Err(error) => return Err(error.into()),
+        }
+        init_logging()?;
+        // After .env, so a misspelling there is caught too.
+        warn_about_unknown_variables();
+        let (mut args, problems) = match Args::parse_reporting_every_problem(std::env::args_os()) {
+            Ok(parsed) => parsed,
+            Err(ArgsError::Clap(error)) => error.exit(),
+            Err(ArgsError::Values(error)) => exit_with(&error),
+        };
+        // PORT=0: take a free port now, so the derived resource URL names the real one.
+        let early = if args.port == 0 {
+            let host = args.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            let listener = TcpListener::bind((host, 0))
+                .await
+                .map_err(|source| io_error("binding a free port", source))?;
+            args.port = listener
+                .local_addr()
+                .map_err(|source| io_error("reading the bound address", source))?
+                .port();
+            Some(listener)
+        } else {
+            None
+        };
+        // A malformed variable fell back to its default; its problem is reported with all the rest.
+        let settings = match args.settings_with(problems) {
+            Ok(settings) => settings,
+            Err(error) => exit_with(&error),
+        };
+        let listener = match early {
+            Some(listener) => listener,
+            None => TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| io_error(&format!("binding {}", settings.listen), source))?,
+        };
+        Ok(Self { settings, listener })
+    }
+}
+
+/// Serves the tools `make` returns, protected, exactly as the `mcp-oauth-server` binary serves
+/// its own: [`Startup::read`], then [`Server::serve`] until SIGTERM or SIGINT.
+///
+/// ```no_run
+/// use mcp_oauth_server::tools::DefaultTools;
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), mcp_oauth_server::RunError> {
+///     mcp_oauth_server::run(DefaultTools::new).await
+/// }
+/// ```
+///
+/// # Errors
+/// [`RunError`] when the settings cannot be read, the listener bound or the server started.
+pub async fn run<F, H>(make: F) -> Result<(), RunError>
+where
+    F: Fn() -> H + Send + Sync + 'static,
+    H: ServerHandler,
+{
+    let Startup { settings, listener } = Startup::read().await?;
+    let server = Server::builder(settings)
+        .handler(make)
+        .build(Arc::new(SystemClock))
+        .await?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| io_error("reading the bound address", source))?;
+    tracing::info!(
+        %address,
+        endpoint = %server.settings().resource.url,
+        issuer = %server.settings().issuer(),
+        "mcp-oauth-server listening"
+    );
+    server
+        .serve(listener, tokio_graceful::default_signal())
+        .await
+        .map_err(|source| io_error("serving", source))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn io_error(context: &str, source: io::Error) -> RunError {
+    RunError::Io {
+        context: context.to_owned(),
+        source,
+    }
+}
+
+fn warn_about_unknown_variables() {
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for unknown in unknown_variables(names) {
+        match &unknown.suggestion {
+            Some(suggestion) => tracing::warn!(
+                variable = unknown.name.as_str(),
+                suggestion = suggestion.as_str(),
+                "unknown variable ignored; did you mean {suggestion}?"
+            ),
+            None => tracing::warn!(
+                variable = unknown.name.as_str(),
+                "unknown variable ignored: no setting reads it"
+            ),
+        }
+    }
+}
+
+/// Prints every configuration problem and exits with status 2, as clap does for usage errors.
+fn exit_with(error: &ConfigError) -> ! {
+    eprintln!("{error}");
+    std::process::exit(2);
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): text, or with `LOG_FORMAT=json` one
+/// JSON object per line (the audit events under the `mcp_oauth_server::audit` target). A
+/// subscriber already set (by the program, or a second call) is kept.
+fn init_logging() -> Result<(), RunError> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _already_set = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        Ok("text") | Err(std::env::VarError::NotPresent) => builder
+            // Colour only for a terminal: logs piped to a file or a collector stay plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        Ok(other) => return Err(RunError::LogFormat(other.to_owned())),
+        Err(error) => return Err(RunError::LogFormat(error.to_string())),
+    };
+    Ok(())
+}
