@@ -103,3 +103,70 @@ impl RunningExample {
         (lines, status)
     }
 }
+
+/// An example that serves (`custom_tools`, `axum_embed`), started as a user starts it: the
+/// server's variables in its environment, `PORT=0`, JSON logs. Killed when dropped.
+pub struct ServingExample {
+    _child: Child,
+    /// `127.0.0.1:PORT`, as its "listening" log line says.
+    pub address: String,
+    /// The MCP endpoint it serves, as its "listening" log line says.
+    pub endpoint: String,
+}
+
+impl ServingExample {
+    /// Starts example `name` with the server's variables `env` (plus `PORT=0` and
+    /// `LOG_FORMAT=json`) and waits, at most `deadline`, for its "listening" log line. Its other
+    /// log lines go on to the test's stderr.
+    pub async fn start(name: &str, env: &[(&str, &str)], deadline: Duration) -> Self {
+        let mut child = Command::new(example_binary(name))
+            .env_remove("RUST_LOG")
+            .env_remove("MCP_RESOURCE_URL")
+            .env_remove("HOST")
+            .env("PORT", "0")
+            .env("LOG_FORMAT", "json")
+            .envs(env.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the example starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let listening = tokio::time::timeout(deadline, async {
+            while let Some(line) = lines
+                .next_line()
+                .await
+                .expect("reading the example's stderr")
+            {
+                eprintln!("{line}");
+                let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                let message = record["message"].as_str().unwrap_or_default();
+                if message.ends_with("listening") {
+                    return record;
+                }
+            }
+            panic!("example {name} stopped before listening");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("example {name} did not listen within {deadline:?}"));
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+            }
+        });
+        let field = |name: &str| {
+            listening[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {listening}"))
+                .to_owned()
+        };
+        Self {
+            address: field("address"),
+            endpoint: field("endpoint"),
+            _child: child,
+        }
+    }
+}

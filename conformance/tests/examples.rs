@@ -8,15 +8,16 @@
 //! run as processes against the server and the mock IdP: a machine client that obtains, keeps and
 //! renews a client-credentials token (what the Python sample's `TokenManager` did), and a user
 //! client that starts with no token and signs a user in through the login page (checklist
-//! A01-A05, B01-B03, D03).
+//! A01-A05, B01-B03, D03). And the library's examples (`custom_tools`, `axum_embed`), run as a
+//! user runs them, with the server's variables, against the mock IdP.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use conformance::TestEnv;
-use conformance::examples::RunningExample;
-use mock_idp::IssuerSettings;
-use serde_json::Value;
+use conformance::examples::{RunningExample, ServingExample};
+use conformance::{TestEnv, challenge_params, eventually, fixture_supply, jsonrpc_body};
+use mock_idp::{AccessTokenSpec, Endpoint, Fault, IssuerSettings, MockIdp};
+use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -263,4 +264,141 @@ async fn the_demo_banner_curl_walk_calls_get_me() {
             "{flags:?}: get_me did not answer for the demo user: {stdout}"
         );
     }
+}
+
+/// One stateless JSON-RPC request to `endpoint` with `token`.
+async fn call(endpoint: &str, token: Option<&str>, message: &Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(endpoint)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", conformance::PROTOCOL_VERSION)
+        .json(message);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn tool_call(name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+}
+
+/// H01, H03: the `custom_tools` example, configured as the binary is, protects its own tools with
+/// the scopes they declare (403 step-up before the tool runs), and a tool reads its caller.
+#[tokio::test]
+async fn the_custom_tools_example_protects_its_tools_with_their_scopes() {
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let example = ServingExample::start(
+        "custom_tools",
+        &[("OAUTH_ISSUER", idp.url()), ("MCP_STATELESS", "true")],
+        DEADLINE,
+    )
+    .await;
+    let endpoint = format!("http://{}/mcp", example.address);
+    let mint = |scopes: &'static [&'static str]| {
+        let spec = AccessTokenSpec::user("alice")
+            .audience(example.endpoint.as_str())
+            .scope(scopes.iter().copied());
+        let issuer = idp.issuer().clone();
+        async move { issuer.mint(&spec).await.unwrap() }
+    };
+    let reader = mint(&["notes:read"]).await;
+    let refused = call(
+        &endpoint,
+        Some(&reader),
+        &tool_call("save_note", json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge_params(&challenge).contains(&("scope".to_owned(), "notes:write".to_owned())),
+        "{challenge}"
+    );
+    let writer = mint(&["notes:read", "notes:write"]).await;
+    let saved = call(
+        &endpoint,
+        Some(&writer),
+        &tool_call("save_note", json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(saved.status(), 200);
+    let listed = call(
+        &endpoint,
+        Some(&reader),
+        &tool_call("list_notes", json!({})),
+    )
+    .await;
+    assert_eq!(listed.status(), 200);
+    let listed = jsonrpc_body(listed).await;
+    assert_eq!(
+        listed["result"]["structuredContent"],
+        json!({"notes": ["hi"]}),
+        "{listed}"
+    );
+}
+
+/// The `axum_embed` example: the app's own routes answer without a token, `/mcp` beside them
+/// has every check and its metadata, and the keys the IdP refused at start are loaded by the
+/// background task the example starts itself (no `Server::serve`).
+#[tokio::test]
+async fn the_axum_embed_example_serves_its_routes_and_a_protected_mcp_endpoint() {
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    idp.issuer().set_fault(Endpoint::Jwks, Fault::status(503));
+    let example = ServingExample::start(
+        "axum_embed",
+        &[("OAUTH_ISSUER", idp.url()), ("MCP_STATELESS", "true")],
+        DEADLINE,
+    )
+    .await;
+    let base = format!("http://{}", example.address);
+    let http = reqwest::Client::new();
+    let own = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(own.status(), 200, "the app's own route needs no token");
+    let ready = || {
+        let url = format!("{base}/readyz");
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 200) }
+    };
+    assert!(!ready().await, "no keys yet: the IdP refused them");
+    idp.issuer().clear_faults();
+    assert!(
+        eventually(Duration::from_secs(20), ready).await,
+        "the background loader fetched the keys"
+    );
+    let endpoint = format!("{base}/mcp");
+    let challenged = call(&endpoint, None, &tool_call("get_me", json!({}))).await;
+    assert_eq!(challenged.status(), 401);
+    let metadata: Value = http
+        .get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // A21: answered in the loopback spelling the client used.
+    assert_eq!(metadata["resource"], endpoint.as_str());
+    let token = idp
+        .issuer()
+        .mint(&AccessTokenSpec::user("alice").audience(example.endpoint.as_str()))
+        .await
+        .unwrap();
+    let me = call(&endpoint, Some(&token), &tool_call("get_me", json!({}))).await;
+    assert_eq!(me.status(), 200);
+    let me = jsonrpc_body(me).await;
+    assert_eq!(
+        me["result"]["structuredContent"]["user_id"], "alice",
+        "{me}"
+    );
 }

@@ -8,6 +8,9 @@ mod attacks;
 #[path = "suite/challenges.rs"]
 mod challenges;
 #[cfg(test)]
+#[path = "suite/custom_tools.rs"]
+mod custom_tools;
+#[cfg(test)]
 #[path = "suite/fetch.rs"]
 mod fetch;
 #[cfg(test)]

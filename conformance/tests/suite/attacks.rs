@@ -2,12 +2,15 @@
 //! none may be accepted, none may produce a 5xx, and the server keeps serving after each.
 
 use conformance::attacks::{AttackCase, EnvKind, load_corpus};
+use conformance::server::Tools;
 use conformance::{TestEnv, challenge_params, initialize_request};
 use mock_idp::Algorithm;
 use reqwest::StatusCode;
 
-async fn env_for(kind: EnvKind) -> TestEnv {
-    let setup = TestEnv::setup().required_scopes(&["mcp:tools"]);
+async fn env_for(kind: EnvKind, tools: fn() -> Tools) -> TestEnv {
+    let setup = TestEnv::setup()
+        .required_scopes(&["mcp:tools"])
+        .tools(tools());
     match kind {
         EnvKind::Rs256 => setup.start().await,
         EnvKind::Es256 => {
@@ -104,10 +107,21 @@ async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
 /// failures are reported together, by file and checklist id.
 #[tokio::test]
 async fn no_attack_in_the_corpus_is_accepted() {
+    no_attack_is_accepted_by(Tools::default).await;
+}
+
+/// The same corpus against a server built on the library over the `custom_tools` example's
+/// tools: the checks protect any handler, not only ours.
+#[tokio::test]
+async fn no_attack_in_the_corpus_is_accepted_in_front_of_custom_tools() {
+    no_attack_is_accepted_by(crate::custom_tools::tools).await;
+}
+
+async fn no_attack_is_accepted_by(tools: fn() -> Tools) {
     let corpus = load_corpus();
     assert!(corpus.len() >= 45, "the corpus has {} cases", corpus.len());
-    let rs256 = env_for(EnvKind::Rs256).await;
-    let es256 = env_for(EnvKind::Es256).await;
+    let rs256 = env_for(EnvKind::Rs256, tools).await;
+    let es256 = env_for(EnvKind::Es256, tools).await;
     let mut failures = Vec::new();
     for (file, case) in &corpus {
         let env = match case.env {

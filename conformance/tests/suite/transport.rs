@@ -1,6 +1,7 @@
 //! Every request authenticated (C04), sessions bound to their principal (K04, K06), Origin and
 //! Host checks (T02, T03, T05), CORS preflight (N16), and limits.
 
+use conformance::server::Tools;
 use conformance::{TestEnv, initialize_request};
 use mcp_oauth_server::Transport;
 use mock_idp::AccessTokenSpec;
@@ -11,7 +12,17 @@ use serde_json::json;
 /// POST request, POSTed notification (not 202), GET stream, DELETE.
 #[tokio::test]
 async fn every_kind_of_request_needs_the_token() {
-    let env = TestEnv::start().await;
+    every_kind_of_request_needs_the_token_in_front_of(Tools::default).await;
+}
+
+/// The same, in front of the `custom_tools` example's tools.
+#[tokio::test]
+async fn every_kind_of_request_needs_the_token_in_front_of_custom_tools() {
+    every_kind_of_request_needs_the_token_in_front_of(crate::custom_tools::tools).await;
+}
+
+async fn every_kind_of_request_needs_the_token_in_front_of(tools: fn() -> Tools) {
+    let env = TestEnv::setup().tools(tools()).start().await;
     let token = env.token().await;
     let session = env.initialize(&token).await.expect("a session");
     let list = env
@@ -67,7 +78,17 @@ async fn every_kind_of_request_needs_the_token() {
 /// owner's still works, and DELETE ends the session.
 #[tokio::test]
 async fn a_session_belongs_to_the_principal_that_opened_it() {
-    let env = TestEnv::start().await;
+    sessions_belong_to_their_principal_in_front_of(Tools::default).await;
+}
+
+/// The same, in front of the `custom_tools` example's tools.
+#[tokio::test]
+async fn a_session_belongs_to_the_principal_that_opened_it_in_front_of_custom_tools() {
+    sessions_belong_to_their_principal_in_front_of(crate::custom_tools::tools).await;
+}
+
+async fn sessions_belong_to_their_principal_in_front_of(tools: fn() -> Tools) {
+    let env = TestEnv::setup().tools(tools()).start().await;
     let alice = env.mint(AccessTokenSpec::user("alice")).await;
     let bob = env.mint(AccessTokenSpec::user("bob")).await;
     let session = env.initialize(&alice).await.expect("a session");
@@ -107,7 +128,17 @@ async fn a_session_belongs_to_the_principal_that_opened_it() {
 /// an allowed (loopback) Origin is fine.
 #[tokio::test]
 async fn a_disallowed_origin_gets_403() {
-    let env = TestEnv::start().await;
+    a_disallowed_origin_gets_403_in_front_of(Tools::default).await;
+}
+
+/// The same, in front of the `custom_tools` example's tools.
+#[tokio::test]
+async fn a_disallowed_origin_gets_403_in_front_of_custom_tools() {
+    a_disallowed_origin_gets_403_in_front_of(crate::custom_tools::tools).await;
+}
+
+async fn a_disallowed_origin_gets_403_in_front_of(tools: fn() -> Tools) {
+    let env = TestEnv::setup().tools(tools()).start().await;
     let token = env.token().await;
     let evil = env
         .post_with(
@@ -143,7 +174,17 @@ async fn a_disallowed_origin_gets_403() {
 /// audience names that host.
 #[tokio::test]
 async fn a_disallowed_host_gets_403() {
-    let env = TestEnv::start().await;
+    a_disallowed_host_gets_403_in_front_of(Tools::default).await;
+}
+
+/// The same, in front of the `custom_tools` example's tools.
+#[tokio::test]
+async fn a_disallowed_host_gets_403_in_front_of_custom_tools() {
+    a_disallowed_host_gets_403_in_front_of(crate::custom_tools::tools).await;
+}
+
+async fn a_disallowed_host_gets_403_in_front_of(tools: fn() -> Tools) {
+    let env = TestEnv::setup().tools(tools()).start().await;
     let token = env
         .mint(AccessTokenSpec::user("alice").audience("http://evil.example/mcp"))
         .await;

@@ -1,0 +1,54 @@
+//! A protected MCP endpoint inside an axum app of yours: your routes stay as they are (public
+//! here), and the server's router, merged in, brings `/mcp` with every check, its RFC 9728
+//! metadata (root and path-suffixed) and health routes. It takes the binary's settings (the same
+//! variables, flags and `.env`); `MCP_RESOURCE_URL=https://api.example.com/api/mcp` mounts the
+//! endpoint at `/api/mcp` instead.
+//!
+//! ```text
+//! OAUTH_ISSUER=https://your-tenant.example.com/ cargo run -p mcp-oauth-server --example axum_embed
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use mcp_oauth_server::tools::DefaultTools;
+use mcp_oauth_server::{Server, Startup, SystemClock};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Startup { settings, listener } = Startup::read().await?;
+    let server = Server::builder(settings)
+        .handler(DefaultTools::new)
+        .build(Arc::new(SystemClock))
+        .await?;
+    // Served by axum, not by `Server::serve`: start the key loading ourselves.
+    server.spawn_background();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { "your app: its own routes, and MCP at the resource path" }),
+        )
+        .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
+        .merge(server.router());
+    tracing::info!(
+        address = %listener.local_addr()?,
+        endpoint = %server.settings().resource.url,
+        "axum app with an MCP endpoint listening"
+    );
+    // On SIGTERM or SIGINT, end the MCP sessions first (their open streams close) and the
+    // background tasks; axum then drains the connections.
+    let stopping = async move {
+        tokio_graceful::default_signal().await;
+        server.shutdown();
+    };
+    // The peer address lets the server budget authorization-server calls per client.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopping)
+    .await?;
+    Ok(())
+}
