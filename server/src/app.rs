@@ -91,10 +91,10 @@ pub enum StartError {
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
-/// use mcp_oauth_server::{Args, Server, SystemClock, tools::DefaultTools};
+/// use mcp_oauth_server::{Server, Startup, SystemClock, tools::DefaultTools};
 ///
-/// let settings = Args::parse_from_env()?.settings()?;
-/// let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+/// // The binary's settings and a bound listener (or build `Settings` yourself).
+/// let Startup { settings, listener } = Startup::read().await?;
 /// Server::builder(settings)
 ///     .handler(DefaultTools::new)
 ///     .build(Arc::new(SystemClock))

@@ -6,6 +6,7 @@
 pub(crate) mod authorization_server;
 pub(crate) mod challenge;
 pub(crate) mod claims;
+pub(crate) mod digest;
 pub(crate) mod fetch;
 pub(crate) mod issuers;
 pub(crate) mod key_set;
@@ -16,6 +17,7 @@ pub(crate) mod remote;
 pub(crate) mod scopes;
 pub(crate) mod token;
 pub(crate) mod token_cache;
+pub(crate) mod token_error;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -32,13 +34,13 @@ use issuers::{IssuerVerifier, Route, Verifiers};
 use key_set::KeyFingerprint;
 pub use principal::{Principal, TokenKind, VerifiedBy};
 use scopes::ScopePolicy;
-use token::TokenError;
 use token_cache::{TokenCache, TokenHash, token_hash};
+use token_error::TokenError;
 
 use crate::clock::Clock;
 use crate::guard::request_host;
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response, is_initialize};
-use crate::telemetry::{AUDIT_TARGET, Metrics, refusal, request_id};
+use crate::telemetry::{AUDIT_TARGET, Metrics, request_id};
 
 /// A bearer token exactly as the client sent it. Not `Display` or `Serialize`, so it cannot reach
 /// a log line or a response by accident; [`BearerToken::expose`] is the only way to its bytes.
@@ -216,7 +218,7 @@ pub(crate) async fn require_bearer(
             next.run(request).await
         }
         Err(error) => {
-            auth.metrics.refused(&error);
+            auth.metrics.refused(error.refusal());
             audit_refusal(&request, &error);
             auth.respond(&error, request_host(request.headers(), request.uri()))
         }
@@ -235,7 +237,7 @@ pub(crate) fn no_principal_attached() -> Response {
 
 /// The audit event of a request refused by the bearer layer: no caller is known.
 fn audit_refusal(request: &Request, error: &AuthError) {
-    let (outcome, reason) = refusal(error);
+    let (outcome, reason) = error.refusal();
     tracing::info!(
         target: AUDIT_TARGET,
         request_id = request_id(request.headers()),

@@ -20,6 +20,9 @@
 //!   assembled; [`Server::serve`] runs them.
 //! - `clock`: time as a dependency ([`Clock`]).
 
+
+// Also set for the workspace; stated here because this crate is published.
+#![warn(missing_docs)]
 mod app;
 mod auth;
 mod clock;
@@ -54,8 +57,9 @@ pub use auth::remote::{
     RemoteVerification, TokenInfoSettings,
 };
 pub use auth::scopes::ScopePolicy;
-pub use auth::token::{TokenError, validate};
+pub use auth::token::validate;
 pub use auth::token_cache::TokenCacheSettings;
+pub use auth::token_error::TokenError;
 pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{

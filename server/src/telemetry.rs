@@ -21,9 +21,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tower_http::classify::ServerErrorsFailureClass;
 
-use crate::auth::challenge::AuthError;
-use crate::auth::token::TokenError;
-
 /// The target of audit events, for routing them apart from the other logs.
 pub const AUDIT_TARGET: &str = "mcp_oauth_server::audit";
 
@@ -161,9 +158,9 @@ impl Metrics {
             .inc();
     }
 
-    /// A refusal (or a failure to judge) by the bearer layer.
-    pub(crate) fn refused(&self, error: &AuthError) {
-        let (outcome, reason) = refusal(error);
+    /// A refusal (or a failure to judge) by the bearer layer: its outcome and reason, as
+    /// `AuthError::refusal` names them.
+    pub(crate) fn refused(&self, (outcome, reason): (&'static str, &'static str)) {
         self.auth
             .get_or_create(&AuthLabels { outcome, reason })
             .inc();
@@ -211,53 +208,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
-}
-
-/// The refusal reasons, one per kind of `error_description`: the label set is fixed.
-fn reason(error: &AuthError) -> &'static str {
-    match error {
-        AuthError::MissingToken => "missing_token",
-        AuthError::MalformedRequest(_) => "malformed_request",
-        AuthError::InsufficientScope { .. } => "insufficient_scope",
-        AuthError::KeysUnavailable(_) => "keys_unavailable",
-        AuthError::RemoteUnavailable(_) => "introspection_unavailable",
-        AuthError::OverRemoteBudget(_) => "introspection_budget",
-        AuthError::InvalidToken(error) => match error {
-            TokenError::Malformed(_) => "malformed",
-            TokenError::DuplicateMember(_) => "duplicate_member",
-            TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
-            TokenError::WrongType => "wrong_type",
-            TokenError::UnsupportedHeader => "unsupported_header",
-            TokenError::NoUsableKey => "no_usable_key",
-            TokenError::UnknownKey => "unknown_key",
-            TokenError::KeyMismatch => "key_mismatch",
-            TokenError::BadSignature => "bad_signature",
-            TokenError::Expired => "expired",
-            TokenError::NotYetValid => "not_yet_valid",
-            TokenError::MissingClaim(_) => "missing_claim",
-            TokenError::InvalidClaim(_) => "invalid_claim",
-            TokenError::WrongIssuer => "wrong_issuer",
-            TokenError::WrongAudience => "wrong_audience",
-            TokenError::NotAnAccessToken => "not_an_access_token",
-            TokenError::Inactive => "inactive",
-            TokenError::SenderConstrained => "sender_constrained",
-        },
-    }
-}
-
-/// How a refusal is counted and audited: its outcome (`unavailable` when no verdict could be
-/// had, the 503 of keys or introspection that cannot be reached; `refused` otherwise) and its
-/// reason.
-pub(crate) fn refusal(error: &AuthError) -> (&'static str, &'static str) {
-    let outcome = if matches!(
-        error,
-        AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_)
-    ) {
-        "unavailable"
-    } else {
-        "refused"
-    };
-    (outcome, reason(error))
 }
 
 /// The request id the edge layer set (`x-request-id`), or `-`. Always the server's own: the

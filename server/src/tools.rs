@@ -26,7 +26,6 @@ use crate::auth::Principal;
 ///
 /// ```
 /// use mcp_oauth_server::tools::{declared_scopes, requires_scopes};
-/// use rmcp::handler::server::wrapper::Parameters;
 /// use rmcp::{tool, tool_router};
 ///
 /// #[derive(Clone)]
@@ -34,10 +33,10 @@ use crate::auth::Principal;
 ///
 /// #[tool_router]
 /// impl Notes {
-///     /// Saves a note; the caller needs `notes:write`.
-///     #[tool(description = "Save a note", meta = requires_scopes(["notes:write"]))]
-///     async fn save_note(&self, Parameters(text): Parameters<String>) -> String {
-///         format!("saved: {text}")
+///     /// Forgets every note; the caller needs `notes:write`.
+///     #[tool(description = "Forget every note", meta = requires_scopes(["notes:write"]))]
+///     async fn clear_notes(&self) -> String {
+///         "cleared".to_owned()
 ///     }
 /// }
 ///

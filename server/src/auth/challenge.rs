@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::keys::KeysUnavailable;
 use super::remote::{OverBudget, RemoteFailure, RemoteUnavailable};
-use super::token::TokenError;
+use super::token_error::TokenError;
 use crate::rate_limit::retry_after;
 use crate::resource::Resource;
 
@@ -175,6 +175,51 @@ fn quoted(value: &str) -> String {
         .chars()
         .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
         .collect()
+}
+
+impl AuthError {
+    /// How a refusal is counted and audited: its outcome (`unavailable` when no verdict could be
+    /// had, the 503 of keys or introspection that cannot be reached; `refused` otherwise) and its
+    /// reason, one per kind of `error_description`: the label set is fixed.
+    pub(crate) fn refusal(&self) -> (&'static str, &'static str) {
+        let outcome = if matches!(self, Self::KeysUnavailable(_) | Self::RemoteUnavailable(_)) {
+            "unavailable"
+        } else {
+            "refused"
+        };
+        (outcome, self.reason())
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::MalformedRequest(_) => "malformed_request",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::KeysUnavailable(_) => "keys_unavailable",
+            Self::RemoteUnavailable(_) => "introspection_unavailable",
+            Self::OverRemoteBudget(_) => "introspection_budget",
+            Self::InvalidToken(error) => match error {
+                TokenError::Malformed(_) => "malformed",
+                TokenError::DuplicateMember(_) => "duplicate_member",
+                TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
+                TokenError::WrongType => "wrong_type",
+                TokenError::UnsupportedHeader => "unsupported_header",
+                TokenError::NoUsableKey => "no_usable_key",
+                TokenError::UnknownKey => "unknown_key",
+                TokenError::KeyMismatch => "key_mismatch",
+                TokenError::BadSignature => "bad_signature",
+                TokenError::Expired => "expired",
+                TokenError::NotYetValid => "not_yet_valid",
+                TokenError::MissingClaim(_) => "missing_claim",
+                TokenError::InvalidClaim(_) => "invalid_claim",
+                TokenError::WrongIssuer => "wrong_issuer",
+                TokenError::WrongAudience => "wrong_audience",
+                TokenError::NotAnAccessToken => "not_an_access_token",
+                TokenError::Inactive => "inactive",
+                TokenError::SenderConstrained => "sender_constrained",
+            },
+        }
+    }
 }
 
 #[cfg(test)]

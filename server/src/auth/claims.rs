@@ -8,7 +8,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::policy::{PermissionClaims, ValidationPolicy};
-use super::token::TokenError;
+use super::token_error::TokenError;
 
 /// The claims of an accepted token, as the tools see them.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,7 @@ use super::authorization_server::{AuthorizationServer, AuthorizationServerSettin
 use super::keys::KeySource;
 use super::policy::ValidationPolicy;
 use super::remote::{RemoteVerification, RemoteVerifier};
+use super::token::looks_like_jwt;
 
 /// One trusted authorization server and the rules its tokens are judged by.
 #[derive(Debug, Clone)]
@@ -188,27 +189,6 @@ impl Verifiers {
     pub(crate) fn keys_of(&self, index: usize) -> Option<&Arc<KeySource>> {
         self.all.get(index)?.keys.as_ref()
     }
-}
-
-/// Three base64url segments whose first decodes to a JSON object: what a JWS compact
-/// serialization is. Anything else is an opaque token.
-pub(crate) fn looks_like_jwt(token: &str) -> bool {
-    let mut segments = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return false;
-    };
-    URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|bytes| {
-            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()
-        })
-        .is_some()
 }
 
 /// The `iss` a JWT claims, unverified: only for choosing which issuer's rules judge it.

@@ -30,11 +30,11 @@ pub(crate) use budget::OverBudget;
 use super::authorization_server::AuthorizationServer;
 use super::claims::VerifiedClaims;
 use super::fetch::FetchUrl;
-use super::issuers::looks_like_jwt;
 use super::policy::{ClientIdAudience, ValidationPolicy};
 use super::principal::VerifiedBy;
-use super::token::TokenError;
+use super::token::looks_like_jwt;
 use super::token_cache::TokenHash;
+use super::token_error::TokenError;
 use crate::clock::Clock;
 
 /// How an issuer's tokens are judged when they are not verified locally.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::claims::VerifiedClaims;
+use super::digest::sha256;
 use super::key_set::{KeyFingerprint, KeySet};
 
 /// How much the cache may hold and for how long.
@@ -56,14 +57,6 @@ pub(crate) type TokenHash = [u8; 32];
 /// Hashes a token.
 pub(crate) fn token_hash(token: &str) -> TokenHash {
     sha256(token.as_bytes())
-}
-
-/// The SHA-256 of `bytes`: token hashes and key fingerprints.
-pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let mut hash = [0; 32];
-    hash.copy_from_slice(digest.as_ref());
-    hash
 }
 
 /// The cache.

@@ -13,6 +13,8 @@ use clap::{Arg, Command, CommandFactory as _, FromArgMatches as _, Parser, Value
 use super::{ConfigError, ConfigProblem};
 
 /// The command line and environment, before validation. `--help` documents every setting.
+// The fields' doc comments are the `--help` text, written for a terminal, not for rustdoc.
+#[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "mcp-oauth-server",

@@ -16,9 +16,9 @@ pub struct UnknownVariable {
 }
 
 /// The variables among `names` that carry our prefixes but that no setting reads (nor one of the
-/// programs that share them, listed in [`OTHER_PROGRAMS`]), each with the closest known name.
-/// `names` is passed in (by `main`, from the environment after `.env` is loaded) so that nothing
-/// below `main` reads the environment.
+/// programs that share them, such as the demo's and the example clients'), each with the closest
+/// known name. `names` is passed in (by [`crate::run`], from the environment after `.env` is
+/// loaded) so that nothing below it reads the environment.
 pub fn unknown_variables<I, S>(names: I) -> Vec<UnknownVariable>
 where
     I: IntoIterator<Item = S>,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::super::claims::{VerifiedClaims, numeric_date, scopes};
 use super::super::fetch::{ClientAuth, FetchError, FetchUrl, Fetcher};
 use super::super::policy::ValidationPolicy;
-use super::super::token::TokenError;
+use super::super::token_error::TokenError;
 use super::{ClientAuthMethod, IntrospectedAudience, IntrospectionSettings};
 
 /// Asks `endpoint` about `token` (a JSON object comes back, or the endpoint failed).

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::super::claims::{VerifiedClaims, scopes};
 use super::super::fetch::{ClientAuth, FetchError, Fetcher};
 use super::super::policy::ValidationPolicy;
-use super::super::token::TokenError;
+use super::super::token_error::TokenError;
 use super::TokenInfoSettings;
 
 /// Asks Google about `token`: its answer, a refusal (Google answers 400 `Invalid Value` for a
