@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use conformance::TestEnv;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mcp_oauth_server::Transport;
+use mcp_oauth_server::settings::Transport;
 use serde_json::json;
 
 fn bench_http(c: &mut Criterion) {

@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_oauth_server::{Clock as _, Issuer, OffsetClock, Server, Settings};
+use mcp_oauth_server::settings::Issuer;
+use mcp_oauth_server::{Clock as _, OffsetClock, Server, Settings};
 use mock_idp::{
     AccessTokenSpec, Client, Endpoint, Fault, IssuerSettings, KeyPair, KeySupply, MockIdp,
     MockIdpBuilder,

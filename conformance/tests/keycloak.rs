@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use conformance::server::RunningServer;
 use conformance::{eventually, fixtures_dir, initialize_request, no_redirects};
-use mcp_oauth_server::{Issuer, ResourceUrl, Settings, SystemClock};
+use mcp_oauth_server::settings::{Issuer, ResourceUrl};
+use mcp_oauth_server::{Settings, SystemClock};
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;

@@ -12,7 +12,9 @@
 
 use conformance::logs::LogCapture;
 use conformance::{TestEnv, initialize_request};
-use mcp_oauth_server::{ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification};
+use mcp_oauth_server::settings::{
+    ClientAuthMethod, ClientSecret, IntrospectionSettings, RemoteVerification,
+};
 use mock_idp::{AccessTokenSpec, Endpoint, Fault, KeySupply, MockIdp};
 
 /// D11: a valid, an expired and an unscoped token, a session and a bad session id: none of the
@@ -81,7 +83,7 @@ async fn introspected_tokens_and_client_secrets_never_reach_the_logs() {
                     client_auth: ClientAuthMethod::Post,
                     every_token: false,
                     cache_for: std::time::Duration::from_secs(30),
-                    audience: mcp_oauth_server::IntrospectedAudience::Required,
+                    audience: mcp_oauth_server::settings::IntrospectedAudience::Required,
                 }));
         })
         .start()
@@ -138,7 +140,7 @@ async fn a_failing_introspection_endpoint_warns_once_per_outage() {
                     client_auth: ClientAuthMethod::Basic,
                     every_token: false,
                     cache_for: std::time::Duration::from_secs(30),
-                    audience: mcp_oauth_server::IntrospectedAudience::Required,
+                    audience: mcp_oauth_server::settings::IntrospectedAudience::Required,
                 }));
         })
         .start()

@@ -23,10 +23,11 @@ use conformance::real_idp::{
 };
 use conformance::server::RunningServer;
 use conformance::{eventually, initialize_request, no_redirects};
-use mcp_oauth_server::{
+use mcp_oauth_server::settings::{
     Audience, ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings, Issuer,
-    RemoteVerification, Settings, SystemClock,
+    RemoteVerification,
 };
+use mcp_oauth_server::{Settings, SystemClock};
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;

@@ -17,8 +17,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use criterion::{Criterion, criterion_group, criterion_main};
+use mcp_oauth_server::settings::{Issuer, Transport};
 use mcp_oauth_server::tools::DefaultTools;
-use mcp_oauth_server::{Issuer, Server, Settings, SystemClock, Transport};
+use mcp_oauth_server::{Server, Settings, SystemClock};
 use mock_idp::{AccessTokenSpec, KeyPair, KeySupply, MockIdp};
 use tower::ServiceExt as _;
 

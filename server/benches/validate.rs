@@ -9,9 +9,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
-use mcp_oauth_server::{
-    AlgorithmAllowList, Audience, Issuer, KeySet, ValidationPolicy, VerificationKey, validate,
-};
+use mcp_oauth_server::settings::{AlgorithmAllowList, Audience, Issuer, ValidationPolicy};
+use mcp_oauth_server::validation::{KeySet, VerificationKey, validate};
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, KeySupply, MockIdp};
 

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use mcp_oauth_server::settings::Transport;
 use mcp_oauth_server::tools::DefaultTools;
-use mcp_oauth_server::{Args, Server, SystemClock, Transport};
+use mcp_oauth_server::{Args, Server, SystemClock};
 use mock_idp::{AccessTokenSpec, Client, IssuerSettings, MockIdp};
 use tokio::net::TcpListener;
 

@@ -18,11 +18,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
+pub(crate) use args::ArgsError;
 pub use args::{
-    Args, ArgsError, AsMetadataArg, ClientAuthArg, IntrospectArg, IntrospectionAudienceArg,
-    TokenTypesArg,
+    Args, AsMetadataArg, ClientAuthArg, IntrospectArg, IntrospectionAudienceArg, TokenTypesArg,
 };
-pub use variables::{UnknownVariable, unknown_variables};
+pub(crate) use variables::unknown_variables;
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
 use crate::auth::fetch::FetchUrl;
@@ -89,7 +89,10 @@ impl Args {
     ///
     /// # Errors
     /// [`ConfigError`] listing every problem at once, `earlier` first.
-    pub fn settings_with(&self, earlier: Vec<ConfigProblem>) -> Result<Settings, ConfigError> {
+    pub(crate) fn settings_with(
+        &self,
+        earlier: Vec<ConfigProblem>,
+    ) -> Result<Settings, ConfigError> {
         let mut problems = Problems(earlier);
         let host = self.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let loopback = host.is_loopback();

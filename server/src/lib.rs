@@ -1,32 +1,68 @@
-//! OAuth-protected MCP server: serves MCP tools only to callers holding a valid access token.
+//! An MCP server that serves tools only to callers holding a valid OAuth 2.x access token: the
+//! resource-server half of the MCP authorization spec, in front of any [rmcp] handler.
 //!
-//! - `config`: flags, environment and `.env` ([`Args`]) → [`Settings`], every problem reported
-//!   at once; the only module that knows the variable names.
-//! - `settings`: [`Settings`], the typed policies the server runs with; tests build it directly.
-//! - `resource`: the canonical resource URL ([`ResourceUrl`]) and what derives from it.
-//! - `auth`: the bearer layer: `Authorization` header → verified JWT → [`Principal`]; the
-//!   authorization server (discovery), its keys, the validator ([`validate`]), challenges, scopes.
-//! - `edge`: size limits applied before anything reads the request.
-//! - `guard`: Origin and Host checks (DNS rebinding).
-//! - `session`: MCP sessions bound to the principal that opened them, within caps.
-//! - `rate_limit`: a request budget per principal.
-//! - `serve`: the accept loop (timeouts, connection cap, graceful drain).
-//! - `metadata`: RFC 9728 resource metadata and authorization-server metadata forwarding.
-//! - `jsonrpc`: the JSON-RPC errors answered before rmcp runs.
-//! - [`tools`]: `get_me` for any handler, and how a tool declares its scopes; tools see a
-//!   [`Principal`], never a token.
-//! - `health`: liveness and readiness.
-//! - `app`: [`Server`], built over the user's rmcp handler: the one place routes and layers are
-//!   assembled; [`Server::serve`] runs them.
-//! - `clock`: time as a dependency ([`Clock`]).
-
+//! Put your tools behind it, with each tool's scopes declared where the tool is:
+//!
+//! ```no_run
+//! use mcp_oauth_server::Principal;
+//! use mcp_oauth_server::tools::{get_me, requires_scopes};
+//! use rmcp::handler::server::router::tool::ToolRouter;
+//! use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+//!
+//! #[derive(Clone)]
+//! struct Greeter {
+//!     tool_router: ToolRouter<Self>,
+//! }
+//!
+//! #[tool_router]
+//! impl Greeter {
+//!     /// Needs `greet`; the caller comes from the verified token.
+//!     #[tool(description = "Greet the caller", meta = requires_scopes(["greet"]))]
+//!     async fn greet(&self, caller: Principal) -> String {
+//!         format!("hello, {}", caller.subject())
+//!     }
+//! }
+//!
+//! #[tool_handler(router = self.tool_router)]
+//! impl ServerHandler for Greeter {}
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), mcp_oauth_server::RunError> {
+//!     // The binary's settings (OAUTH_ISSUER, MCP_RESOURCE_URL, ...); get_me added beside greet.
+//!     mcp_oauth_server::run(|| Greeter {
+//!         tool_router: Greeter::tool_router().with_route(get_me()),
+//!     })
+//!     .await
+//! }
+//! ```
+//!
+//! What you use:
+//! - [`run`]: what the `mcp-oauth-server` binary does, for your handler ([`Startup`] for its
+//!   settings and listener alone).
+//! - [`Server`]: built with [`Server::builder`] over [`Settings`] and your handler; then
+//!   [`Server::serve`], or [`Server::router`] to merge into an axum app of yours.
+//! - [`tools`]: [`tools::get_me`] for any tool router, [`tools::requires_scopes`] for a tool's
+//!   scopes. In a tool, the caller is a [`Principal`] parameter.
+//! - [`settings`]: [`Settings`] and the typed policies it is made of, for building them in code;
+//!   [`config`]'s [`Args`] makes them from flags and environment as the binary does.
+//! - [`validation`]: the token validator as a pure function, for checking tokens offline.
+//! - [`Clock`]: time as a dependency ([`SystemClock`], or [`OffsetClock`] in tests).
+//!
+//! Inside, one concept per module: [`config`] (flags and environment → [`Settings`], the only
+//! module that knows the variable names), `resource` (the canonical resource URL), `auth` (the
+//! bearer layer: `Authorization` header → verified token → [`Principal`], discovery, keys,
+//! challenges, scopes), `edge` (size limits), `guard` (Origin and Host), `session` (sessions bound
+//! to their principal), `rate_limit`, `serve` (the accept loop), `metadata` (RFC 9728),
+//! `jsonrpc` (errors answered before rmcp), `health`, `telemetry` (metrics and the audit trail),
+//! `app` (where routes and layers are assembled around the handler).
 
 // Also set for the workspace; stated here because this crate is published.
 #![warn(missing_docs)]
+
 mod app;
 mod auth;
 mod clock;
-mod config;
+pub mod config;
 mod edge;
 mod guard;
 mod health;
@@ -37,41 +73,19 @@ mod resource;
 mod run;
 mod serve;
 mod session;
-mod settings;
+pub mod settings;
 mod telemetry;
 pub mod tools;
+pub mod validation;
 
 pub use app::{CatalogError, NoHandler, Server, ServerBuilder, StartError};
-pub use auth::authorization_server::{AuthorizationServerSettings, DiscoveryError, Issuer};
+pub use auth::authorization_server::DiscoveryError;
 pub use auth::claims::VerifiedClaims;
-pub use auth::fetch::{FetchError, FetchUrl, UrlError};
-pub use auth::issuers::{TrustError, TrustedIssuer, TrustedIssuers};
-pub use auth::key_set::{JwksError, KeyRejection, KeySet, VerificationKey};
-pub use auth::keys::{KeySourceSettings, RefreshError};
-pub use auth::policy::{
-    AlgorithmAllowList, AlgorithmError, Audience, ClientIdAudience, EmptyAudience, Leeway,
-    LeewayTooLong, PermissionClaims, PermissionClaimsError, TokenTypePolicy, ValidationPolicy,
-};
-pub use auth::remote::{
-    ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings, RemoteUnavailable,
-    RemoteVerification, TokenInfoSettings,
-};
-pub use auth::scopes::ScopePolicy;
-pub use auth::token::validate;
-pub use auth::token_cache::TokenCacheSettings;
-pub use auth::token_error::TokenError;
+pub use auth::fetch::FetchError;
+pub use auth::keys::RefreshError;
 pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use config::{
-    Args, ArgsError, AsMetadataArg, ClientAuthArg, ConfigError, ConfigProblem, IntrospectArg,
-    IntrospectionAudienceArg, TokenTypesArg, UnknownVariable, unknown_variables,
-};
-pub use edge::Limits;
-pub use guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
-pub use metadata::AsMetadataMode;
-pub use rate_limit::RateLimit;
-pub use resource::{Resource, ResourceUrl};
+pub use config::{Args, ConfigError};
 pub use run::{RunError, Startup, run};
-pub use session::{SessionLimits, Transport};
 pub use settings::Settings;
 pub use telemetry::AUDIT_TARGET;

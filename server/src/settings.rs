@@ -1,22 +1,31 @@
 //! Everything the server needs to run, as typed policies. Each piece lives beside the code that
 //! enforces it and has a default or a constructor, so a test or an embedding program builds a
 //! [`Settings`] directly; the command line and environment ([`crate::Args`]) are one way to make
-//! one, and the only place that reads them.
+//! one, and the only place that reads them. The building blocks are re-exported here, so a
+//! program that configures the server in code finds them in one place.
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::auth::authorization_server::Issuer;
-use crate::auth::issuers::{TrustedIssuer, TrustedIssuers};
-use crate::auth::keys::KeySourceSettings;
-use crate::auth::policy::ValidationPolicy;
-use crate::auth::scopes::ScopePolicy;
-use crate::auth::token_cache::TokenCacheSettings;
-use crate::edge::Limits;
-use crate::guard::GuardPolicy;
-use crate::metadata::AsMetadataMode;
-use crate::rate_limit::RateLimit;
-use crate::resource::{Resource, ResourceUrl};
-use crate::session::Transport;
+pub use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
+pub use crate::auth::fetch::{FetchUrl, UrlError};
+pub use crate::auth::issuers::{TrustError, TrustedIssuer, TrustedIssuers};
+pub use crate::auth::keys::KeySourceSettings;
+pub use crate::auth::policy::{
+    AlgorithmAllowList, AlgorithmError, Audience, ClientIdAudience, EmptyAudience, Leeway,
+    LeewayTooLong, PermissionClaims, PermissionClaimsError, TokenTypePolicy, ValidationPolicy,
+};
+pub use crate::auth::remote::{
+    ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings,
+    RemoteVerification, TokenInfoSettings,
+};
+pub use crate::auth::scopes::ScopePolicy;
+pub use crate::auth::token_cache::TokenCacheSettings;
+pub use crate::edge::Limits;
+pub use crate::guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
+pub use crate::metadata::AsMetadataMode;
+pub use crate::rate_limit::RateLimit;
+pub use crate::resource::{Resource, ResourceUrl};
+pub use crate::session::{SessionLimits, Transport};
 
 /// The whole configuration of one server.
 #[derive(Debug, Clone)]

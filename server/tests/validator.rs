@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 use jsonwebtoken::jwk::Jwk;
-use mcp_oauth_server::{
-    AlgorithmAllowList, Audience, Issuer, KeyRejection, KeySet, TokenError, TokenTypePolicy,
-    ValidationPolicy, VerificationKey, validate,
+use mcp_oauth_server::settings::{
+    AlgorithmAllowList, Audience, Issuer, TokenTypePolicy, ValidationPolicy,
 };
+use mcp_oauth_server::validation::{KeyRejection, KeySet, TokenError, VerificationKey, validate};
 use mock_idp::attack::{Forgery, KeyChoice, Signature};
 use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, KeySupply, MockIdp};
 use serde_json::{Value, json};

@@ -243,7 +243,8 @@ async fn the_router_mounts_inside_an_axum_app_at_a_nested_path() {
     use std::net::{Ipv4Addr, SocketAddr};
     use std::sync::Arc;
 
-    use mcp_oauth_server::{Issuer, ResourceUrl, Server, Settings, SystemClock};
+    use mcp_oauth_server::settings::{Issuer, ResourceUrl};
+    use mcp_oauth_server::{Server, Settings, SystemClock};
 
     let idp = mock_idp::MockIdp::builder()
         .keys(conformance::fixture_supply())

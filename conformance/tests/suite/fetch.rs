@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use conformance::{TestEnv, fixtures_dir};
-use mcp_oauth_server::FetchUrl;
+use mcp_oauth_server::settings::FetchUrl;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

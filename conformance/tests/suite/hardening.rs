@@ -7,7 +7,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::{Duration, Instant};
 
 use conformance::{TestEnv, challenge_params, eventually, fixtures_dir, initialize_request};
-use mcp_oauth_server::{
+use mcp_oauth_server::settings::{
     Audience, FetchUrl, RateLimit, Resource, ResourceUrl, SessionLimits, Transport,
 };
 use mock_idp::AccessTokenSpec;
@@ -652,7 +652,7 @@ async fn proxied_metadata_naming_another_issuer_is_not_served() {
     let metadata = format!("{}/metadata", server.uri());
     let env = TestEnv::setup()
         .configure_with_idp(move |s, idp| {
-            s.as_metadata = mcp_oauth_server::AsMetadataMode::Proxy;
+            s.as_metadata = mcp_oauth_server::settings::AsMetadataMode::Proxy;
             s.issuers.primary_mut().authorization_server.jwks_uri =
                 Some(FetchUrl::parse(&idp.issuer().jwks_uri()).unwrap());
             s.issuers.primary_mut().authorization_server.metadata_url =

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use conformance::{TestEnv, initialize_request};
+use mcp_oauth_server::settings::{FetchUrl, Issuer, ResourceUrl};
 use mcp_oauth_server::tools::DefaultTools;
-use mcp_oauth_server::{FetchUrl, Issuer, ResourceUrl, Server, Settings, SystemClock};
+use mcp_oauth_server::{Server, Settings, SystemClock};
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Endpoint, Fault};
 use reqwest::StatusCode;

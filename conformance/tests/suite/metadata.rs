@@ -1,7 +1,7 @@
 //! RFC 9728 metadata (A01-A18) and the sample's AS-metadata forwarding (A20).
 
 use conformance::TestEnv;
-use mcp_oauth_server::{AsMetadataMode, FetchUrl};
+use mcp_oauth_server::settings::{AsMetadataMode, FetchUrl};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use conformance::{TestEnv, fixture_supply};
 use jsonwebtoken::jwk::Jwk;
-use mcp_oauth_server::{
-    AlgorithmAllowList, Audience, Issuer, KeySet, Leeway, ValidationPolicy, VerificationKey,
-    validate,
-};
+use mcp_oauth_server::settings::{AlgorithmAllowList, Audience, Issuer, Leeway, ValidationPolicy};
+use mcp_oauth_server::validation::{KeySet, VerificationKey, validate};
 use mock_idp::attack::{Forgery, KeyChoice, Signature};
 use mock_idp::{AccessTokenSpec, Clock, IssuerHandle, MockIdp};
 use proptest::prelude::*;

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use conformance::{TestEnv, initialize_request};
 use mcp_oauth_server::Clock as _;
-use mcp_oauth_server::{
+use mcp_oauth_server::Settings;
+use mcp_oauth_server::settings::{
     ClientAuthMethod, ClientIdAudience, ClientSecret, FetchUrl, IntrospectedAudience,
-    IntrospectionSettings, Issuer, PermissionClaims, RemoteVerification, Settings,
-    TokenInfoSettings, TrustedIssuer,
+    IntrospectionSettings, Issuer, PermissionClaims, RemoteVerification, TokenInfoSettings,
+    TrustedIssuer,
 };
 use mock_idp::attack::Forgery;
 use mock_idp::{AccessTokenSpec, Endpoint, Fault};
@@ -260,7 +261,7 @@ async fn made_up_opaque_tokens_cost_at_most_the_address_budget() {
                 settings.cache_for = Duration::ZERO;
             }
             s.issuers.primary_mut().remote = Some(remote);
-            s.transport = mcp_oauth_server::Transport::Stateless;
+            s.transport = mcp_oauth_server::settings::Transport::Stateless;
             s.rate_limit.remote_checks_per_address = std::num::NonZeroU32::new(BUDGET);
         })
         .start()
@@ -344,7 +345,7 @@ async fn a_cached_token_works_while_its_address_is_over_budget() {
         .confidential_client("agent", "agent-secret")
         .configure(|s| {
             s.issuers.primary_mut().remote = Some(introspection(false));
-            s.transport = mcp_oauth_server::Transport::Stateless;
+            s.transport = mcp_oauth_server::settings::Transport::Stateless;
             s.rate_limit.remote_checks_per_address = std::num::NonZeroU32::new(2);
         })
         .start()
@@ -375,7 +376,7 @@ async fn an_undiscoverable_introspection_endpoint_is_not_rediscovered_per_token(
         .idp_fault_at_start(Endpoint::OpenidConfiguration, Fault::status(500))
         .configure(|s| {
             s.issuers.primary_mut().remote = Some(introspection(true));
-            s.transport = mcp_oauth_server::Transport::Stateless;
+            s.transport = mcp_oauth_server::settings::Transport::Stateless;
         })
         .no_wait()
         .start()

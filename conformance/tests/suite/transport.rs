@@ -3,7 +3,7 @@
 
 use conformance::server::Tools;
 use conformance::{TestEnv, initialize_request};
-use mcp_oauth_server::Transport;
+use mcp_oauth_server::settings::Transport;
 use mock_idp::AccessTokenSpec;
 use reqwest::StatusCode;
 use serde_json::json;

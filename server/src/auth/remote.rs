@@ -160,7 +160,7 @@ pub(crate) enum RemoteFailure {
 /// Why the remote endpoint could not judge a token: the request fails closed with 503.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the authorization server cannot judge the token right now")]
-pub struct RemoteUnavailable;
+pub(crate) struct RemoteUnavailable;
 
 /// What the remote endpoint said, and until when (Unix seconds, server clock) it may be reused.
 #[derive(Debug)]

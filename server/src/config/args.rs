@@ -256,7 +256,7 @@ pub enum AsMetadataArg {
 
 /// Why the command line and environment could not become [`Args`].
 #[derive(Debug)]
-pub enum ArgsError {
+pub(crate) enum ArgsError {
     /// Not a problem with a value: `--help`, `--version`, an unknown flag, a flag without its
     /// value. [`clap::Error::exit`] prints it as clap does.
     Clap(clap::Error),
@@ -276,7 +276,7 @@ impl Args {
     /// [`ArgsError::Clap`] for what is not a value (help, version, unknown flags);
     /// [`ArgsError::Values`] when a malformed value came from the command line, listing every
     /// malformed value.
-    pub fn parse_reporting_every_problem<I, T>(
+    pub(crate) fn parse_reporting_every_problem<I, T>(
         argv: I,
     ) -> Result<(Self, Vec<ConfigProblem>), ArgsError>
     where

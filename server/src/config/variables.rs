@@ -8,18 +8,18 @@ use super::Args;
 
 /// A variable with one of our prefixes (`OAUTH_`, `MCP_`) that no setting reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownVariable {
+pub(crate) struct UnknownVariable {
     /// The name as set.
-    pub name: String,
+    pub(crate) name: String,
     /// The known variable it most likely means, when one is close.
-    pub suggestion: Option<String>,
+    pub(crate) suggestion: Option<String>,
 }
 
 /// The variables among `names` that carry our prefixes but that no setting reads (nor one of the
 /// programs that share them, such as the demo's and the example clients'), each with the closest
 /// known name. `names` is passed in (by [`crate::run`], from the environment after `.env` is
 /// loaded) so that nothing below it reads the environment.
-pub fn unknown_variables<I, S>(names: I) -> Vec<UnknownVariable>
+pub(crate) fn unknown_variables<I, S>(names: I) -> Vec<UnknownVariable>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
