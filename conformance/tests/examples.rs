@@ -347,7 +347,7 @@ async fn the_custom_tools_example_protects_its_tools_with_their_scopes() {
 
 /// The `axum_embed` example: the app's own routes answer without a token, `/mcp` beside them
 /// has every check and its metadata, and the keys the IdP refused at start are loaded by the
-/// background task the example starts itself (no `Server::serve`).
+/// background task `Server::serve_app` runs beside the merged app.
 #[tokio::test]
 async fn the_axum_embed_example_serves_its_routes_and_a_protected_mcp_endpoint() {
     let idp = MockIdp::builder()
@@ -364,7 +364,7 @@ async fn the_axum_embed_example_serves_its_routes_and_a_protected_mcp_endpoint()
     .await;
     let base = format!("http://{}", example.address);
     let http = reqwest::Client::new();
-    let own = http.get(format!("{base}/")).send().await.unwrap();
+    let own = http.get(format!("{base}/app")).send().await.unwrap();
     assert_eq!(own.status(), 200, "the app's own route needs no token");
     let ready = || {
         let url = format!("{base}/readyz");

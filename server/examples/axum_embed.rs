@@ -7,8 +7,14 @@
 //! ```text
 //! OAUTH_ISSUER=https://your-tenant.example.com/ cargo run -p mcp-oauth-server --example axum_embed
 //! ```
+//!
+//! `Server::serve_app` serves the merged app with the server's own accept loop (connection cap,
+//! header-read timeout, idle connections closed, bounded drain) and runs the key loading beside
+//! it. To serve it with `axum::serve` instead, call `server.spawn_background()` first,
+//! `server.shutdown()` when it stops, and serve
+//! `app.into_make_service_with_connect_info::<SocketAddr>()`; the connection-level bounds are then
+//! yours to set.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -23,11 +29,9 @@ async fn main() -> anyhow::Result<()> {
         .handler(DefaultTools::new)
         .build(Arc::new(SystemClock))
         .await?;
-    // Served by axum, not by `Server::serve`: start the key loading ourselves.
-    server.spawn_background();
     let app = Router::new()
         .route(
-            "/",
+            "/app",
             get(|| async { "your app: its own routes, and MCP at the resource path" }),
         )
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
@@ -37,18 +41,8 @@ async fn main() -> anyhow::Result<()> {
         endpoint = %server.settings().resource.url,
         "axum app with an MCP endpoint listening"
     );
-    // On SIGTERM or SIGINT, end the MCP sessions first (their open streams close) and the
-    // background tasks; axum then drains the connections.
-    let stopping = async move {
-        tokio_graceful::default_signal().await;
-        server.shutdown();
-    };
-    // The peer address lets the server budget authorization-server calls per client.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopping)
-    .await?;
+    server
+        .serve_app(listener, app, tokio_graceful::default_signal())
+        .await?;
     Ok(())
 }

@@ -57,6 +57,7 @@ use crate::{health, serve};
 mod background;
 mod catalog;
 mod handler;
+mod scoped;
 mod trust;
 #[cfg(feature = "bench-unchecked")]
 mod unchecked;
@@ -144,9 +145,13 @@ pub struct NoHandler;
 
 impl ServerBuilder<NoHandler> {
     /// The tools to protect: `make` returns a new rmcp handler for each MCP session (or, in
-    /// stateless mode, each request), as rmcp's `StreamableHttpService` asks. Tools read their
-    /// caller as a [`crate::Principal`] parameter and declare their scopes with
-    /// [`crate::tools::requires_scopes`].
+    /// stateless mode, each request), as rmcp's `StreamableHttpService` asks, and rmcp calls it
+    /// for some requests outside sessions too: keep it cheap (build your `ToolRouter` once and
+    /// clone it). Tools read their caller as a [`crate::Principal`] parameter and declare their
+    /// scopes with [`crate::tools::requires_scopes`]. Each handler is wrapped so that a tool runs
+    /// only for callers holding its scopes, also for tools it adds after start (it must then
+    /// describe them in `get_tool`, as `#[tool_handler]` does: a tool it cannot describe is not
+    /// run).
     pub fn handler<F, H>(self, make: F) -> ServerBuilder<F>
     where
         F: Fn() -> H + Send + Sync + 'static,
@@ -173,9 +178,21 @@ where
     /// [`StartError`] when the HTTP client cannot be built, discovery finds another issuer, or
     /// the handler does not list its tools in time.
     pub async fn build(self, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
-        let factory = Factory::new(self.handler);
-        let tools = catalog::list_tools(factory.fresh()).await?;
-        Server::start(self.settings, Arc::new(factory), &tools, clock).await
+        let make = Arc::new(self.handler);
+        let tools = catalog::list_tools(make()).await?;
+        let mut settings = self.settings;
+        let declared = catalog::declarations(&tools)?;
+        catalog::warn_about_overrides(&settings.scopes, &declared);
+        // For a tool not listed now: what a handler kept for the purpose says it declares.
+        let prototype = make();
+        let lookup = ToolLookup(Arc::new(move |name| {
+            prototype
+                .get_tool(name)
+                .and_then(|tool| declared_scopes(&tool).ok())
+        }));
+        settings.scopes.with_declared(declared, lookup);
+        let handler = Arc::new(Factory::new(make, Arc::new(settings.scopes.clone())));
+        Server::start(settings, handler, &tools, clock).await
     }
 }
 
@@ -189,20 +206,11 @@ impl Server {
     }
 
     async fn start(
-        mut settings: Settings,
+        settings: Settings,
         handler: Arc<dyn HandlerFactory>,
         tools: &[Tool],
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
-        let lookup = Arc::clone(&handler);
-        settings.scopes.with_declared(
-            tools
-                .iter()
-                .map(|tool| (tool.name.to_string(), declared_scopes(tool))),
-            ToolLookup(Arc::new(move |name| {
-                lookup.tool(name).map(|tool| declared_scopes(&tool))
-            })),
-        );
         let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
         let metrics = Arc::new(Metrics::new(tools.iter().map(|tool| tool.name.to_string())));
         let mut sources = Vec::new();
@@ -223,9 +231,11 @@ impl Server {
             );
         }
         let verifiers = Verifiers::new(first, more);
-        // The 401 names every scope some tool needs (B10): a client signing in once can use every
-        // tool it is allowed; the 403 step-up stays precise per tool (H05).
-        let challenger = Challenger::new(&settings.resource, settings.scopes.all_scopes());
+        // The 401 names what to ask for first (B10): the basic scopes, the least that serves; the
+        // 403 step-up names a tool's own when it is called (H05). With no basic scopes
+        // configured, every scope the tools declare: what a client would take from
+        // `scopes_supported` anyway, said in the challenge.
+        let challenger = Challenger::new(&settings.resource, settings.scopes.first_request());
         let metadata = Arc::new(Metadata::new(
             &settings.resource,
             settings.scopes.all_scopes(),
@@ -280,7 +290,17 @@ impl Server {
         self.sessions.as_ref().map_or(0, |sessions| sessions.len())
     }
 
-    /// The routes and layers.
+    /// Every route, each with its layers: the MCP endpoint at the resource URL's path with every
+    /// check in front of the handler, the RFC 9728 metadata at the origin's root (path-suffixed
+    /// and plain), authorization-server metadata forwarding, `/healthz` and `/readyz`.
+    ///
+    /// To add it to an axum app of yours, `merge` it (`Router::new().route("/", ...).merge(
+    /// server.router())`) and serve with `into_make_service_with_connect_info::<SocketAddr>()`
+    /// (the peer address bounds authorization-server calls per client). To serve MCP at another
+    /// path, set the resource URL (`MCP_RESOURCE_URL=https://host/api/mcp`) rather than
+    /// `Router::nest`: the metadata must stay at the origin's root, where clients look for it.
+    /// Served this way, start [`Server::spawn_background`] and call [`Server::shutdown`] when
+    /// your server stops.
     pub fn router(&self) -> Router {
         let resource_path = self.settings.resource.url.path();
         // The discovery documents: public, and readable from any origin.
@@ -435,9 +455,10 @@ impl Server {
             .with_state(Arc::clone(&self.keys))
     }
 
-    /// Puts `routes` behind this server's bearer authentication: for services embedded next to
-    /// `/mcp` that must admit the same callers, with the same trusted issuers, caches and
-    /// challenges. The caller's [`crate::Principal`] is in each request's extensions.
+    /// Puts `routes` behind this server's bearer authentication alone: the same trusted issuers,
+    /// token checks, caches and challenges, the caller's [`crate::Principal`] in each request's
+    /// extensions. Not the rest of what guards `/mcp`: no basic-scope check, no Host/Origin guard,
+    /// no rate limit and no body limit; add what your routes need.
     pub fn protect(&self, routes: Router) -> Router {
         routes.layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
     }
@@ -500,6 +521,16 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let router = self.router();
+        self.serve_router(listener, router, shutdown).await
+    }
+
+    async fn serve_router(
+        self,
+        listener: TcpListener,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         if let Some(addr) = self.settings.metrics_addr {
             let listener = TcpListener::bind(addr).await?;
             tracing::info!(address = %listener.local_addr()?, "metrics listening (GET /metrics)");
@@ -514,7 +545,7 @@ impl Server {
         let server = self.clone();
         serve::serve(
             listener,
-            self.router(),
+            router,
             self.settings.limits,
             shutdown,
             move || server.shutdown(),
@@ -523,10 +554,27 @@ impl Server {
         Ok(())
     }
 
+    /// Serves `app`, an axum router of yours with [`Server::router`] merged in, as
+    /// [`Server::serve`] serves the server's own: the same accept loop (connection cap,
+    /// header-read timeout, idle connections closed, bounded drain), `/metrics` when configured,
+    /// the background tasks, and the sessions ended at `shutdown`.
+    ///
+    /// # Errors
+    /// When the metrics listener cannot be bound.
+    pub async fn serve_app(
+        self,
+        listener: TcpListener,
+        app: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.serve_router(listener, app, shutdown).await
+    }
+
     /// Starts the tasks that run beside requests: loading keys the authorization server did not
     /// give at start (so it is picked up without a restart), and forgetting idle rate-limit state.
     /// [`Server::serve`] starts them itself; call this when you serve [`Server::router`] yourself.
-    /// They run until [`Server::shutdown`]; a second call starts nothing more.
+    /// They run until [`Server::shutdown`]; a second call starts nothing more. Call it inside a
+    /// Tokio runtime.
     pub fn spawn_background(&self) {
         if self
             .background
@@ -539,8 +587,9 @@ impl Server {
     }
 
     /// Ends every MCP session and stops the background tasks: call it when the server serving
-    /// [`Server::router`] stops ([`Server::serve`] does it for you). Requests after it are still
-    /// checked, but find no session.
+    /// [`Server::router`] stops ([`Server::serve`] does it for you). It is final, for every clone:
+    /// requests after it are still checked, but find no session. Dropping the `Server` does not
+    /// stop the background tasks; this does.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
     }

@@ -50,8 +50,11 @@ pub struct Startup {
 impl Startup {
     /// Reads `.env` (in the working directory only, never a parent's), starts logging to stderr
     /// (`RUST_LOG`, `LOG_FORMAT=text|json`), warns about unknown variables, turns flags and
-    /// environment into [`Settings`] and binds the listener. Like clap with a usage error, it
-    /// prints every configuration problem and exits with status 2: there is nothing to serve.
+    /// environment into [`Settings`] and binds the listener. It is a program's start, not a
+    /// library call: it reads the process's own arguments, installs the global log subscriber
+    /// (unless one is set), and, like clap with a usage error, prints every configuration problem
+    /// and exits the process with status 2. A program with its own command line builds
+    /// [`Settings`] itself (or with [`crate::Args`]) and calls [`Server::builder`].
     ///
     /// # Errors
     /// [`RunError`] when `.env` is unreadable, `LOG_FORMAT` is unknown or the address cannot

@@ -1,8 +1,9 @@
 //! Tools for any handler, and how a tool says which scopes it needs.
 //!
 //! A tool declares its scopes in its own definition ([`requires_scopes`], read back by
-//! [`declared_scopes`]): the scope gate, `tools/list` and the RFC 9728 `scopes_supported` all read
-//! that one declaration, so they cannot disagree. [`get_me`] is our one tool, a route any rmcp
+//! [`declared_scopes`]): the scope gate, the check where the tool is dispatched, `tools/list` and
+//! the RFC 9728 `scopes_supported` all read that one declaration (or, where a deployment set
+//! `MCP_TOOL_SCOPES` for the tool, that setting), so they cannot disagree. [`get_me`] is our one tool, a route any rmcp
 //! [`ToolRouter`] can add; [`DefaultTools`] serves it alone, as the binary does. Tools see the
 //! caller as a [`Principal`] (a tool parameter), never a token.
 
@@ -14,7 +15,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 
 /// The `_meta` of a tool that needs `scopes`: put it in the tool's definition
 /// (`#[tool(meta = requires_scopes(["notes:write"]))]`). The server then answers a caller without
@@ -41,7 +42,7 @@ use crate::auth::Principal;
 /// }
 ///
 /// let tools = Notes::tool_router().list_all();
-/// assert_eq!(declared_scopes(&tools[0]), ["notes:write"]);
+/// assert_eq!(declared_scopes(&tools[0]).unwrap(), ["notes:write"]);
 /// ```
 pub fn requires_scopes<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> MetaObject {
     let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
@@ -55,27 +56,67 @@ pub fn requires_scopes<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> 
 
 /// The scopes `tool` declares (see [`requires_scopes`]), in order and without repeats. Several
 /// `oauth2` schemes are alternatives to a client, but the server requires all of their scopes:
-/// it never grants more than every declaration allows. Schemes of other types (`noauth`) grant
-/// nothing here: every request needs a valid token.
-pub fn declared_scopes(tool: &Tool) -> Vec<String> {
-    let schemes = tool
+/// it never grants more than every declaration allows. A `noauth` scheme grants nothing here:
+/// every request needs a valid token.
+///
+/// # Errors
+/// [`DeclarationError`] for a declaration the server cannot read with certainty (not a list,
+/// an unknown scheme type, a scope that is not an RFC 6749 scope token): the server refuses to
+/// start rather than guess, and refuses to run such a tool added later.
+pub fn declared_scopes(tool: &Tool) -> Result<Vec<String>, DeclarationError> {
+    let Some(schemes) = tool
         .meta
         .as_ref()
         .and_then(|meta| meta.0.get("securitySchemes"))
-        .and_then(Value::as_array);
+    else {
+        return Ok(Vec::new());
+    };
+    let schemes = schemes.as_array().ok_or(DeclarationError::NotAList)?;
     let mut scopes: Vec<String> = Vec::new();
-    for scheme in schemes.into_iter().flatten() {
-        if scheme.get("type").and_then(Value::as_str) != Some("oauth2") {
-            continue;
+    for scheme in schemes {
+        match scheme.get("type").and_then(Value::as_str) {
+            Some("noauth") => continue,
+            Some("oauth2") => {}
+            _ => return Err(DeclarationError::UnknownScheme(scheme.to_string())),
         }
-        let named = scheme.get("scopes").and_then(Value::as_array);
-        for scope in named.into_iter().flatten().filter_map(Value::as_str) {
+        let named = match scheme.get("scopes") {
+            None => continue,
+            Some(named) => named.as_array().ok_or(DeclarationError::NotAList)?,
+        };
+        for scope in named {
+            let scope = scope
+                .as_str()
+                .filter(|scope| is_scope_token(scope))
+                .ok_or_else(|| DeclarationError::NotAScope(scope.to_string()))?;
             if !scopes.iter().any(|known| known == scope) {
                 scopes.push(scope.to_owned());
             }
         }
     }
-    scopes
+    Ok(scopes)
+}
+
+/// Why a tool's scope declaration cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeclarationError {
+    /// `securitySchemes`, or a scheme's `scopes`, is not a list.
+    #[error("securitySchemes and each scheme's scopes must be lists")]
+    NotAList,
+    /// A scheme whose `type` is neither `oauth2` nor `noauth`.
+    #[error("unknown security scheme {0}: use type oauth2 (or noauth)")]
+    UnknownScheme(String),
+    /// A scope that is not an RFC 6749 scope token (printable ASCII, no space, `"` or `\`).
+    #[error("{0} is not a scope (RFC 6749 section 3.3)")]
+    NotAScope(String),
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// `get_me`: who the caller is, from the verified token (the Python sample's tool). Add it to
@@ -214,22 +255,62 @@ mod tests {
     fn declared_scopes_read_back_what_requires_scopes_wrote() {
         let mut tool = who_is_calling_tool_attr();
         tool.meta = Some(requires_scopes(["a", "b", "a"]));
-        assert_eq!(declared_scopes(&tool), ["a", "b"]);
+        assert_eq!(declared_scopes(&tool).unwrap(), ["a", "b"]);
     }
 
     #[test]
-    fn every_oauth2_scheme_is_required_and_other_schemes_grant_nothing() {
+    fn every_oauth2_scheme_is_required_and_noauth_grants_nothing() {
         let tool = tool_with(json!({"securitySchemes": [
             {"type": "noauth"},
             {"type": "oauth2", "scopes": ["read"]},
-            {"type": "oauth2", "scopes": ["write", 7]},
+            {"type": "oauth2", "scopes": ["write", "read"]},
         ]}));
-        assert_eq!(declared_scopes(&tool), ["read", "write"]);
+        assert_eq!(declared_scopes(&tool).unwrap(), ["read", "write"]);
     }
 
     #[test]
     fn a_tool_without_a_declaration_needs_nothing_of_its_own() {
-        assert!(declared_scopes(&who_is_calling_tool_attr()).is_empty());
-        assert!(declared_scopes(&tool_with(json!({"securitySchemes": "oauth2"}))).is_empty());
+        assert!(
+            declared_scopes(&who_is_calling_tool_attr())
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            declared_scopes(&tool_with(json!({"other": 1})))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_declaration_read_with_doubt_is_an_error_not_no_scopes() {
+        for (meta, error) in [
+            (
+                json!({"securitySchemes": "oauth2"}),
+                DeclarationError::NotAList,
+            ),
+            (
+                json!({"securitySchemes": [{"type": "oauth2", "scopes": "write"}]}),
+                DeclarationError::NotAList,
+            ),
+            (
+                json!({"securitySchemes": [{"type": "OAuth2", "scopes": ["write"]}]}),
+                DeclarationError::UnknownScheme(r#"{"type":"OAuth2","scopes":["write"]}"#.into()),
+            ),
+            (
+                json!({"securitySchemes": [{"type": "oauth2", "scopes": ["write", 7]}]}),
+                DeclarationError::NotAScope("7".into()),
+            ),
+            (
+                json!({"securitySchemes": [{"type": "oauth2", "scopes": ["a b"]}]}),
+                DeclarationError::NotAScope(r#""a b""#.into()),
+            ),
+        ] {
+            assert_eq!(
+                declared_scopes(&tool_with(meta.clone())),
+                Err(error),
+                "{meta}"
+            );
+        }
     }
 }

@@ -26,7 +26,9 @@ fn modules() -> BTreeMap<String, String> {
             let relative = path.strip_prefix(&root).unwrap().with_extension("");
             let relative = relative.to_str().unwrap().replace('/', "::");
             let name = match relative.as_str() {
-                "lib" | "main" => "crate".to_owned(),
+                "lib" => "crate".to_owned(),
+                // The binary is its own crate: its paths name the library, not `crate::`.
+                "main" => continue,
                 other => format!("crate::{other}"),
             };
             let source = std::fs::read_to_string(&path).unwrap();

@@ -107,17 +107,18 @@ async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
 /// failures are reported together, by file and checklist id.
 #[tokio::test]
 async fn no_attack_in_the_corpus_is_accepted() {
-    no_attack_is_accepted_by(Tools::default).await;
+    no_attack_is_accepted_by(Tools::default, "get_me").await;
 }
 
 /// The same corpus against a server built on the library over the `custom_tools` example's
 /// tools: the checks protect any handler, not only ours.
 #[tokio::test]
 async fn no_attack_in_the_corpus_is_accepted_in_front_of_custom_tools() {
-    no_attack_is_accepted_by(crate::custom_tools::tools).await;
+    no_attack_is_accepted_by(crate::custom_tools::tools, "save_note").await;
 }
 
-async fn no_attack_is_accepted_by(tools: fn() -> Tools) {
+/// `tool` is one the handler under test lists: after the corpus, that handler still answers.
+async fn no_attack_is_accepted_by(tools: fn() -> Tools, tool: &str) {
     let corpus = load_corpus();
     assert!(corpus.len() >= 45, "the corpus has {} cases", corpus.len());
     let rs256 = env_for(EnvKind::Rs256, tools).await;
@@ -130,6 +131,22 @@ async fn no_attack_is_accepted_by(tools: fn() -> Tools) {
         };
         if let Err(why) = run(env, case).await {
             failures.push(format!("{file} ({}: {}): {why}", case.id, case.title));
+        }
+    }
+    for env in [&rs256, &es256] {
+        let token = env.token().await;
+        let session = env.initialize(&token).await;
+        let list = serde_json::json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
+        let listed =
+            conformance::jsonrpc_body(env.post(Some(&token), session.as_deref(), &list).await)
+                .await;
+        if !listed["result"]["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["name"] == tool))
+        {
+            failures.push(format!(
+                "the handler under test does not list {tool}: {listed}"
+            ));
         }
     }
     assert!(

@@ -143,8 +143,8 @@ async fn a_tool_reads_its_caller_from_the_verified_token() {
 }
 
 /// `tools/list` shows each tool's scopes in its `_meta` (per-tool `securitySchemes`); the
-/// metadata's `scopes_supported` and the 401 challenge's `scope` follow from the declared tools
-/// (A10, B10).
+/// metadata's `scopes_supported` lists every declared scope (A10); the 401 challenge's `scope`
+/// names the basic scopes, what to ask for first (B10), and the 403 a tool's own (H05).
 #[tokio::test]
 async fn the_declared_scopes_are_advertised_everywhere() {
     let env = env().await;
@@ -193,7 +193,22 @@ async fn the_declared_scopes_are_advertised_everywhere() {
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenge(&unauthenticated),
-        (Some("mcp:tools notes:read notes:write".to_owned()), None)
+        (Some("mcp:tools".to_owned()), None)
+    );
+}
+
+/// B10: with no basic scopes configured, the 401 names every scope the tools declare (what a
+/// client would otherwise take from `scopes_supported`).
+#[tokio::test]
+async fn without_basic_scopes_the_401_names_the_tools_scopes() {
+    let env = TestEnv::setup().tools(tools()).start().await;
+    let unauthenticated = env
+        .post(None, None, &conformance::initialize_request())
+        .await;
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge(&unauthenticated),
+        (Some("notes:read notes:write".to_owned()), None)
     );
 }
 
@@ -236,8 +251,9 @@ async fn configuration_overrides_a_declaration() {
 
 /// A01, A04, A05: the router mounted inside an axum app of the user's at a nested path
 /// (`/api/mcp`), served by `axum::serve`, not `Server::serve`: the app's routes stay public,
-/// the MCP endpoint has its checks, its challenge names the path-suffixed metadata, and both
-/// metadata documents name the nested resource.
+/// the MCP endpoint has its checks, its challenge names the path-suffixed metadata, both
+/// metadata documents name the nested resource, and the keys the IdP refused at start are
+/// loaded by the background task the program started itself.
 #[tokio::test]
 async fn the_router_mounts_inside_an_axum_app_at_a_nested_path() {
     use std::net::{Ipv4Addr, SocketAddr};
@@ -251,6 +267,8 @@ async fn the_router_mounts_inside_an_axum_app_at_a_nested_path() {
         .start()
         .await
         .unwrap();
+    idp.issuer()
+        .set_fault(mock_idp::Endpoint::Jwks, mock_idp::Fault::status(503));
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .unwrap();
@@ -282,6 +300,17 @@ async fn the_router_mounts_inside_an_axum_app_at_a_nested_path() {
     assert_eq!(
         http.get(format!("{base}/")).send().await.unwrap().status(),
         200
+    );
+    let ready = || {
+        let url = format!("{base}/readyz");
+        let http = http.clone();
+        async move { http.get(url).send().await.is_ok_and(|r| r.status() == 200) }
+    };
+    assert!(!ready().await, "no keys yet: the IdP refused them");
+    idp.issuer().clear_faults();
+    assert!(
+        conformance::eventually(std::time::Duration::from_secs(20), ready).await,
+        "the background task loaded the keys"
     );
 
     let post = |token: Option<String>| {
@@ -321,7 +350,73 @@ async fn the_router_mounts_inside_an_axum_app_at_a_nested_path() {
         .mint(&AccessTokenSpec::user("alice").audience(resource.as_str()))
         .await
         .unwrap();
-    assert_eq!(post(Some(token)).await.unwrap().status(), StatusCode::OK);
+    let served = post(Some(token)).await.unwrap();
+    let status = served.status();
+    assert_eq!(status, StatusCode::OK, "{:?}", served.text().await);
     server.shutdown();
     serving.abort();
+}
+
+/// A tool name said twice in the body, or a `Mcp-Name` header naming another tool than the body:
+/// never a way to run `save_note` without `notes:write` (the gate and rmcp read the same name,
+/// or rmcp refuses the disagreement).
+#[tokio::test]
+async fn a_tool_name_the_gate_and_rmcp_could_read_differently_runs_nothing_unscoped() {
+    let env = env().await;
+    let basic = env
+        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools"]))
+        .await;
+    let session = env.initialize(&basic).await;
+    // serde_json keeps the last member: the gate sees save_note.
+    let twice = r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"get_me","name":"save_note","arguments":{"text":"x"}}}"#;
+    let mut headers = env.mcp_headers(Some(&basic), session.as_deref());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let response = env
+        .http
+        .post(&env.endpoint)
+        .headers(headers.clone())
+        .body(twice)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        response.status(),
+        StatusCode::OK,
+        "a duplicated name is refused"
+    );
+    // The header names get_me, the body save_note.
+    let mut disagreeing = headers;
+    disagreeing.insert("mcp-method", "tools/call".parse().unwrap());
+    disagreeing.insert("mcp-name", "get_me".parse().unwrap());
+    let response = env
+        .http
+        .post(&env.endpoint)
+        .headers(disagreeing)
+        .json(&call("save_note", json!({"text": "x"})))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        response.status(),
+        StatusCode::OK,
+        "a disagreeing header is refused"
+    );
+    // Nothing was saved for mallory.
+    let reader = env
+        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "notes:read"]))
+        .await;
+    let session = env.initialize(&reader).await;
+    let listed = env
+        .post(
+            Some(&reader),
+            session.as_deref(),
+            &call("list_notes", json!({})),
+        )
+        .await;
+    let listed = jsonrpc_body(listed).await;
+    assert_eq!(
+        listed["result"]["structuredContent"],
+        json!({"notes": []}),
+        "{listed}"
+    );
 }

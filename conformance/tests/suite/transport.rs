@@ -78,16 +78,17 @@ async fn every_kind_of_request_needs_the_token_in_front_of(tools: fn() -> Tools)
 /// owner's still works, and DELETE ends the session.
 #[tokio::test]
 async fn a_session_belongs_to_the_principal_that_opened_it() {
-    sessions_belong_to_their_principal_in_front_of(Tools::default).await;
+    sessions_belong_to_their_principal_in_front_of(Tools::default, "get_me").await;
 }
 
 /// The same, in front of the `custom_tools` example's tools.
 #[tokio::test]
 async fn a_session_belongs_to_the_principal_that_opened_it_in_front_of_custom_tools() {
-    sessions_belong_to_their_principal_in_front_of(crate::custom_tools::tools).await;
+    sessions_belong_to_their_principal_in_front_of(crate::custom_tools::tools, "save_note").await;
 }
 
-async fn sessions_belong_to_their_principal_in_front_of(tools: fn() -> Tools) {
+/// `tool` is one the handler under test lists: the session served is that handler's.
+async fn sessions_belong_to_their_principal_in_front_of(tools: fn() -> Tools, tool: &str) {
     let env = TestEnv::setup().tools(tools()).start().await;
     let alice = env.mint(AccessTokenSpec::user("alice")).await;
     let bob = env.mint(AccessTokenSpec::user("bob")).await;
@@ -105,9 +106,14 @@ async fn sessions_belong_to_their_principal_in_front_of(tools: fn() -> Tools) {
         StatusCode::NOT_FOUND,
         "K06"
     );
-    assert_eq!(
-        env.post(Some(&alice), Some(&session), &list).await.status(),
-        StatusCode::OK
+    let listed = env.post(Some(&alice), Some(&session), &list).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed = conformance::jsonrpc_body(listed).await;
+    assert!(
+        listed["result"]["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["name"] == tool)),
+        "{tool} listed: {listed}"
     );
     let delete = env
         .http

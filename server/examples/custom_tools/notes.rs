@@ -17,7 +17,9 @@ use rmcp::schemars::{self, JsonSchema};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 
-/// A caller may keep this many notes of at most this many characters: the store is bounded.
+/// The store is bounded: this many callers, each keeping this many notes of at most this many
+/// characters.
+const MAX_CALLERS: usize = 10_000;
 const MAX_NOTES: usize = 100;
 const MAX_NOTE_CHARS: usize = 1_000;
 
@@ -46,11 +48,13 @@ pub(crate) struct NoteList {
 }
 
 impl Notes {
-    /// What the server builder takes: a maker of handlers sharing one store.
+    /// What the server builder takes: a maker of handlers sharing one store. It is called for
+    /// every session, so the tool router is built once and cloned.
     pub(crate) fn factory() -> impl Fn() -> Self + Send + Sync + 'static {
         let store = Store::default();
+        let tool_router = Self::tool_router().with_route(get_me());
         move || Self {
-            tool_router: Self::tool_router().with_route(get_me()),
+            tool_router: tool_router.clone(),
             store: Arc::clone(&store),
         }
     }
@@ -82,6 +86,9 @@ impl Notes {
         }
         let mut store = self.store.lock().map_err(|_| poisoned())?;
         let key = (caller.issuer().to_owned(), caller.subject().to_owned());
+        if !store.contains_key(&key) && store.len() >= MAX_CALLERS {
+            return Err(ErrorData::invalid_request("the note store is full", None));
+        }
         let notes = store.entry(key).or_default();
         if notes.len() >= MAX_NOTES {
             return Err(ErrorData::invalid_params(

@@ -15,53 +15,37 @@ use axum::extract::Request;
 use axum::response::{IntoResponse as _, Response};
 use futures_util::future::BoxFuture;
 use rmcp::ServerHandler;
-use rmcp::model::Tool;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
+use super::scoped::ScopedTools;
+use crate::auth::scopes::ScopePolicy;
 use crate::session::OwnedSessionManager;
 
 /// Makes a new handler for each MCP session (or stateless request), whatever its type.
 pub(super) trait HandlerFactory: Send + Sync {
-    /// rmcp's Streamable HTTP service over new handlers, with sessions kept by `sessions`, or
-    /// stateless when there is none.
+    /// rmcp's Streamable HTTP service over new handlers (each wrapped in [`ScopedTools`]), with
+    /// sessions kept by `sessions`, or stateless when there is none.
     fn service(
         &self,
         sessions: Option<Arc<OwnedSessionManager>>,
         config: StreamableHttpServerConfig,
     ) -> McpService;
-
-    /// The definition of `tool`, asked of a handler kept for the purpose: how the scope gate
-    /// learns what a tool added after start declares.
-    fn tool(&self, name: &str) -> Option<Tool>;
 }
 
-/// A factory closure and one handler it made.
-pub(super) struct Factory<F, H> {
+/// The user's factory closure, and the scopes its tools run under.
+pub(super) struct Factory<F> {
     make: Arc<F>,
-    prototype: H,
+    scopes: Arc<ScopePolicy>,
 }
 
-impl<F, H> Factory<F, H>
-where
-    F: Fn() -> H + Send + Sync + 'static,
-    H: ServerHandler,
-{
-    pub(super) fn new(make: F) -> Self {
-        let prototype = make();
-        Self {
-            make: Arc::new(make),
-            prototype,
-        }
-    }
-
-    /// A new handler, as a session would get.
-    pub(super) fn fresh(&self) -> H {
-        (self.make)()
+impl<F> Factory<F> {
+    pub(super) fn new(make: Arc<F>, scopes: Arc<ScopePolicy>) -> Self {
+        Self { make, scopes }
     }
 }
 
-impl<F, H> HandlerFactory for Factory<F, H>
+impl<F, H> HandlerFactory for Factory<F>
 where
     F: Fn() -> H + Send + Sync + 'static,
     H: ServerHandler,
@@ -71,8 +55,8 @@ where
         sessions: Option<Arc<OwnedSessionManager>>,
         config: StreamableHttpServerConfig,
     ) -> McpService {
-        let make = Arc::clone(&self.make);
-        let handlers = move || Ok(make());
+        let (make, scopes) = (Arc::clone(&self.make), Arc::clone(&self.scopes));
+        let handlers = move || Ok(ScopedTools::new(make(), Arc::clone(&scopes)));
         match sessions {
             Some(manager) => McpService::new(StreamableHttpService::new(handlers, manager, config)),
             None => McpService::new(StreamableHttpService::new(
@@ -83,10 +67,6 @@ where
                     .with_json_response(true),
             )),
         }
-    }
-
-    fn tool(&self, name: &str) -> Option<Tool> {
-        self.prototype.get_tool(name)
     }
 }
 

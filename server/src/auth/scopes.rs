@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rmcp::model::Tool;
 use serde_json::Value;
 
 use super::challenge::AuthError;
 use super::principal::Principal;
+use crate::tools::declared_scopes;
 
 /// Scopes per operation: the basic scopes every request needs, each tool's own (declared with
 /// the tool, read from the handler when the server is built), configured overrides per tool, and
@@ -28,7 +30,19 @@ pub struct ScopePolicy {
     undeclared: Option<ToolLookup>,
 }
 
-/// The scopes a tool declares, by name; `None` for a tool the handler does not have.
+/// What a call of a tool needs where it is dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CallRequirement {
+    /// These scopes.
+    Scopes(Vec<String>),
+    /// Nothing is known of the tool: neither the handler nor the configuration names it.
+    Unknown,
+    /// The tool's declaration cannot be read: it is not run.
+    Unreadable,
+}
+
+/// The scopes a tool declares, by name; `None` for a tool the handler does not have (or whose
+/// declaration cannot be read: the check where it is dispatched refuses it).
 type DeclaredScopes = dyn Fn(&str) -> Option<Vec<String>> + Send + Sync;
 
 /// Asks the handler what a tool declares.
@@ -103,6 +117,44 @@ impl ScopePolicy {
         self.per_tool.get(tool).or_else(|| self.declared.get(tool))
     }
 
+    /// Every tool the deployment configured (`MCP_TOOL_SCOPES`), with its scopes.
+    pub(crate) fn configured(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.per_tool.iter()
+    }
+
+    /// A deployment's setting for `tool` (`MCP_TOOL_SCOPES`), if it has one.
+    pub(crate) fn configured_for(&self, tool: &str) -> Option<&Vec<String>> {
+        self.per_tool.get(tool)
+    }
+
+    /// What a call of `tool` needs where it is dispatched, given its definition as the session's
+    /// handler has it now: the basic scopes and the configured scopes, else those the definition
+    /// declares, else those it declared when the server was built.
+    pub(crate) fn required_for_call(
+        &self,
+        tool: &str,
+        definition: Option<&Tool>,
+    ) -> CallRequirement {
+        let own = match (self.per_tool.get(tool), definition) {
+            (Some(configured), _) => configured.clone(),
+            (None, Some(definition)) => match declared_scopes(definition) {
+                Ok(declared) => declared,
+                Err(_) => return CallRequirement::Unreadable,
+            },
+            (None, None) => match self.declared.get(tool) {
+                Some(declared) => declared.clone(),
+                None => return CallRequirement::Unknown,
+            },
+        };
+        let mut required = self.every_request.clone();
+        for scope in own {
+            if !required.contains(&scope) {
+                required.push(scope);
+            }
+        }
+        CallRequirement::Scopes(required)
+    }
+
     /// Whether `principal` holds `scope`, directly or through a broader granted scope.
     fn holds(&self, principal: &Principal, scope: &str) -> bool {
         principal.has_scope(scope)
@@ -132,7 +184,17 @@ impl ScopePolicy {
         all
     }
 
-    /// The scopes every request needs (the first thing a client should ask for, B10).
+    /// What a client should ask for first (B10): the basic scopes, or, when there are none, every
+    /// scope some tool needs.
+    pub fn first_request(&self) -> Vec<String> {
+        if self.every_request.is_empty() {
+            self.all_scopes()
+        } else {
+            self.every_request.clone()
+        }
+    }
+
+    /// The scopes every request needs.
     pub fn basic(&self) -> &[String] {
         &self.every_request
     }
