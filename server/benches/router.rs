@@ -1,6 +1,7 @@
 //! One `tools/call get_me` through the whole router in-process (no sockets), with every check
 //! on and on the bench-only build with the checks removed: what the checks cost, without the
-//! network. Needs the `bench-unchecked` feature:
+//! network; and admission alone (the checks over a service that answers at once, against that
+//! service alone). Needs the `bench-unchecked` feature:
 //! `cargo bench -p mcp-oauth-server --features bench-unchecked --bench router`.
 #![allow(
     missing_docs,
@@ -93,6 +94,27 @@ fn bench_router(c: &mut Criterion) {
     group.bench_function("checks removed (bench build)", |b| {
         b.iter(|| run(&unchecked))
     });
+    group.finish();
+
+    // Admission alone: the checks over a service that answers at once, against that service
+    // alone; a cached token (warmed by the runs above), a tools/call body.
+    let admission = app.admission_router();
+    let answered = app.answered_router();
+    let answer = |router: &Router| {
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let status = runtime.block_on(async {
+            router
+                .clone()
+                .oneshot(call(id, &token))
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(status, StatusCode::OK);
+    };
+    let mut group = c.benchmark_group("admission alone (stateless, cached token)");
+    group.bench_function("every check, then 200", |b| b.iter(|| answer(&admission)));
+    group.bench_function("200 alone (baseline)", |b| b.iter(|| answer(&answered)));
     group.finish();
 }
 

@@ -13,6 +13,11 @@ use mcp_oauth_server::tools::DefaultTools;
 use mcp_oauth_server::{Args, Server, SystemClock};
 use tokio::net::TcpListener;
 
+/// The binary's allocator, so the comparison measures the checks and nothing else.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Args::parse().settings()?;

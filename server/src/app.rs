@@ -32,20 +32,21 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::admission::{Admission, admit, authenticate, authorize};
+use crate::auth::Authenticator;
 use crate::auth::challenge::Challenger;
 use crate::auth::fetch::Fetcher;
 use crate::auth::issuers::Verifiers;
 use crate::auth::keys::{KeySources, RefreshError};
 use crate::auth::scopes::ToolLookup;
 use crate::auth::token_cache::TokenCache;
-use crate::auth::{Authenticator, require_bearer, require_scopes};
 use crate::clock::Clock;
 use crate::edge::limit_headers;
-use crate::guard::{GuardPolicy, check_origin_and_host};
+use crate::guard::GuardPolicy;
 use crate::metadata::{self, Metadata};
-use crate::rate_limit::{RateLimiter, limit_rate};
+use crate::rate_limit::RateLimiter;
 use crate::resource::metadata_path;
-use crate::session::{SESSION_HEADER, Sessions, Transport, bind_sessions};
+use crate::session::{SESSION_HEADER, Sessions, Transport};
 use crate::settings::Settings;
 use crate::telemetry::{
     ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
@@ -108,6 +109,7 @@ pub enum StartError {
 pub struct Server {
     settings: Arc<Settings>,
     handler: Arc<dyn HandlerFactory>,
+    admission: Arc<Admission>,
     auth: Arc<Authenticator>,
     keys: Arc<KeySources>,
     sessions: Option<Arc<Sessions>>,
@@ -259,8 +261,16 @@ impl Server {
             .rate_limit
             .per_minute
             .map(|per_minute| Arc::new(RateLimiter::new(per_minute, Arc::clone(&metrics))));
+        let guard = Arc::new(settings.guard.clone());
+        let admission = Arc::new(Admission {
+            guard: Arc::clone(&guard),
+            auth: Arc::clone(&auth),
+            rate_limiter: rate_limiter.clone(),
+            sessions: sessions.clone(),
+        });
         Ok(Self {
-            guard: Arc::new(settings.guard.clone()),
+            guard,
+            admission,
             settings: Arc::new(settings),
             handler,
             auth,
@@ -426,23 +436,9 @@ impl Server {
         BoxCloneSyncService::new(
             ServiceBuilder::new()
                 .layer(self.cors())
-                .layer(from_fn_with_state(
-                    Arc::clone(&self.guard),
-                    check_origin_and_host,
-                ))
-                .layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
-                .option_layer(
-                    self.rate_limiter
-                        .as_ref()
-                        .map(|limiter| from_fn_with_state(Arc::clone(limiter), limit_rate)),
-                )
+                .layer(from_fn_with_state(Arc::clone(&self.admission), admit))
                 .layer(bounded)
-                .layer(from_fn_with_state(Arc::clone(&self.auth), require_scopes))
-                .option_layer(
-                    self.sessions
-                        .as_ref()
-                        .map(|sessions| from_fn_with_state(Arc::clone(sessions), bind_sessions)),
-                )
+                .layer(from_fn_with_state(Arc::clone(&self.admission), authorize))
                 .service(mcp),
         )
     }
@@ -460,7 +456,7 @@ impl Server {
     /// extensions. Not the rest of what guards `/mcp`: no basic-scope check, no Host/Origin guard,
     /// no rate limit and no body limit; add what your routes need.
     pub fn protect(&self, routes: Router) -> Router {
-        routes.layer(from_fn_with_state(Arc::clone(&self.auth), require_bearer))
+        routes.layer(from_fn_with_state(Arc::clone(&self.auth), authenticate))
     }
 
     /// The MCP service at the resource's path; at the origin root when the resource has no path.

@@ -24,9 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use challenge::{AuthError, Challenger};
@@ -196,13 +195,12 @@ impl Authenticator {
     }
 }
 
-/// Middleware: every request to `/mcp` must carry a valid bearer token (C04); the caller's
-/// [`Principal`] goes into the request extensions for the layers and tools after it.
+/// Admission: every request to `/mcp` must carry a valid bearer token (C04); the caller's
+/// [`Principal`] goes into the request extensions for the steps and tools after it.
 pub(crate) async fn require_bearer(
-    State(auth): State<Arc<Authenticator>>,
+    auth: &Authenticator,
     mut request: Request,
-    next: Next,
-) -> Response {
+) -> Result<Request, Response> {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -215,12 +213,12 @@ pub(crate) async fn require_bearer(
                 "authenticated"
             );
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            Ok(request)
         }
         Err(error) => {
             auth.metrics.refused(error.refusal());
             audit_refusal(&request, &error);
-            auth.respond(&error, request_host(request.headers(), request.uri()))
+            Err(auth.respond(&error, request_host(request.headers(), request.uri())))
         }
     }
 }
@@ -312,18 +310,17 @@ impl<'a> Operation<'a> {
     }
 }
 
-/// Middleware: a request whose JSON-RPC method (or tool) needs scopes the token lacks gets a 403
-/// before rmcp sees it (H02); requests without a JSON-RPC body (the GET stream, DELETE) need the
+/// Admission, behind the body limit: a request whose JSON-RPC method (or tool) needs scopes the
+/// token lacks gets a 403 before rmcp sees it (H02); requests without a JSON-RPC body (the GET stream, DELETE) need the
 /// scopes every request needs (H08). Bodies over the limit (set by the body-limit layer in front)
 /// get 413; bodies that are not JSON get the JSON-RPC parse error (-32700) with 400. The parsed
-/// body says whether this is an `initialize`, for the session layer after this one.
+/// body says whether this is an `initialize`, for the session binding after this step.
 pub(crate) async fn require_scopes(
-    State(auth): State<Arc<Authenticator>>,
+    auth: &Authenticator,
     request: Request,
-    next: Next,
-) -> Response {
+) -> Result<Request, Response> {
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
-        return no_principal_attached();
+        return Err(no_principal_attached());
     };
     if request.method() != Method::POST {
         let operation = Operation {
@@ -340,20 +337,20 @@ pub(crate) async fn require_scopes(
         );
         if let Err(error) = decision {
             auth.metrics.scope_denied(None);
-            return auth.respond(&error, request_host(request.headers(), request.uri()));
+            return Err(auth.respond(&error, request_host(request.headers(), request.uri())));
         }
-        return next.run(request).await;
+        return Ok(request);
     }
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
     };
     let Ok(message) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return error_response(
+        return Err(error_response(
             StatusCode::BAD_REQUEST,
             ErrorCode::ParseError,
             "Parse error: the body is not JSON",
-        );
+        ));
     };
     let operation = Operation::of(&message);
     let required = auth.scopes.required_for(&message);
@@ -367,13 +364,12 @@ pub(crate) async fn require_scopes(
     );
     if let Err(error) = decision {
         auth.metrics.scope_denied(operation.tool);
-        return auth.respond(&error, request_host(&parts.headers, &parts.uri));
+        return Err(auth.respond(&error, request_host(&parts.headers, &parts.uri)));
     }
     if is_initialize(&message) {
         parts.extensions.insert(InitializeRequest);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// The one bearer credential of a request, or why there is none.

@@ -4,12 +4,10 @@
 //! error and no `WWW-Authenticate` challenge: no token would change the answer.
 
 use std::str::FromStr as _;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use url::Url;
 
@@ -192,25 +190,22 @@ pub(crate) fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&
         .or_else(|| uri.authority().map(Authority::as_str))
 }
 
-/// Middleware: 403 for a disallowed `Host` or `Origin`, with a JSON-RPC error body without id.
-pub(crate) async fn check_origin_and_host(
-    State(guard): State<Arc<GuardPolicy>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Admission's first step: the 403 for a disallowed `Host` or `Origin` (a JSON-RPC error body
+/// without id), if the request has one.
+pub(crate) fn check_origin_and_host(guard: &GuardPolicy, request: &Request) -> Option<Response> {
     match request_host(request.headers(), request.uri()) {
         Some(host) if guard.host_allowed(host) => {}
-        _ => return forbidden("Host not allowed"),
+        _ => return Some(forbidden("Host not allowed")),
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let allowed = origin
             .to_str()
             .is_ok_and(|origin| guard.origin_allowed(origin));
         if !allowed {
-            return forbidden("Origin not allowed");
+            return Some(forbidden("Origin not allowed"));
         }
     }
-    next.run(request).await
+    None
 }
 
 fn forbidden(message: &str) -> Response {

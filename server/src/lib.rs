@@ -59,6 +59,7 @@
 // Also set for the workspace; stated here because this crate is published.
 #![warn(missing_docs)]
 
+mod admission;
 mod app;
 mod auth;
 mod clock;

@@ -10,11 +10,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 
 use crate::telemetry::Metrics;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -89,14 +88,10 @@ pub(crate) fn retry_after(wait: Duration) -> HeaderValue {
     HeaderValue::from(seconds.max(1))
 }
 
-/// Middleware (after authentication): 429 once the caller's budget is spent.
-pub(crate) async fn limit_rate(
-    State(limiter): State<Arc<RateLimiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Admission, after authentication: the 429 once the caller's budget is spent.
+pub(crate) fn limit_rate(limiter: &RateLimiter, request: &Request) -> Option<Response> {
     let Some(principal) = request.extensions().get::<Principal>() else {
-        return no_principal_attached();
+        return Some(no_principal_attached());
     };
     if let Err(wait) = limiter.check(principal) {
         tracing::debug!(wait_ms = wait.as_millis(), "rate limit reached");
@@ -109,7 +104,7 @@ pub(crate) async fn limit_rate(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after(wait));
-        return response;
+        return Some(response);
     }
-    next.run(request).await
+    None
 }

@@ -73,7 +73,10 @@ impl Startup {
         warn_about_unknown_variables();
         let (mut args, problems) = match Args::parse_reporting_every_problem(std::env::args_os()) {
             Ok(parsed) => parsed,
-            Err(ArgsError::Clap(error)) => error.exit(),
+            Err(ArgsError::Clap(error)) => {
+                flush_logs();
+                error.exit()
+            }
             Err(ArgsError::Values(error)) => exit_with(&error),
         };
         // PORT=0: take a free port now, so the derived resource URL names the real one.
@@ -124,6 +127,16 @@ where
     F: Fn() -> H + Send + Sync + 'static,
     H: ServerHandler,
 {
+    let served = serve_until_signalled(make).await;
+    flush_logs();
+    served
+}
+
+async fn serve_until_signalled<F, H>(make: F) -> Result<(), RunError>
+where
+    F: Fn() -> H + Send + Sync + 'static,
+    H: ServerHandler,
+{
     let Startup { settings, listener } = Startup::read().await?;
     let server = Server::builder(settings)
         .handler(make)
@@ -144,6 +157,13 @@ where
         .map_err(|source| io_error("serving", source))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Writes out the lines still queued (the log writer's guard flushes when dropped).
+fn flush_logs() {
+    if let Ok(mut kept) = LOG_WRITER.lock() {
+        kept.take();
+    }
 }
 
 fn io_error(context: &str, source: io::Error) -> RunError {
@@ -172,19 +192,52 @@ fn warn_about_unknown_variables() {
 
 /// Prints every configuration problem and exits with status 2, as clap does for usage errors.
 fn exit_with(error: &ConfigError) -> ! {
+    flush_logs();
     eprintln!("{error}");
     std::process::exit(2);
 }
 
+/// How many log lines may wait for the writer thread. Past that, lines are dropped and counted
+/// (`mcp_log_lines_dropped_total`): a request never waits on stderr, and a stalled stderr never
+/// grows the queue without bound. 65,536 lines is seconds of the heaviest audit traffic.
+pub(crate) const LOG_QUEUE_LINES: usize = 65_536;
+
+/// A writer that hands each line to a thread of its own through a queue of `limit` lines, which
+/// writes them to `out` in batches (one write for all the lines waiting); a full queue drops the
+/// line and counts it. The guard flushes what is queued when dropped.
+pub(crate) fn log_writer<W: std::io::Write + Send + 'static>(
+    out: W,
+    limit: usize,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(limit)
+        .lossy(true)
+        .thread_name("mcp-oauth-server-logs")
+        .finish(std::io::BufWriter::new(out))
+}
+
+/// The log writer's guard, kept for the life of the process: lines still queued at exit are
+/// flushed when [`run`] returns.
+static LOG_WRITER: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`): text, or with `LOG_FORMAT=json` one
-/// JSON object per line (the audit events under the `mcp_oauth_server::audit` target). A
-/// subscriber already set (by the program, or a second call) is kept.
+/// JSON object per line (the audit events under the `mcp_oauth_server::audit` target), written by
+/// [`log_writer`]. A subscriber already set (by the program, or a second call) is kept.
 fn init_logging() -> Result<(), RunError> {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let (writer, guard) = log_writer(std::io::stderr(), LOG_QUEUE_LINES);
+    crate::telemetry::count_dropped_log_lines(writer.error_counter());
+    if let Ok(mut kept) = LOG_WRITER.lock() {
+        *kept = Some(guard);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _already_set = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => builder
             .json()
@@ -199,4 +252,90 @@ fn init_logging() -> Result<(), RunError> {
         Err(error) => return Err(RunError::LogFormat(error.to_string())),
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex, mpsc};
+
+    use super::*;
+
+    /// Stderr that does not take lines until told to: a stalled terminal or a full pipe.
+    struct Stalled {
+        entered: mpsc::Sender<()>,
+        go: Mutex<mpsc::Receiver<()>>,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl std::io::Write for Stalled {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.entered.send(());
+            if let Ok(go) = self.go.lock() {
+                let _ = go.recv();
+            }
+            if let Ok(mut written) = self.written.lock() {
+                written.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The stated choice: with the writer stalled, logging never blocks; past the queue's bound
+    /// lines are dropped and counted; what was queued is written once the writer moves again.
+    #[test]
+    fn a_stalled_log_writer_drops_and_counts_lines_and_never_blocks() {
+        let (go, wait) = mpsc::channel();
+        let (entered, stalls) = mpsc::channel();
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let stalled = Stalled {
+            entered,
+            go: Mutex::new(wait),
+            written: Arc::clone(&written),
+        };
+        let (mut writer, guard) = log_writer(stalled, 4);
+        let counter = writer.error_counter();
+        // The worker takes the first line and stalls writing it out.
+        writer.write_all(b"line 0\n").unwrap();
+        stalls.recv().unwrap();
+        // Four more wait in the queue; the other fifteen are dropped, and writing never blocks.
+        for n in 1..20 {
+            writer.write_all(format!("line {n}\n").as_bytes()).unwrap();
+        }
+        let dropped = counter.dropped_lines();
+        assert_eq!(dropped, 15);
+        for _ in 0..20 {
+            let _ = go.send(());
+        }
+        drop(guard);
+        let written = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert_eq!(written.lines().count() + dropped, 20, "{written}");
+    }
+
+    #[test]
+    fn the_log_writer_writes_every_line_in_order() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Shared {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (mut writer, guard) = log_writer(Shared(Arc::clone(&written)), LOG_QUEUE_LINES);
+        for n in 0..1000 {
+            writer.write_all(format!("line {n}\n").as_bytes()).unwrap();
+        }
+        drop(guard);
+        let written = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        let expected: String = (0..1000).map(|n| format!("line {n}\n")).collect();
+        assert_eq!(written, expected);
+    }
 }

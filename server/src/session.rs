@@ -14,7 +14,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -110,14 +110,10 @@ impl Sessions {
     }
 }
 
-/// Middleware (after authentication and the scope gate): a request naming a session must come
-/// from its owner; an `initialize` is admitted within the caps and binds the new session to the
-/// caller; sessions over the caller's cap are ended.
-pub(crate) async fn bind_sessions(
-    State(sessions): State<Arc<Sessions>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Admission's last step (after authentication and the scope gate): a request naming a session
+/// must come from its owner; an `initialize` is admitted within the caps and binds the new
+/// session to the caller; sessions over the caller's cap are ended.
+pub(crate) async fn bind_sessions(sessions: &Sessions, request: Request, next: Next) -> Response {
     let Some(principal) = request.extensions().get::<Principal>() else {
         return no_principal_attached();
     };

@@ -24,6 +24,15 @@ use tower_http::classify::ServerErrorsFailureClass;
 /// The target of audit events, for routing them apart from the other logs.
 pub const AUDIT_TARGET: &str = "mcp_oauth_server::audit";
 
+/// How many lines the process's log writer dropped (set once, where logging is set up).
+static DROPPED_LOG_LINES: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Reports `counter`, the log writer's dropped lines, in every server's `/metrics`.
+pub(crate) fn count_dropped_log_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = DROPPED_LOG_LINES.set(counter);
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -70,6 +79,9 @@ pub(crate) struct Metrics {
     jwks_age: Family<IssuerLabel, Gauge>,
     sessions: Gauge,
     rate_limited: Counter,
+    log_lines_dropped: Counter,
+    /// How many dropped log lines `log_lines_dropped` has counted so far.
+    log_lines_counted: std::sync::atomic::AtomicU64,
     /// The tools this server has: a denial for any other name is counted as `other`.
     tools: Vec<String>,
 }
@@ -134,6 +146,12 @@ impl Metrics {
             "Requests refused 429 by the per-principal rate limit",
             rate_limited.clone(),
         );
+        let log_lines_dropped = Counter::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines (audit events included) dropped because the log writer's queue was full",
+            log_lines_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -144,6 +162,8 @@ impl Metrics {
             jwks_age,
             sessions,
             rate_limited,
+            log_lines_dropped,
+            log_lines_counted: std::sync::atomic::AtomicU64::new(0),
             tools: tools.into_iter().collect(),
         }
     }
@@ -203,6 +223,14 @@ impl Metrics {
         }
         self.sessions
             .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+        if let Some(dropped) = DROPPED_LOG_LINES.get() {
+            let dropped = u64::try_from(dropped.dropped_lines()).unwrap_or(u64::MAX);
+            let counted = self
+                .log_lines_counted
+                .fetch_max(dropped, std::sync::atomic::Ordering::Relaxed);
+            self.log_lines_dropped
+                .inc_by(dropped.saturating_sub(counted));
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -24,6 +24,21 @@ impl Server {
         )
     }
 
+    /// **Benchmarks only** (feature `bench-unchecked`): the request checks of `/mcp` (CORS,
+    /// guard, bearer, rate limit, timeout, body limit, scope gate, session binding) over a service
+    /// that answers 200 at once: what admitting a request costs, without rmcp.
+    #[cfg(feature = "bench-unchecked")]
+    pub fn admission_router(&self) -> Router {
+        self.mount(self.checked(answered(), Checks::All))
+    }
+
+    /// **Benchmarks only**: the service [`Server::admission_router`] puts its checks over, mounted
+    /// alone at the resource path: the baseline that admission is measured against.
+    #[cfg(feature = "bench-unchecked")]
+    pub fn answered_router(&self) -> Router {
+        self.mount(answered())
+    }
+
     /// **Benchmarks only**: serves [`Server::unchecked_router`] as [`Server::serve`] serves the real one.
     ///
     /// # Errors
@@ -45,6 +60,17 @@ impl Server {
         .await;
         Ok(())
     }
+}
+
+/// How [`answered`] answers.
+type Answer = std::future::Ready<Result<axum::response::Response, std::convert::Infallible>>;
+
+/// A service answering every request 200 with an empty body.
+#[cfg(feature = "bench-unchecked")]
+fn answered() -> tower::util::ServiceFn<fn(axum::extract::Request) -> Answer> {
+    tower::service_fn(|_| {
+        std::future::ready(Ok(axum::response::Response::new(axum::body::Body::empty())))
+    })
 }
 
 /// The principal every unchecked request runs as: `get_me` must still answer, or the comparison
