@@ -5,21 +5,12 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Request-extension marker: the body is (or its batch holds) an `initialize` request, so this
 /// request may open a session.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InitializeRequest;
-
-/// Whether a JSON-RPC message (or batch) holds an `initialize` request.
-pub(crate) fn is_initialize(message: &Value) -> bool {
-    let is_one = |m: &Value| m.get("method").and_then(Value::as_str) == Some("initialize");
-    match message {
-        Value::Array(batch) => batch.iter().any(is_one),
-        single => is_one(single),
-    }
-}
 
 /// The JSON-RPC error codes these answers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,4 +41,374 @@ pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str)
     let body =
         json!({"jsonrpc": "2.0", "id": null, "error": {"code": code.code(), "message": message}});
     (status, Json(body)).into_response()
+}
+
+/// What the scope gate reads of a JSON-RPC body: each message's `method` and `params.name`, read
+/// as `serde_json::Value` reads them (a member given twice counts its last value, a value that is
+/// not a string counts as absent, anything but an object is a message without a method), but
+/// without building the document: the body is checked as JSON and only those strings are kept.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Envelope<'a> {
+    /// Each message, in order.
+    pub(crate) messages: Vec<Call<'a>>,
+    /// Whether the body is a batch (an array).
+    pub(crate) batch: bool,
+}
+
+/// One message's method and, when it has `params.name`, that name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Call<'a> {
+    pub(crate) method: Option<std::borrow::Cow<'a, str>>,
+    pub(crate) name: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Envelope<'_> {
+    /// Whether a message is an `initialize` request.
+    pub(crate) fn is_initialize(&self) -> bool {
+        self.messages
+            .iter()
+            .any(|call| call.method.as_deref() == Some("initialize"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut messages = Vec::new();
+                while let Some(call) = seq.next_element::<Call<'de>>()? {
+                    messages.push(call);
+                }
+                Ok(Envelope {
+                    messages,
+                    batch: true,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let call = CallVisit.visit_map(map)?;
+                Ok(Envelope {
+                    messages: vec![call],
+                    batch: false,
+                })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(single_without_method())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(single_without_method())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(single_without_method())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(single_without_method())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(single_without_method())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(single_without_method())
+            }
+        }
+        fn single_without_method<'a>() -> Envelope<'a> {
+            Envelope {
+                messages: vec![Call::default()],
+                batch: false,
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// Reads one message: any JSON, an object's `method` and `params.name` kept.
+struct CallVisit;
+
+impl<'de> serde::de::Visitor<'de> for CallVisit {
+    type Value = Call<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut call = Call::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "method" => call.method = map.next_value::<MaybeStr<'de>>()?.0,
+                "params" => call.name = map.next_value::<ParamsName<'de>>()?.0,
+                _ => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(call)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Call::default())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Call::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Call::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Call::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Call::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Call::default())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Call::default())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Call<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CallVisit)
+    }
+}
+
+/// Any JSON value, read through and dropped. Unlike serde's `IgnoredAny` it reads numbers as
+/// `serde_json::Value` does (a number out of range is an error), so the gate refuses exactly the
+/// bodies it refused when it built the whole document.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Skip;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+                while map.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// A string value, or nothing for any other JSON value (which is still read through).
+struct MaybeStr<'a>(Option<std::borrow::Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(std::borrow::Cow::Borrowed(value))))
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(std::borrow::Cow::Owned(value.to_owned()))))
+            }
+            fn visit_string<E>(self, value: String) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(std::borrow::Cow::Owned(value))))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(MaybeStr(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(MaybeStr(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// `params.name` when `params` is an object with a string `name`.
+struct ParamsName<'a>(Option<std::borrow::Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for ParamsName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = ParamsName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut name = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "name" {
+                        name = map.next_value::<MaybeStr<'de>>()?.0;
+                    } else {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+                Ok(ParamsName(name))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(ParamsName(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ParamsName(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ParamsName(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ParamsName(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ParamsName(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ParamsName(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ParamsName(None))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Batch or not, and each message's method and `params.name`.
+    type Read = Option<(bool, Vec<(Option<String>, Option<String>)>)>;
+
+    /// What `serde_json::Value` makes of a body: each message's method and `params.name`.
+    fn as_value_reads_it(body: &str) -> Read {
+        let value: Value = serde_json::from_str(body).ok()?;
+        let read = |m: &Value| {
+            (
+                m.get("method").and_then(Value::as_str).map(str::to_owned),
+                m.pointer("/params/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            )
+        };
+        Some(match &value {
+            Value::Array(batch) => (true, batch.iter().map(read).collect()),
+            single => (false, vec![read(single)]),
+        })
+    }
+
+    fn as_the_gate_reads_it(body: &str) -> Read {
+        let envelope: Envelope<'_> = serde_json::from_str(body).ok()?;
+        Some((
+            envelope.batch,
+            envelope
+                .messages
+                .iter()
+                .map(|c| {
+                    (
+                        c.method.as_deref().map(str::to_owned),
+                        c.name.as_deref().map(str::to_owned),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// The gate reads every body as `serde_json::Value` would, duplicates, escapes, odd types
+    /// and malformed JSON included.
+    #[test]
+    fn the_envelope_reads_what_a_json_value_reads() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{}}}"#,
+            r#"{"method":"tools/call","params":{"name":"get_me","name":"save_note"}}"#,
+            r#"{"method":"tools/list","method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"a"},"params":{"other":1}}"#,
+            r#"{"method":"tools\u002fcall","params":{"name":"s\u0061ve"}}"#,
+            r#"{"method":7,"params":{"name":["x"]}}"#,
+            r#"{"method":"tools/call","params":[1,2]}"#,
+            r#"{"method":"tools/call","params":"name"}"#,
+            r#"[{"method":"initialize"},{"method":"tools/call","params":{"name":"t"}},5,"x",null,[]]"#,
+            r#"[]"#,
+            r#"5"#,
+            r#""text""#,
+            r#"null"#,
+            r#"{"method":{"nested":"tools/call"}}"#,
+            r#"{"a":{"b":[{"c":null}]},"method":"ping"}"#,
+            r#"{"method":"tools/call""#,
+            r#"{"method":"tools/call"} trailing"#,
+            r#"{"method":"\ud800"}"#,
+            r#"not json"#,
+            r#"{"method":"ping","x":1e400}"#,
+        ] {
+            assert_eq!(
+                as_the_gate_reads_it(body),
+                as_value_reads_it(body),
+                "{body}"
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::challenge::AuthError;
 use super::principal::Principal;
+use crate::jsonrpc::Envelope;
 use crate::tools::declared_scopes;
 
 /// Scopes per operation: the basic scopes every request needs, each tool's own (declared with
@@ -201,17 +202,37 @@ impl ScopePolicy {
 
     /// The scopes a JSON-RPC message (or batch) needs, in a stable order without repeats.
     pub fn required_for(&self, message: &Value) -> Vec<String> {
-        let mut required = self.every_request.clone();
         let messages: Vec<&Value> = match message {
             Value::Array(batch) => batch.iter().collect(),
             single => vec![single],
         };
-        for message in messages {
-            if message.get("method").and_then(Value::as_str) == Some("tools/call") {
-                let tool = message
-                    .pointer("/params/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+        self.required_for_calls(messages.into_iter().map(|message| {
+            (
+                message.get("method").and_then(Value::as_str),
+                message.pointer("/params/name").and_then(Value::as_str),
+            )
+        }))
+    }
+
+    /// [`Self::required_for`] of a body read as an [`Envelope`], as the scope gate reads it.
+    pub(crate) fn required_for_envelope(&self, envelope: &Envelope<'_>) -> Vec<String> {
+        self.required_for_calls(
+            envelope
+                .messages
+                .iter()
+                .map(|call| (call.method.as_deref(), call.name.as_deref())),
+        )
+    }
+
+    /// The scopes messages need, given each one's method and `params.name`.
+    fn required_for_calls<'a>(
+        &self,
+        calls: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> Vec<String> {
+        let mut required = self.every_request.clone();
+        for (method, name) in calls {
+            if method == Some("tools/call") {
+                let tool = name.unwrap_or_default();
                 let looked_up;
                 let scopes = match self.of_tool(tool) {
                     Some(scopes) => Some(scopes),
