@@ -112,8 +112,23 @@ fn bench_router(c: &mut Criterion) {
         });
         assert_eq!(status, StatusCode::OK);
     };
+    let answer_2026 = |router: &Router| {
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let mut request = call(id, &token);
+        let headers = request.headers_mut();
+        headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+        headers.insert("mcp-method", "tools/call".parse().unwrap());
+        headers.insert("mcp-name", "get_me".parse().unwrap());
+        let status =
+            runtime.block_on(async { router.clone().oneshot(request).await.unwrap().status() });
+        assert_eq!(status, StatusCode::OK);
+    };
     let mut group = c.benchmark_group("admission alone (stateless, cached token)");
     group.bench_function("every check, then 200", |b| b.iter(|| answer(&admission)));
+    group.bench_function(
+        "every check, 2026-07-28 headers (body not read), then 200",
+        |b| b.iter(|| answer_2026(&admission)),
+    );
     group.bench_function("200 alone (baseline)", |b| b.iter(|| answer(&answered)));
     group.finish();
 }

@@ -420,3 +420,86 @@ async fn a_tool_name_the_gate_and_rmcp_could_read_differently_runs_nothing_unsco
         "{listed}"
     );
 }
+
+/// N4, H01: a 2026-07-28 request naming its tool in `Mcp-Method` and `Mcp-Name` is decided from
+/// them (the 403 step-up, without reading the body); headers that disagree with the body never
+/// run the body's tool (rmcp refuses them); and an older request's headers decide nothing (the
+/// body does).
+#[tokio::test]
+async fn a_tool_named_in_2026_headers_is_gated_and_the_body_must_agree() {
+    let env = env().await;
+    let basic = env
+        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools"]))
+        .await;
+    let send = |version: &'static str, header_name: &'static str, body_name: &'static str| {
+        let mut headers = env.mcp_headers(Some(&basic), None);
+        headers.insert("mcp-protocol-version", version.parse().unwrap());
+        headers.insert("mcp-method", "tools/call".parse().unwrap());
+        headers.insert("mcp-name", header_name.parse().unwrap());
+        let body = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": body_name, "arguments": {"text": "x"}, "_meta": {
+                "io.modelcontextprotocol/protocolVersion": version,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "conformance", "version": "1"}
+            }}
+        });
+        env.http
+            .post(&env.endpoint)
+            .headers(headers)
+            .json(&body)
+            .send()
+    };
+    let decided = send("2026-07-28", "save_note", "save_note").await.unwrap();
+    assert_eq!(decided.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        challenge(&decided).0.as_deref(),
+        Some("mcp:tools notes:write")
+    );
+    // Decided before the body is read: a body that is not even JSON gets the same 403.
+    let mut headers = env.mcp_headers(Some(&basic), None);
+    headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+    headers.insert("mcp-method", "tools/call".parse().unwrap());
+    headers.insert("mcp-name", "save_note".parse().unwrap());
+    let unread = env
+        .http
+        .post(&env.endpoint)
+        .headers(headers)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unread.status(),
+        StatusCode::FORBIDDEN,
+        "decided from the headers"
+    );
+    let disagreeing = send("2026-07-28", "get_me", "save_note").await.unwrap();
+    let status = disagreeing.status();
+    let body = disagreeing.text().await.unwrap();
+    assert!(
+        status != StatusCode::OK || body.contains("\"error\""),
+        "{status}: {body}"
+    );
+    assert!(!body.contains("saved note"), "{body}");
+    let older = send("2025-06-18", "get_me", "save_note").await.unwrap();
+    assert_eq!(older.status(), StatusCode::FORBIDDEN, "the body decides");
+
+    let reader = env
+        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "notes:read"]))
+        .await;
+    let session = env.initialize(&reader).await;
+    let listed = env
+        .post(
+            Some(&reader),
+            session.as_deref(),
+            &call("list_notes", json!({})),
+        )
+        .await;
+    let listed = jsonrpc_body(listed).await;
+    assert_eq!(
+        listed["result"]["structuredContent"],
+        json!({"notes": []}),
+        "{listed}"
+    );
+}
