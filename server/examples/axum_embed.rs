@@ -41,8 +41,10 @@ async fn main() -> anyhow::Result<()> {
         endpoint = %server.settings().resource.url,
         "axum app with an MCP endpoint listening"
     );
-    server
+    let served = server
         .serve_app(listener, app, tokio_graceful::default_signal())
-        .await?;
-    Ok(())
+        .await;
+    // The log lines still queued, written before the process exits.
+    mcp_oauth_server::flush_logs();
+    Ok(served?)
 }

@@ -265,14 +265,30 @@ fn audit_decision(
         subject = claims.subject.as_str(),
         client_id = claims.client_id.as_deref().unwrap_or(""),
         verified_by = principal.verified_by().as_str(),
-        method = operation.method,
-        tool = operation.tool.unwrap_or(""),
+        method = at_most(operation.method, AUDITED_NAME_BYTES),
+        tool = at_most(operation.tool.unwrap_or(""), AUDITED_NAME_BYTES),
         scopes_required = required.join(" ").as_str(),
         scopes_granted = claims.scopes.join(" ").as_str(),
         outcome = if denied { "denied" } else { "allowed" },
         reason = if denied { "insufficient_scope" } else { "" },
         "authorization decision"
     );
+}
+
+/// How much of a method or tool name the audit trail records: the body chose them, and one line
+/// per request must stay small (a queued log line holds its bytes until written).
+const AUDITED_NAME_BYTES: usize = 128;
+
+/// The first `max` bytes of `value` (cut at a character boundary).
+fn at_most(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }
 
 /// What a request asks to do, as the audit trail names it.
@@ -334,32 +350,6 @@ pub(crate) async fn require_scopes(
         }
         return Ok(request);
     }
-    if let Some((method, tool)) = named_in_headers(request.headers()) {
-        // A 2026-07-28 request says what it calls in its headers, and rmcp refuses a body that
-        // says otherwise: the decision is made without reading the body.
-        let operation = Operation { method, tool };
-        let required = auth
-            .scopes
-            .required_for_calls(std::iter::once((Some(method), tool)));
-        let decision = auth.scopes.check(&principal, &required);
-        audit_decision(
-            request_id(request.headers()),
-            &principal,
-            &operation,
-            &required,
-            decision.is_err(),
-        );
-        if let Err(error) = decision {
-            auth.metrics.scope_denied(operation.tool);
-            return Err(auth.respond(&error, request_host(request.headers(), request.uri())));
-        }
-        let initialize = method == "initialize";
-        let mut request = request;
-        if initialize {
-            request.extensions_mut().insert(InitializeRequest);
-        }
-        return Ok(request);
-    }
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
@@ -391,36 +381,6 @@ pub(crate) async fn require_scopes(
         parts.extensions.insert(InitializeRequest);
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
-}
-
-/// The method, and for `tools/call` the tool, that a request names in its `Mcp-Method` and
-/// `Mcp-Name` headers, when rmcp will refuse a body that disagrees with them: the protocol version
-/// at or past 2026-07-28 (compared as rmcp compares it), exactly one `Mcp-Method`, and for
-/// `tools/call` exactly one plain (not Base64-encoded) `Mcp-Name`. Otherwise `None`, and the
-/// body decides: never a header that rmcp would not hold the body to.
-fn named_in_headers(headers: &HeaderMap) -> Option<(&str, Option<&str>)> {
-    let version = headers.get("mcp-protocol-version")?.to_str().ok()?;
-    if version < "2026-07-28" {
-        return None;
-    }
-    let method = only_value(headers, "mcp-method")?;
-    let tool = match method {
-        "tools/call" => {
-            Some(only_value(headers, "mcp-name").filter(|name| !name.starts_with("=?base64?"))?)
-        }
-        _ => None,
-    };
-    Some((method, tool))
-}
-
-/// The value of a header sent exactly once, as text.
-fn only_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let mut values = headers.get_all(name).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    value.to_str().ok()
 }
 
 /// The one bearer credential of a request, or why there is none.
@@ -479,6 +439,15 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    /// The audit trail records at most 128 bytes of a name the body chose, cut between
+    /// characters.
+    #[test]
+    fn audited_names_are_cut_at_a_character_boundary() {
+        assert_eq!(at_most("tools/call", AUDITED_NAME_BYTES), "tools/call");
+        assert_eq!(at_most(&"m".repeat(1 << 20), AUDITED_NAME_BYTES).len(), 128);
+        assert_eq!(at_most("ééé", 3), "é");
+    }
 
     fn headers(values: &[&[u8]]) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -87,6 +87,6 @@ pub use auth::keys::RefreshError;
 pub use auth::{Principal, TokenKind, VerifiedBy};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{Args, ConfigError};
-pub use run::{RunError, Startup, run};
+pub use run::{RunError, Startup, flush_logs, run};
 pub use settings::Settings;
 pub use telemetry::AUDIT_TARGET;

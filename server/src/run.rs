@@ -159,8 +159,10 @@ where
     Ok(())
 }
 
-/// Writes out the lines still queued (the log writer's guard flushes when dropped).
-fn flush_logs() {
+/// Writes out the log lines still queued by the logging [`Startup::read`] set up, waiting at
+/// most about a second; later lines are not written. [`run`] calls it before it returns; a
+/// program that calls [`Startup::read`] itself calls it last, before it exits.
+pub fn flush_logs() {
     if let Ok(mut kept) = LOG_WRITER.lock() {
         kept.take();
     }
@@ -199,8 +201,9 @@ fn exit_with(error: &ConfigError) -> ! {
 
 /// How many log lines may wait for the writer thread. Past that, lines are dropped and counted
 /// (`mcp_log_lines_dropped_total`): a request never waits on stderr, and a stalled stderr never
-/// grows the queue without bound. 65,536 lines is seconds of the heaviest audit traffic.
-pub(crate) const LOG_QUEUE_LINES: usize = 65_536;
+/// grows the queue without bound (a line is at most a few KiB: the names a body chooses are cut
+/// to 128 bytes). 16,384 lines is about a second of the heaviest audit traffic.
+pub(crate) const LOG_QUEUE_LINES: usize = 16_384;
 
 /// A writer that hands each line to a thread of its own through a queue of `limit` lines, which
 /// writes them to `out` in batches (one write for all the lines waiting); a full queue drops the
@@ -230,27 +233,40 @@ static LOG_WRITER: std::sync::Mutex<Option<tracing_appender::non_blocking::Worke
 fn init_logging() -> Result<(), RunError> {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let (writer, guard) = log_writer(std::io::stderr(), LOG_QUEUE_LINES);
-    crate::telemetry::count_dropped_log_lines(writer.error_counter());
-    if let Ok(mut kept) = LOG_WRITER.lock() {
-        *kept = Some(guard);
+    let format = std::env::var("LOG_FORMAT");
+    if let Ok(other) = format.as_deref()
+        && !["json", "text"].contains(&other)
+    {
+        return Err(RunError::LogFormat(other.to_owned()));
     }
+    if let Err(std::env::VarError::NotUnicode(_)) = format {
+        return Err(RunError::LogFormat("not UTF-8".to_owned()));
+    }
+    let (writer, guard) = log_writer(std::io::stderr(), LOG_QUEUE_LINES);
+    let counter = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    let _already_set = match std::env::var("LOG_FORMAT").as_deref() {
-        Ok("json") => builder
+    let installed = if format.as_deref() == Ok("json") {
+        builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        Ok("text") | Err(std::env::VarError::NotPresent) => builder
+            .try_init()
+    } else {
+        builder
             // Colour only for a terminal: logs piped to a file or a collector stay plain text.
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-        Ok(other) => return Err(RunError::LogFormat(other.to_owned())),
-        Err(error) => return Err(RunError::LogFormat(error.to_string())),
+            .try_init()
     };
+    // Only the writer of the subscriber actually installed is kept: a subscriber set before (by
+    // the program, or an earlier call) keeps its own, and this one's thread ends here.
+    if installed.is_ok() {
+        crate::telemetry::count_dropped_log_lines(counter);
+        if let Ok(mut kept) = LOG_WRITER.lock() {
+            *kept = Some(guard);
+        }
+    }
     Ok(())
 }
 

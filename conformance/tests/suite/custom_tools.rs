@@ -421,12 +421,12 @@ async fn a_tool_name_the_gate_and_rmcp_could_read_differently_runs_nothing_unsco
     );
 }
 
-/// N4, H01: a 2026-07-28 request naming its tool in `Mcp-Method` and `Mcp-Name` is decided from
-/// them (the 403 step-up, without reading the body); headers that disagree with the body never
-/// run the body's tool (rmcp refuses them); and an older request's headers decide nothing (the
-/// body does).
+/// N4, H01: the scopes of a call are decided from its body, never from `Mcp-Method`/`Mcp-Name`
+/// (whose agreement with the body is rmcp's to check, and only for 2026-07-28): a 2026-07-28 call
+/// gets the 403 step-up, headers cannot vouch for a body that is not JSON, and headers that
+/// disagree with the body never run the body's tool.
 #[tokio::test]
-async fn a_tool_named_in_2026_headers_is_gated_and_the_body_must_agree() {
+async fn a_tool_named_in_2026_headers_is_gated_by_its_body() {
     let env = env().await;
     let basic = env
         .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools"]))
@@ -456,7 +456,7 @@ async fn a_tool_named_in_2026_headers_is_gated_and_the_body_must_agree() {
         challenge(&decided).0.as_deref(),
         Some("mcp:tools notes:write")
     );
-    // Decided before the body is read: a body that is not even JSON gets the same 403.
+    // The headers decide nothing: a body that is not JSON is refused as such.
     let mut headers = env.mcp_headers(Some(&basic), None);
     headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
     headers.insert("mcp-method", "tools/call".parse().unwrap());
@@ -469,11 +469,7 @@ async fn a_tool_named_in_2026_headers_is_gated_and_the_body_must_agree() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        unread.status(),
-        StatusCode::FORBIDDEN,
-        "decided from the headers"
-    );
+    assert_eq!(unread.status(), StatusCode::BAD_REQUEST, "the body decides");
     let disagreeing = send("2026-07-28", "get_me", "save_note").await.unwrap();
     let status = disagreeing.status();
     let body = disagreeing.text().await.unwrap();

@@ -225,7 +225,7 @@ impl ScopePolicy {
     }
 
     /// The scopes messages need, given each one's method and `params.name`.
-    pub(crate) fn required_for_calls<'a>(
+    fn required_for_calls<'a>(
         &self,
         calls: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
     ) -> Vec<String> {
