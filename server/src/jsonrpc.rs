@@ -43,6 +43,34 @@ pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str)
     (status, Json(body)).into_response()
 }
 
+/// The `visit_*` methods of a visitor that answers `$value` for every JSON scalar (and for a
+/// string too, when asked): the readers below keep only a few strings of a body.
+macro_rules! answer_scalars_with {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+    ($value:expr, str) => {
+        answer_scalars_with!($value);
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// What the scope gate reads of a JSON-RPC body: each message's `method` and `params.name`, read
 /// as `serde_json::Value` reads them (a member given twice counts its last value, a value that is
 /// not a string counts as absent, anything but an object is a message without a method), but
@@ -102,24 +130,7 @@ impl<'de> serde::Deserialize<'de> for Envelope<'de> {
                     batch: false,
                 })
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(single_without_method())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(single_without_method())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(single_without_method())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(single_without_method())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(single_without_method())
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(single_without_method())
-            }
+            answer_scalars_with!(single_without_method(), str);
         }
         fn single_without_method<'a>() -> Envelope<'a> {
             Envelope {
@@ -156,24 +167,7 @@ impl<'de> serde::de::Visitor<'de> for CallVisit {
         while seq.next_element::<Skip>()?.is_some() {}
         Ok(Call::default())
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Call::default())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Call::default())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Call::default())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Call::default())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Call::default())
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Call::default())
-    }
+    answer_scalars_with!(Call::default(), str);
 }
 
 impl<'de> serde::Deserialize<'de> for Call<'de> {
@@ -203,24 +197,7 @@ impl<'de> serde::Deserialize<'de> for Skip {
                 while seq.next_element::<Skip>()?.is_some() {}
                 Ok(Skip)
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_unit<E>(self) -> Result<Skip, E> {
-                Ok(Skip)
-            }
+            answer_scalars_with!(Skip, str);
         }
         deserializer.deserialize_any(Visit)
     }
@@ -260,21 +237,7 @@ impl<'de> serde::Deserialize<'de> for MaybeStr<'de> {
                 while seq.next_element::<Skip>()?.is_some() {}
                 Ok(MaybeStr(None))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(MaybeStr(None))
-            }
+            answer_scalars_with!(MaybeStr(None));
         }
         deserializer.deserialize_any(Visit)
     }
@@ -312,24 +275,7 @@ impl<'de> serde::Deserialize<'de> for ParamsName<'de> {
                 while seq.next_element::<Skip>()?.is_some() {}
                 Ok(ParamsName(None))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(ParamsName(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(ParamsName(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(ParamsName(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(ParamsName(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(ParamsName(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(ParamsName(None))
-            }
+            answer_scalars_with!(ParamsName(None), str);
         }
         deserializer.deserialize_any(Visit)
     }

@@ -34,6 +34,23 @@ async fn env() -> TestEnv {
         .await
 }
 
+/// What `list_notes` answers `subject` (with a token allowed to read notes).
+async fn notes_of(env: &TestEnv, subject: &str) -> Value {
+    let reader = env
+        .mint(AccessTokenSpec::user(subject).scope(["mcp:tools", "notes:read"]))
+        .await;
+    let session = env.initialize(&reader).await;
+    let listed = env
+        .post(
+            Some(&reader),
+            session.as_deref(),
+            &call("list_notes", json!({})),
+        )
+        .await;
+    let listed = jsonrpc_body(listed).await;
+    listed["result"]["structuredContent"].clone()
+}
+
 /// The `scope` and `error` of a response's challenge.
 fn challenge(response: &reqwest::Response) -> (Option<String>, Option<String>) {
     let params = response
@@ -126,20 +143,7 @@ async fn a_tool_reads_its_caller_from_the_verified_token() {
         let saved = jsonrpc_body(saved).await;
         assert_eq!(saved["result"]["isError"], false, "{saved}");
     }
-    let session = env.initialize(&alice).await;
-    let listed = env
-        .post(
-            Some(&alice),
-            session.as_deref(),
-            &call("list_notes", json!({})),
-        )
-        .await;
-    let listed = jsonrpc_body(listed).await;
-    assert_eq!(
-        listed["result"]["structuredContent"],
-        json!({"notes": ["alice's"]}),
-        "{listed}"
-    );
+    assert_eq!(notes_of(&env, "alice").await, json!({"notes": ["alice's"]}));
 }
 
 /// `tools/list` shows each tool's scopes in its `_meta` (per-tool `securitySchemes`); the
@@ -402,23 +406,7 @@ async fn a_tool_name_the_gate_and_rmcp_could_read_differently_runs_nothing_unsco
         "a disagreeing header is refused"
     );
     // Nothing was saved for mallory.
-    let reader = env
-        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "notes:read"]))
-        .await;
-    let session = env.initialize(&reader).await;
-    let listed = env
-        .post(
-            Some(&reader),
-            session.as_deref(),
-            &call("list_notes", json!({})),
-        )
-        .await;
-    let listed = jsonrpc_body(listed).await;
-    assert_eq!(
-        listed["result"]["structuredContent"],
-        json!({"notes": []}),
-        "{listed}"
-    );
+    assert_eq!(notes_of(&env, "mallory").await, json!({"notes": []}));
 }
 
 /// N4, H01: the scopes of a call are decided from its body, never from `Mcp-Method`/`Mcp-Name`
@@ -481,21 +469,5 @@ async fn a_tool_named_in_2026_headers_is_gated_by_its_body() {
     let older = send("2025-06-18", "get_me", "save_note").await.unwrap();
     assert_eq!(older.status(), StatusCode::FORBIDDEN, "the body decides");
 
-    let reader = env
-        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "notes:read"]))
-        .await;
-    let session = env.initialize(&reader).await;
-    let listed = env
-        .post(
-            Some(&reader),
-            session.as_deref(),
-            &call("list_notes", json!({})),
-        )
-        .await;
-    let listed = jsonrpc_body(listed).await;
-    assert_eq!(
-        listed["result"]["structuredContent"],
-        json!({"notes": []}),
-        "{listed}"
-    );
+    assert_eq!(notes_of(&env, "mallory").await, json!({"notes": []}));
 }
