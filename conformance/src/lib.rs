@@ -16,6 +16,7 @@ pub mod examples;
 pub mod logs;
 pub mod real_idp;
 pub mod server;
+pub mod upstream;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -151,6 +152,13 @@ impl Setup {
     pub fn tools(mut self, tools: Tools) -> Self {
         self.tools = tools;
         self
+    }
+
+    /// A gateway in front of the MCP endpoint `upstream` instead of tools of its own.
+    pub fn gateway_to(mut self, upstream: &str) -> Self {
+        let upstream = mcp_oauth_server::gateway::Upstream::parse(upstream).unwrap();
+        self.tools = Tools::gateway();
+        self.configure(move |settings| settings.upstream = Some(upstream))
     }
 
     /// Starts without waiting for the keys (for readiness and outage tests).

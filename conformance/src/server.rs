@@ -89,6 +89,17 @@ impl Tools {
     }
 }
 
+impl Tools {
+    /// No tools: a gateway to the upstream its settings name.
+    pub fn gateway() -> Self {
+        Self {
+            build: Box::new(move |builder, clock| {
+                Box::pin(async move { builder.gateway().build(clock).await.unwrap() })
+            }),
+        }
+    }
+}
+
 impl Default for Tools {
     /// Ours: `get_me`.
     fn default() -> Self {

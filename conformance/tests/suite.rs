@@ -17,6 +17,9 @@ mod dynamic_tools;
 #[path = "suite/fetch.rs"]
 mod fetch;
 #[cfg(test)]
+#[path = "suite/gateway.rs"]
+mod gateway;
+#[cfg(test)]
 #[path = "suite/get_me.rs"]
 mod get_me;
 #[cfg(test)]

@@ -20,7 +20,6 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::ServerHandler;
-use rmcp::model::Tool;
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,11 +41,12 @@ use crate::auth::scopes::ToolLookup;
 use crate::auth::token_cache::TokenCache;
 use crate::clock::Clock;
 use crate::edge::limit_headers;
+use crate::gateway::Forwarder;
 use crate::guard::GuardPolicy;
 use crate::metadata::{self, Metadata};
 use crate::rate_limit::RateLimiter;
 use crate::resource::metadata_path;
-use crate::session::{SESSION_HEADER, Sessions, Transport};
+use crate::session::{SESSION_HEADER, SessionLimits, Sessions, Transport};
 use crate::settings::Settings;
 use crate::telemetry::{
     ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
@@ -64,7 +64,7 @@ mod trust;
 mod unchecked;
 
 pub use catalog::CatalogError;
-use handler::{Factory, HandlerFactory};
+use handler::{Factory, HandlerFactory, McpService};
 use trust::issuer_verifier;
 
 /// Why the server cannot start.
@@ -81,6 +81,14 @@ pub enum StartError {
     /// The handler's tools could not be listed.
     #[error("cannot read the handler's tools: {0}")]
     Tools(#[from] CatalogError),
+    /// A gateway was asked for, but the settings name no upstream.
+    #[error("gateway mode needs an upstream: set MCP_UPSTREAM_URL (Settings::upstream)")]
+    NoUpstream,
+    /// The settings name an upstream, and the builder was given tools to serve instead.
+    #[error(
+        "the settings name an upstream (MCP_UPSTREAM_URL) but the server was given its own tools: build it with `gateway()`, or unset the upstream"
+    )]
+    UpstreamAndTools,
 }
 
 /// An OAuth-protected MCP server over an rmcp handler: every check in front of the handler's
@@ -108,7 +116,7 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct Server {
     settings: Arc<Settings>,
-    handler: Arc<dyn HandlerFactory>,
+    serving: Serving,
     admission: Arc<Admission>,
     auth: Arc<Authenticator>,
     keys: Arc<KeySources>,
@@ -145,7 +153,32 @@ pub struct ServerBuilder<F = NoHandler> {
 #[derive(Debug, Clone, Copy)]
 pub struct NoHandler;
 
+/// A [`ServerBuilder`] for a gateway: requests that pass the checks go to
+/// [`Settings::upstream`].
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding;
+
+/// What `/mcp` serves once a request passes the checks.
+#[derive(Clone)]
+enum Serving {
+    /// The user's tools, through rmcp.
+    Tools(Arc<dyn HandlerFactory>),
+    /// An upstream MCP server (gateway mode).
+    Upstream(Arc<Forwarder>),
+}
+
 impl ServerBuilder<NoHandler> {
+    /// Gateway mode: instead of tools of its own, the server forwards every request that passes
+    /// its checks to [`Settings::upstream`], an MCP server in any language with no auth of its
+    /// own (see [`crate::gateway`]). Tool scopes come from [`Settings::scopes`]
+    /// (`MCP_TOOL_SCOPES`), decided from each `tools/call`'s name.
+    pub fn gateway(self) -> ServerBuilder<Forwarding> {
+        ServerBuilder {
+            settings: self.settings,
+            handler: Forwarding,
+        }
+    }
+
     /// The tools to protect: `make` returns a new rmcp handler for each MCP session (or, in
     /// stateless mode, each request), as rmcp's `StreamableHttpService` asks, and rmcp calls it
     /// for some requests outside sessions too: keep it cheap (build your `ToolRouter` once and
@@ -180,6 +213,9 @@ where
     /// [`StartError`] when the HTTP client cannot be built, discovery finds another issuer, or
     /// the handler does not list its tools in time.
     pub async fn build(self, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
+        if self.settings.upstream.is_some() {
+            return Err(StartError::UpstreamAndTools);
+        }
         let make = Arc::new(self.handler);
         let tools = catalog::list_tools(make()).await?;
         let mut settings = self.settings;
@@ -194,7 +230,30 @@ where
         }));
         settings.scopes.with_declared(declared, lookup);
         let handler = Arc::new(Factory::new(make, Arc::new(settings.scopes.clone())));
-        Server::start(settings, handler, &tools, clock).await
+        let tools = tools.iter().map(|tool| tool.name.to_string()).collect();
+        Server::start(settings, Some(handler), tools, clock).await
+    }
+}
+
+impl ServerBuilder<Forwarding> {
+    /// Builds the gateway, as [`ServerBuilder::build`] builds a server of tools; the upstream is
+    /// not called until the first request (or `/readyz`).
+    ///
+    /// # Errors
+    /// [`StartError::NoUpstream`] when [`Settings::upstream`] is `None`, and as
+    /// [`ServerBuilder::build`] otherwise.
+    pub async fn build(self, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
+        if self.settings.upstream.is_none() {
+            return Err(StartError::NoUpstream);
+        }
+        // The tools the gateway knows of are the ones its configuration names scopes for.
+        let tools = self
+            .settings
+            .scopes
+            .configured()
+            .map(|(tool, _)| tool.clone())
+            .collect();
+        Server::start(self.settings, None, tools, clock).await
     }
 }
 
@@ -207,14 +266,16 @@ impl Server {
         }
     }
 
+    /// Starts a server of `handler`'s tools, or a gateway to `settings.upstream` when there is
+    /// no handler. `tools` bound the metrics' `tool` label.
     async fn start(
         settings: Settings,
-        handler: Arc<dyn HandlerFactory>,
-        tools: &[Tool],
+        handler: Option<Arc<dyn HandlerFactory>>,
+        tools: Vec<String>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
-        let metrics = Arc::new(Metrics::new(tools.iter().map(|tool| tool.name.to_string())));
+        let metrics = Arc::new(Metrics::new(tools));
         let mut sources = Vec::new();
         let first = issuer_verifier(
             settings.issuers.primary(),
@@ -253,9 +314,26 @@ impl Server {
             Arc::clone(&metrics),
         ));
         let keys = Arc::new(KeySources::new(sources));
-        let sessions = match &settings.transport {
-            Transport::Sessions(limits) => Some(Arc::new(Sessions::new(limits))),
-            Transport::Stateless => None,
+        let (serving, sessions) = match (handler, &settings.upstream) {
+            (Some(handler), _) => {
+                let sessions = match &settings.transport {
+                    Transport::Sessions(limits) => Some(Arc::new(Sessions::new(limits))),
+                    Transport::Stateless => None,
+                };
+                (Serving::Tools(handler), sessions)
+            }
+            (None, Some(upstream)) => {
+                let forwarder = Arc::new(Forwarder::new(upstream.clone(), Arc::clone(&metrics))?);
+                // Whatever this server's own transport, the upstream may open sessions: each
+                // one is bound to the principal that opened it, with the configured caps.
+                let limits = match &settings.transport {
+                    Transport::Sessions(limits) => *limits,
+                    Transport::Stateless => SessionLimits::default(),
+                };
+                let sessions = Sessions::at_upstream(&limits, Arc::clone(&forwarder));
+                (Serving::Upstream(forwarder), Some(Arc::new(sessions)))
+            }
+            (None, None) => return Err(StartError::NoUpstream),
         };
         let rate_limiter = settings
             .rate_limit
@@ -272,7 +350,7 @@ impl Server {
             guard,
             admission,
             settings: Arc::new(settings),
-            handler,
+            serving,
             auth,
             keys,
             sessions,
@@ -392,8 +470,18 @@ impl Server {
             .disable_allowed_origins()
             .with_max_request_body_bytes(self.settings.limits.max_body_bytes)
             .with_cancellation_token(self.shutdown.child_token());
-        let sessions = self.sessions.as_ref().map(|sessions| sessions.manager());
-        let service = self.handler.service(sessions, rmcp_config);
+        let service = match &self.serving {
+            Serving::Tools(handler) => {
+                let sessions = self
+                    .sessions
+                    .as_ref()
+                    .and_then(|sessions| sessions.manager());
+                handler.service(sessions, rmcp_config)
+            }
+            Serving::Upstream(forwarder) => {
+                McpService::forwarding(Arc::clone(forwarder), self.sessions.clone())
+            }
+        };
         self.mount(self.checked(service, checks))
     }
 
@@ -448,7 +536,13 @@ impl Server {
         Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
-            .with_state(Arc::clone(&self.keys))
+            .with_state(health::Readiness {
+                keys: Arc::clone(&self.keys),
+                upstream: match &self.serving {
+                    Serving::Upstream(forwarder) => Some(Arc::clone(forwarder)),
+                    Serving::Tools(_) => None,
+                },
+            })
     }
 
     /// Puts `routes` behind this server's bearer authentication alone: the same trusted issuers,

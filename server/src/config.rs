@@ -33,6 +33,7 @@ use crate::auth::policy::{
 };
 use crate::auth::token_cache::TokenCacheSettings;
 use crate::edge::Limits;
+use crate::gateway::Upstream;
 use crate::guard::{AllowedHost, AllowedOrigin, GuardPolicy};
 use crate::metadata::AsMetadataMode;
 use crate::rate_limit::RateLimit;
@@ -291,6 +292,14 @@ impl Args {
             AsMetadataArg::Proxy => AsMetadataMode::Proxy,
         };
         settings.metrics_addr = self.metrics_addr;
+        settings.upstream = self
+            .upstream_url
+            .as_deref()
+            .and_then(|url| problems.check("MCP_UPSTREAM_URL", Upstream::parse(url)))
+            .map(|mut upstream| {
+                upstream.timeout = Duration::from_secs(self.upstream_timeout_secs);
+                upstream
+            });
         settings.token_cache = TokenCacheSettings {
             max_bytes: self.token_cache_max_bytes,
             max_age: Duration::from_secs(self.token_cache_max_age_secs),
@@ -372,6 +381,7 @@ impl Args {
                 self.header_read_timeout_secs,
             ),
             ("MCP_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
+            ("MCP_UPSTREAM_TIMEOUT_SECS", self.upstream_timeout_secs),
         ] {
             if value == 0 {
                 problems.add(name, "must be at least 1");

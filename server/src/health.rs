@@ -11,21 +11,36 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::keys::KeySources;
+use crate::gateway::Forwarder;
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /readyz`: 200 when keys are loaded, 503 otherwise.
-pub(crate) async fn readyz(State(keys): State<Arc<KeySources>>) -> Response {
-    if keys.is_ready() {
-        Json(json!({"status": "ready"})).into_response()
-    } else {
+/// What readiness depends on: the keys, and a gateway's upstream.
+#[derive(Clone)]
+pub(crate) struct Readiness {
+    pub(crate) keys: Arc<KeySources>,
+    pub(crate) upstream: Option<Arc<Forwarder>>,
+}
+
+/// `GET /readyz`: 200 when keys are loaded (and a gateway's upstream answers), 503 otherwise.
+pub(crate) async fn readyz(State(readiness): State<Readiness>) -> Response {
+    let not_ready = |reason: &str| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": "authorization server keys not loaded"})),
+            Json(json!({"status": "not ready", "reason": reason})),
         )
             .into_response()
+    };
+    if !readiness.keys.is_ready() {
+        return not_ready("authorization server keys not loaded");
     }
+    if let Some(upstream) = &readiness.upstream
+        && !upstream.probe().await
+    {
+        return not_ready("the upstream MCP server does not answer");
+    }
+    Json(json!({"status": "ready"})).into_response()
 }

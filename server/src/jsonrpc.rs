@@ -23,6 +23,8 @@ pub(crate) enum ErrorCode {
     SessionNotFound,
     /// -32000: the server will not take this request now (a cap or a rate limit); try later.
     ServerBusy,
+    /// -32603: the gateway's upstream failed the request (JSON-RPC's internal error).
+    UpstreamFailed,
 }
 
 impl ErrorCode {
@@ -32,6 +34,7 @@ impl ErrorCode {
             Self::InvalidRequest => -32600,
             Self::SessionNotFound => -32001,
             Self::ServerBusy => -32000,
+            Self::UpstreamFailed => -32603,
         }
     }
 }

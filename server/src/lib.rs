@@ -45,6 +45,8 @@
 //!   scopes. In a tool, the caller is a [`Principal`] parameter.
 //! - [`settings`]: [`Settings`] and the typed policies it is made of, for building them in code;
 //!   [`config`]'s [`Args`] makes them from flags and environment as the binary does.
+//! - [`gateway`]: the same checks in front of an MCP server in any language
+//!   ([`ServerBuilder::gateway`], `MCP_UPSTREAM_URL`), forwarding what passes them.
 //! - [`validation`]: the token validator as a pure function, for checking tokens offline.
 //! - [`Clock`]: time as a dependency ([`SystemClock`], or [`OffsetClock`] in tests).
 //!
@@ -53,7 +55,7 @@
 //! bearer layer: `Authorization` header → verified token → [`Principal`], discovery, keys,
 //! challenges, scopes), `edge` (size limits), `guard` (Origin and Host), `session` (sessions bound
 //! to their principal), `rate_limit`, `serve` (the accept loop), `metadata` (RFC 9728),
-//! `jsonrpc` (errors answered before rmcp), `health`, `telemetry` (metrics and the audit trail),
+//! `jsonrpc` (errors answered before rmcp), [`gateway`] (forwarding to an upstream), `health`, `telemetry` (metrics and the audit trail),
 //! `app` (where routes and layers are assembled around the handler).
 
 // Also set for the workspace; stated here because this crate is published.
@@ -65,6 +67,7 @@ mod auth;
 mod clock;
 pub mod config;
 mod edge;
+pub mod gateway;
 mod guard;
 mod health;
 mod jsonrpc;
@@ -79,7 +82,7 @@ mod telemetry;
 pub mod tools;
 pub mod validation;
 
-pub use app::{CatalogError, NoHandler, Server, ServerBuilder, StartError};
+pub use app::{CatalogError, Forwarding, NoHandler, Server, ServerBuilder, StartError};
 pub use auth::authorization_server::DiscoveryError;
 pub use auth::claims::VerifiedClaims;
 pub use auth::fetch::FetchError;

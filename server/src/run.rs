@@ -109,7 +109,9 @@ impl Startup {
 }
 
 /// Serves the tools `make` returns, protected, exactly as the `mcp-oauth-server` binary serves
-/// its own: [`Startup::read`], then [`Server::serve`] until SIGTERM or SIGINT.
+/// its own: [`Startup::read`], then [`Server::serve`] until SIGTERM or SIGINT. When the settings
+/// name an upstream (`MCP_UPSTREAM_URL`), it runs as a gateway to it instead, and `make` is not
+/// used.
 ///
 /// ```no_run
 /// use mcp_oauth_server::tools::DefaultTools;
@@ -138,10 +140,13 @@ where
     H: ServerHandler,
 {
     let Startup { settings, listener } = Startup::read().await?;
-    let server = Server::builder(settings)
-        .handler(make)
-        .build(Arc::new(SystemClock))
-        .await?;
+    let clock = Arc::new(SystemClock);
+    let server = if let Some(upstream) = &settings.upstream {
+        tracing::info!(upstream = %upstream.url(), "gateway mode: forwarding to the upstream");
+        Server::builder(settings).gateway().build(clock).await?
+    } else {
+        Server::builder(settings).handler(make).build(clock).await?
+    };
     let address = listener
         .local_addr()
         .map_err(|source| io_error("reading the bound address", source))?;

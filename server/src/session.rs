@@ -23,6 +23,7 @@ use registry::{AtCapacity, Owner, SessionRegistry};
 use rmcp::transport::streamable_http_server::{SessionId, SessionManager as _};
 
 use crate::auth::{Principal, no_principal_attached};
+use crate::gateway::Forwarder;
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response};
 
 /// How MCP requests relate to each other.
@@ -69,26 +70,60 @@ impl Default for SessionLimits {
 /// The MCP session header (case-insensitive on the wire, K08).
 pub(crate) static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
-/// The session bookkeeping and the manager rmcp runs sessions with, sharing one registry.
+/// The session bookkeeping, and where sessions live: in rmcp (sharing the registry through its
+/// session manager), or at a gateway's upstream.
 #[derive(Debug)]
 pub(crate) struct Sessions {
     registry: Arc<SessionRegistry>,
-    manager: Arc<OwnedSessionManager>,
+    home: Home,
+}
+
+/// Where sessions run, so that one the registry lets go of is ended there too.
+#[derive(Debug)]
+enum Home {
+    Rmcp(Arc<OwnedSessionManager>),
+    Upstream(Arc<Forwarder>),
 }
 
 impl Sessions {
+    /// Sessions run by rmcp here.
     pub(crate) fn new(limits: &SessionLimits) -> Self {
-        let registry = Arc::new(SessionRegistry::new(
-            limits.max_per_principal,
-            limits.max_total,
-        ));
+        let registry = Self::registry(limits);
         let manager = Arc::new(OwnedSessionManager::new(limits, Arc::clone(&registry)));
-        Self { registry, manager }
+        Self {
+            registry,
+            home: Home::Rmcp(manager),
+        }
     }
 
-    /// The manager to hand to rmcp.
-    pub(crate) fn manager(&self) -> Arc<OwnedSessionManager> {
-        Arc::clone(&self.manager)
+    /// Sessions run by a gateway's upstream: bound here to their principals, with the same caps,
+    /// and ended there with a DELETE when the caps end them here.
+    pub(crate) fn at_upstream(limits: &SessionLimits, upstream: Arc<Forwarder>) -> Self {
+        Self {
+            registry: Self::registry(limits),
+            home: Home::Upstream(upstream),
+        }
+    }
+
+    fn registry(limits: &SessionLimits) -> Arc<SessionRegistry> {
+        Arc::new(SessionRegistry::new(
+            limits.max_per_principal,
+            limits.max_total,
+        ))
+    }
+
+    /// The manager to hand to rmcp (none at a gateway).
+    pub(crate) fn manager(&self) -> Option<Arc<OwnedSessionManager>> {
+        match &self.home {
+            Home::Rmcp(manager) => Some(Arc::clone(manager)),
+            Home::Upstream(_) => None,
+        }
+    }
+
+    /// Lets go of a session that ended elsewhere (the upstream said it is gone, or a DELETE
+    /// ended it).
+    pub(crate) fn forget(&self, session: &str) {
+        self.registry.unbind(session);
     }
 
     /// How many sessions are open.
@@ -100,12 +135,24 @@ impl Sessions {
     /// request that made room does not wait for them).
     fn close(&self, ended: Vec<SessionId>) {
         for session in ended {
-            let manager = self.manager();
-            tokio::spawn(async move {
-                if let Err(error) = manager.close_session(&session).await {
-                    tracing::debug!(error = &error as &dyn std::error::Error, "ending a session");
+            match &self.home {
+                Home::Rmcp(manager) => {
+                    let manager = Arc::clone(manager);
+                    tokio::spawn(async move {
+                        if let Err(error) = manager.close_session(&session).await {
+                            tracing::debug!(
+                                error = &error as &dyn std::error::Error,
+                                "ending a session"
+                            );
+                        }
+                    });
                 }
-            });
+                Home::Upstream(upstream) => {
+                    self.registry.unbind(&session);
+                    let upstream = Arc::clone(upstream);
+                    tokio::spawn(async move { upstream.end_session(&session).await });
+                }
+            }
         }
     }
 }

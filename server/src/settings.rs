@@ -21,6 +21,7 @@ pub use crate::auth::remote::{
 pub use crate::auth::scopes::ScopePolicy;
 pub use crate::auth::token_cache::TokenCacheSettings;
 pub use crate::edge::Limits;
+pub use crate::gateway::Upstream;
 pub use crate::guard::{AllowedHost, AllowedOrigin, GuardEntryError, GuardPolicy};
 pub use crate::metadata::AsMetadataMode;
 pub use crate::rate_limit::RateLimit;
@@ -55,6 +56,9 @@ pub struct Settings {
     pub transport: Transport,
     /// Where `/metrics` is served (its own listener); `None`: nowhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// Gateway mode: the MCP endpoint requests are forwarded to once they pass every check
+    /// ([`crate::ServerBuilder::gateway`]); `None`: the server's own tools answer.
+    pub upstream: Option<Upstream>,
 }
 
 impl Settings {
@@ -96,6 +100,7 @@ impl Settings {
             rate_limit: RateLimit::default(),
             transport: Transport::default(),
             metrics_addr: None,
+            upstream: None,
         }
     }
 

@@ -62,6 +62,11 @@ struct FetchLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IssuerLabel {
     issuer: String,
 }
@@ -80,6 +85,7 @@ pub(crate) struct Metrics {
     sessions: Gauge,
     rate_limited: Counter,
     log_lines_dropped: Counter,
+    upstream: Family<OutcomeLabel, Counter>,
     /// How many dropped log lines `log_lines_dropped` has counted so far.
     log_lines_counted: std::sync::atomic::AtomicU64,
     /// The tools this server has: a denial for any other name is counted as `other`.
@@ -152,7 +158,14 @@ impl Metrics {
             "Log lines (audit events included) dropped because the log writer's queue was full",
             log_lines_dropped.clone(),
         );
+        let upstream = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "upstream_answers",
+            "Gateway mode: requests forwarded to the upstream, by outcome (answered, unreachable, timeout, invalid, refused)",
+            upstream.clone(),
+        );
         Self {
+            upstream,
             registry,
             requests,
             latency,
@@ -204,6 +217,11 @@ impl Metrics {
                 outcome: if ok { "ok" } else { "error" },
             })
             .inc();
+    }
+
+    /// A gateway's request to its upstream, by outcome.
+    pub(crate) fn upstream_answered(&self, outcome: &'static str) {
+        self.upstream.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     /// A 429.

@@ -2,15 +2,13 @@
 //! none may be accepted, none may produce a 5xx, and the server keeps serving after each.
 
 use conformance::attacks::{AttackCase, EnvKind, load_corpus};
-use conformance::server::Tools;
-use conformance::{TestEnv, challenge_params, initialize_request};
+use conformance::upstream::{RequestLog, Upstream};
+use conformance::{Setup, TestEnv, challenge_params, initialize_request};
 use mock_idp::Algorithm;
 use reqwest::StatusCode;
 
-async fn env_for(kind: EnvKind, tools: fn() -> Tools) -> TestEnv {
-    let setup = TestEnv::setup()
-        .required_scopes(&["mcp:tools"])
-        .tools(tools());
+async fn env_for(kind: EnvKind, setup: &dyn Fn() -> Setup) -> TestEnv {
+    let setup = setup().required_scopes(&["mcp:tools"]);
     match kind {
         EnvKind::Rs256 => setup.start().await,
         EnvKind::Es256 => {
@@ -22,9 +20,14 @@ async fn env_for(kind: EnvKind, tools: fn() -> Tools) -> TestEnv {
     }
 }
 
-/// Sends one case; returns what went wrong, if anything.
-async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
+/// Sends one case; returns what went wrong, if anything. With `upstream`, the log of a gateway's
+/// upstream: the attack must not reach it.
+async fn run(env: &TestEnv, case: &AttackCase, upstream: Option<&Upstream>) -> Result<(), String> {
     case.prepare(env).await;
+    let posts_before = match upstream {
+        Some(upstream) => Some(posts_in(upstream.settled_log().await)),
+        None => None,
+    };
     let token = case.credential(env).await;
     let url = if case.request.query_token {
         format!("{}?access_token={token}", env.endpoint)
@@ -49,6 +52,11 @@ async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
     let status = response.status();
     if status.is_server_error() {
         return Err(format!("answered {status}: a 5xx"));
+    }
+    if let Some(upstream) = upstream
+        && Some(posts_in(upstream.settled_log().await)) != posts_before
+    {
+        return Err("the refused request reached the upstream".into());
     }
     if status.as_u16() != case.expect.status {
         return Err(format!(
@@ -107,29 +115,35 @@ async fn run(env: &TestEnv, case: &AttackCase) -> Result<(), String> {
 /// failures are reported together, by file and checklist id.
 #[tokio::test]
 async fn no_attack_in_the_corpus_is_accepted() {
-    no_attack_is_accepted_by(Tools::default, "get_me").await;
+    no_attack_is_accepted_by(&TestEnv::setup, "get_me", None).await;
 }
 
 /// The same corpus against a server built on the library over the `custom_tools` example's
 /// tools: the checks protect any handler, not only ours.
 #[tokio::test]
 async fn no_attack_in_the_corpus_is_accepted_in_front_of_custom_tools() {
-    no_attack_is_accepted_by(crate::custom_tools::tools, "save_note").await;
+    let custom = || TestEnv::setup().tools(crate::custom_tools::tools());
+    no_attack_is_accepted_by(&custom, "save_note", None).await;
 }
 
 /// `tool` is one the handler under test lists: after the corpus, that handler still answers.
-async fn no_attack_is_accepted_by(tools: fn() -> Tools, tool: &str) {
+/// With `upstream`, the server under test is a gateway, and no attack may reach that upstream.
+pub(crate) async fn no_attack_is_accepted_by(
+    setup: &dyn Fn() -> Setup,
+    tool: &str,
+    upstream: Option<&Upstream>,
+) {
     let corpus = load_corpus();
     assert!(corpus.len() >= 45, "the corpus has {} cases", corpus.len());
-    let rs256 = env_for(EnvKind::Rs256, tools).await;
-    let es256 = env_for(EnvKind::Es256, tools).await;
+    let rs256 = env_for(EnvKind::Rs256, setup).await;
+    let es256 = env_for(EnvKind::Es256, setup).await;
     let mut failures = Vec::new();
     for (file, case) in &corpus {
         let env = match case.env {
             EnvKind::Rs256 => &rs256,
             EnvKind::Es256 => &es256,
         };
-        if let Err(why) = run(env, case).await {
+        if let Err(why) = run(env, case, upstream).await {
             failures.push(format!("{file} ({}: {}): {why}", case.id, case.title));
         }
     }
@@ -156,6 +170,15 @@ async fn no_attack_is_accepted_by(tools: fn() -> Tools, tool: &str) {
         corpus.len(),
         failures.join("\n")
     );
+}
+
+/// The POSTs an upstream received: what a client's request becomes (a gateway ending a session it
+/// let go of sends a DELETE of its own, at any time).
+fn posts_in(log: &RequestLog) -> usize {
+    log.all()
+        .iter()
+        .filter(|seen| seen.method == "POST")
+        .count()
 }
 
 /// The corpus covers every J case of checklist §3 that can be built offline.

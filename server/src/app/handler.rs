@@ -90,6 +90,20 @@ impl McpService {
     }
 }
 
+impl McpService {
+    /// A gateway's service: each request to the upstream, sessions kept in `sessions`.
+    pub(super) fn forwarding(
+        forwarder: Arc<crate::gateway::Forwarder>,
+        sessions: Option<Arc<crate::session::Sessions>>,
+    ) -> Self {
+        Self(Arc::new(move |request| {
+            let forwarder = Arc::clone(&forwarder);
+            let sessions = sessions.clone();
+            Box::pin(async move { Ok(forwarder.forward(sessions.as_deref(), request).await) })
+        }))
+    }
+}
+
 impl tower::Service<Request> for McpService {
     type Response = Response;
     type Error = Infallible;

@@ -142,6 +142,14 @@ pub struct Args {
     /// A listener of its own, so the MCP port never exposes them.
     #[arg(long, env = "MCP_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Gateway mode: forward every request that passes the checks to this MCP endpoint (e.g.
+    /// `http://127.0.0.1:8000/mcp`, a server with no auth of its own) instead of serving this
+    /// server's tools. It must be reachable only through the gateway.
+    #[arg(long, env = "MCP_UPSTREAM_URL")]
+    pub upstream_url: Option<String>,
+    /// How long the upstream may take to start answering, seconds (longer: 504).
+    #[arg(long, env = "MCP_UPSTREAM_TIMEOUT_SECS", default_value_t = 30)]
+    pub upstream_timeout_secs: u64,
     /// Estimated bytes the verified-token cache may hold (0 turns it off): a JWT seen before costs
     /// a hash and a lookup instead of a signature check.
     #[arg(long, env = "OAUTH_TOKEN_CACHE_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]

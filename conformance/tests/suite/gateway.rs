@@ -1,0 +1,304 @@
+//! Gateway mode (`MCP_UPSTREAM_URL`): the same checks in front of MCP servers with no auth of
+//! their own, written with other SDKs: rmcp (in-process) and the official TypeScript SDK (a Node
+//! process). Each upstream logs every request that reaches it: a refused request must never
+//! appear there, and no `Authorization` header ever.
+
+use std::time::Duration;
+
+use conformance::upstream::{RequestLog, Upstream};
+use conformance::{Setup, TestEnv, challenge_params, jsonrpc_body};
+use futures_util::StreamExt as _;
+use mock_idp::AccessTokenSpec;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy)]
+enum Sdk {
+    Rmcp,
+    TypeScript,
+}
+
+const BOTH: [Sdk; 2] = [Sdk::Rmcp, Sdk::TypeScript];
+
+async fn upstream(sdk: Sdk) -> Upstream {
+    match sdk {
+        Sdk::Rmcp => Upstream::rmcp().await,
+        Sdk::TypeScript => Upstream::typescript(&conformance::real_idp::node()),
+    }
+}
+
+/// A gateway to `upstream` where `whoami` needs `profile:read` (`MCP_TOOL_SCOPES`).
+fn gateway(upstream: &Upstream) -> Setup {
+    TestEnv::setup()
+        .gateway_to(&upstream.url)
+        .configure(|settings| {
+            settings.scopes.require_for_tool("whoami", ["profile:read"]);
+        })
+}
+
+fn call(name: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": {}}})
+}
+
+/// The identity headers `whoami` says it received.
+async fn whoami(response: reqwest::Response) -> Value {
+    let answer = jsonrpc_body(response).await;
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no whoami answer: {answer}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("whoami answered {text:?}: {e}"))
+}
+
+fn posts(log: &RequestLog) -> usize {
+    log.all()
+        .iter()
+        .filter(|seen| seen.method == "POST")
+        .count()
+}
+
+fn assert_no_authorization_ever(log: &RequestLog) {
+    assert!(log.count() > 0, "the upstream saw nothing at all");
+    for seen in log.all() {
+        assert!(
+            !seen.headers.contains_key("authorization"),
+            "the client's token reached the upstream: {seen:?}"
+        );
+    }
+}
+
+/// J01-J50 through the gateway: every attack refused as in front of our own tools, none reaching
+/// the upstream; the token never forwarded.
+#[tokio::test]
+async fn no_attack_in_the_corpus_reaches_an_upstream() {
+    for sdk in BOTH {
+        let upstream = upstream(sdk).await;
+        let setup = || TestEnv::setup().gateway_to(&upstream.url);
+        crate::attacks::no_attack_is_accepted_by(&setup, "whoami", Some(&upstream)).await;
+        assert_no_authorization_ever(upstream.settled_log().await);
+    }
+}
+
+/// K03/K04 at the gateway: the upstream's session belongs to the principal that opened it; another
+/// principal's request with its id is 404 and never reaches the upstream.
+#[tokio::test]
+async fn an_upstream_session_belongs_to_the_principal_that_opened_it() {
+    for sdk in BOTH {
+        let upstream = upstream(sdk).await;
+        let env = gateway(&upstream).start().await;
+        let alice = env
+            .mint(AccessTokenSpec::user("alice").scope(["mcp:tools", "profile:read"]))
+            .await;
+        let mallory = env
+            .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "profile:read"]))
+            .await;
+        let session = env.initialize(&alice).await;
+        let session = session.unwrap_or_else(|| panic!("{sdk:?}: the upstream opened no session"));
+        let before = posts(upstream.settled_log().await);
+        let stolen = env
+            .post(Some(&mallory), Some(&session), &call("whoami"))
+            .await;
+        assert_eq!(stolen.status(), 404, "{sdk:?}");
+        assert_eq!(
+            posts(upstream.settled_log().await),
+            before,
+            "{sdk:?}: it reached the upstream"
+        );
+        let own = env
+            .post(Some(&alice), Some(&session), &call("whoami"))
+            .await;
+        assert_eq!(own.status(), 200, "{sdk:?}");
+        assert_eq!(whoami(own).await["x-mcp-subject"], "alice", "{sdk:?}");
+        // Ended by its owner: a DELETE goes through, and the id is then refused here.
+        let ended = env
+            .http
+            .delete(&env.endpoint)
+            .headers(env.mcp_headers(Some(&alice), Some(&session)))
+            .send()
+            .await
+            .unwrap();
+        assert!(ended.status().is_success(), "{sdk:?}: {}", ended.status());
+        let after = env
+            .post(Some(&alice), Some(&session), &call("whoami"))
+            .await;
+        assert_eq!(after.status(), 404, "{sdk:?}");
+        assert_no_authorization_ever(upstream.settled_log().await);
+    }
+}
+
+/// H02/H05 at the gateway: `MCP_TOOL_SCOPES` decides from the `tools/call` name; a caller
+/// without the tool's scope gets the 403 step-up and the upstream never sees the call.
+#[tokio::test]
+async fn a_tool_scope_is_enforced_before_the_upstream() {
+    for sdk in BOTH {
+        let upstream = upstream(sdk).await;
+        let env = gateway(&upstream).start().await;
+        let basic = env.token().await;
+        let session = env.initialize(&basic).await;
+        let before = posts(upstream.settled_log().await);
+        let refused = env
+            .post(Some(&basic), session.as_deref(), &call("whoami"))
+            .await;
+        assert_eq!(refused.status(), 403, "{sdk:?}");
+        let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+        let params = challenge_params(challenge);
+        assert!(
+            params
+                .iter()
+                .any(|(n, v)| n == "error" && v == "insufficient_scope"),
+            "{challenge}"
+        );
+        assert!(
+            params
+                .iter()
+                .any(|(n, v)| n == "scope" && v.split(' ').any(|s| s == "profile:read")),
+            "{challenge}"
+        );
+        assert_eq!(
+            posts(upstream.settled_log().await),
+            before,
+            "{sdk:?}: it reached the upstream"
+        );
+        let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+        let listed = env.post(Some(&basic), session.as_deref(), &list).await;
+        assert_eq!(listed.status(), 200, "{sdk:?}: other methods pass");
+        assert_eq!(posts(upstream.settled_log().await), before + 1);
+    }
+}
+
+/// The caller's identity reaches the upstream from the verified token alone: identity headers a
+/// client sends are dropped, and claims no header can carry arrive percent-encoded.
+#[tokio::test]
+async fn the_upstream_learns_the_caller_from_the_gateway_alone() {
+    for sdk in BOTH {
+        let upstream = upstream(sdk).await;
+        let env = gateway(&upstream).start().await;
+        let token = env
+            .mint(
+                AccessTokenSpec::user("zoë\nroot")
+                    .client_id("agent-1")
+                    .scope(["mcp:tools", "profile:read"]),
+            )
+            .await;
+        let session = env.initialize(&token).await;
+        let forged = [
+            ("x-mcp-subject", "root"),
+            ("x-mcp-scopes", "admin"),
+            ("x-mcp-issuer", "https://evil.example"),
+        ];
+        let response = env
+            .post_with(Some(&token), session.as_deref(), &forged, &call("whoami"))
+            .await;
+        assert_eq!(response.status(), 200, "{sdk:?}");
+        let identity = whoami(response).await;
+        assert_eq!(identity["x-mcp-subject"], "zo%C3%AB%0Aroot", "{sdk:?}");
+        assert_eq!(identity["x-mcp-issuer"], env.idp.url(), "{sdk:?}");
+        assert_eq!(identity["x-mcp-client-id"], "agent-1", "{sdk:?}");
+        assert_eq!(
+            identity["x-mcp-scopes"], "mcp:tools profile:read",
+            "{sdk:?}"
+        );
+        let last = upstream
+            .settled_log()
+            .await
+            .all()
+            .into_iter()
+            .rfind(|seen| seen.method == "POST")
+            .unwrap();
+        assert_eq!(last.headers["x-mcp-subject"], "zo%C3%AB%0Aroot");
+        assert_no_authorization_ever(upstream.settled_log().await);
+    }
+}
+
+/// 2026-07-28 headers that disagree with the body are refused at the gateway (400), so an
+/// upstream routing by `Mcp-Method`/`Mcp-Name` cannot be told another tool than the one whose
+/// scopes were checked.
+#[tokio::test]
+async fn mcp_headers_that_disagree_with_the_body_never_reach_the_upstream() {
+    let upstream = Upstream::rmcp().await;
+    let env = gateway(&upstream).start().await;
+    let token = env
+        .mint(AccessTokenSpec::user("alice").scope(["mcp:tools", "profile:read"]))
+        .await;
+    let session = env.initialize(&token).await;
+    let before = posts(upstream.settled_log().await);
+    for headers in [
+        &[("mcp-method", "tools/list")][..],
+        &[
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "delete_everything"),
+        ][..],
+    ] {
+        let response = env
+            .post_with(Some(&token), session.as_deref(), headers, &call("whoami"))
+            .await;
+        assert_eq!(response.status(), 400, "{headers:?}");
+    }
+    assert_eq!(posts(upstream.settled_log().await), before);
+    let agreeing = [("mcp-method", "tools/call"), ("mcp-name", "whoami")];
+    let response = env
+        .post_with(Some(&token), session.as_deref(), &agreeing, &call("whoami"))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+/// An unreachable upstream: 503 with `Retry-After` and a JSON-RPC error body, never a hang, and
+/// `/readyz` says so.
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_503_and_not_ready() {
+    let gone = Upstream::rmcp().await;
+    let url = gone.url.clone();
+    drop(gone);
+    let env = TestEnv::setup().gateway_to(&url).no_wait().start().await;
+    let ready =
+        conformance::eventually(Duration::from_secs(10), || async { env.app().is_ready() }).await;
+    assert!(ready, "the keys load");
+    let token = env.token().await;
+    let response = env
+        .post(Some(&token), None, &conformance::initialize_request())
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32603, "{body}");
+    assert_eq!(env.get("/readyz").await.status(), 503);
+}
+
+/// Progress notifications stream through as the upstream sends them: the first arrives while
+/// the upstream still holds back the others (a buffering gateway would deliver none until the
+/// last).
+#[tokio::test]
+async fn progress_streams_through_as_it_is_sent() {
+    let upstream = Upstream::rmcp().await;
+    let env = TestEnv::setup().gateway_to(&upstream.url).start().await;
+    let token = env.token().await;
+    let session = env.initialize(&token).await;
+    let message = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "stream_progress", "arguments": {}, "_meta": {"progressToken": "p"}}});
+    let response = env.post(Some(&token), session.as_deref(), &message).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains("notifications/progress") {
+            let chunk = body.next().await.expect("the stream ended").unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        first.is_ok(),
+        "the first progress event did not arrive while the upstream held back the rest: {seen}"
+    );
+    assert!(
+        !seen.contains("\"result\""),
+        "the answer came first: {seen}"
+    );
+    upstream.release_progress.notify_one();
+    while let Some(chunk) = body.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if seen.contains("\"result\"") {
+            break;
+        }
+    }
+    assert_eq!(seen.matches("notifications/progress").count(), 3, "{seen}");
+    assert!(seen.contains("done"), "{seen}");
+}

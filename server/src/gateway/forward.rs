@@ -1,0 +1,470 @@
+//! The forwarding itself: what goes to the upstream (the MCP headers, the body, who the caller
+//! is), what comes back (its answer, streamed, without hop-by-hop headers), and what a client is
+//! told when the upstream fails (503 unreachable, 504 slow, 502 anything it should not answer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use futures_util::StreamExt as _;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use rmcp::transport::streamable_http_server::SessionId;
+
+use super::{IDENTITY_HEADERS, Upstream};
+use crate::auth::{Principal, no_principal_attached};
+use crate::jsonrpc::{Envelope, ErrorCode, error_response};
+use crate::session::{SESSION_HEADER, Sessions};
+use crate::telemetry::{Metrics, request_id};
+
+/// The upstream and the one HTTP client that reaches it.
+#[derive(Debug)]
+pub(crate) struct Forwarder {
+    client: reqwest::Client,
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+}
+
+impl Forwarder {
+    /// A client for `upstream`: no redirects followed (a redirect would name another endpoint),
+    /// no proxy from the environment, connecting within the upstream's timeout.
+    pub(crate) fn new(upstream: Upstream, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(upstream.timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            client,
+            upstream,
+            metrics,
+        })
+    }
+
+    /// Whether the upstream answers at all (any HTTP status): a `HEAD`-less probe, an MCP `GET`
+    /// with no session, within a second.
+    pub(crate) async fn probe(&self) -> bool {
+        let probe = self
+            .client
+            .get(self.upstream.url().clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await;
+        probe.is_ok()
+    }
+
+    /// Ends a session at the upstream (one the gateway let go of: evicted, or over a cap).
+    pub(crate) async fn end_session(&self, session: &SessionId) {
+        let Ok(id) = HeaderValue::from_str(session) else {
+            return;
+        };
+        let ended = self
+            .client
+            .delete(self.upstream.url().clone())
+            .header(&SESSION_HEADER, id)
+            .timeout(self.upstream.timeout)
+            .send()
+            .await;
+        if ended.is_err() {
+            tracing::debug!("the upstream did not answer a session's DELETE");
+        }
+    }
+
+    /// Forwards a request that passed every check, and passes the answer back.
+    pub(crate) async fn forward(&self, sessions: Option<&Sessions>, request: Request) -> Response {
+        let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+            return no_principal_attached();
+        };
+        let (parts, body) = request.into_parts();
+        let mut outgoing = self
+            .client
+            .request(parts.method.clone(), self.upstream.url().clone())
+            .headers(forwarded_headers(&parts.headers, &principal));
+        if parts.method == Method::POST {
+            // Already read by the scope gate: this takes the bytes it kept, it copies nothing.
+            let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+            };
+            if let Some(refused) = headers_disagree_with_body(&parts.headers, &bytes) {
+                return refused;
+            }
+            outgoing = outgoing.body(bytes);
+        }
+        let session = parts
+            .headers
+            .get(&SESSION_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let answer = tokio::time::timeout(self.upstream.timeout, outgoing.send()).await;
+        let answer = match answer {
+            Err(_elapsed) => return self.failed(&parts.headers, Failure::Timeout),
+            Ok(Err(error)) if error.is_connect() => {
+                return self.failed(&parts.headers, Failure::Unreachable);
+            }
+            Ok(Err(_)) => return self.failed(&parts.headers, Failure::Invalid),
+            Ok(Ok(answer)) => answer,
+        };
+        let status = answer.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            // The gateway authenticated the caller; an upstream that wants credentials of its own
+            // is misconfigured, and its challenge would send the client to the wrong place.
+            return self.failed(&parts.headers, Failure::Refused);
+        }
+        if let (Some(sessions), Some(session)) = (sessions, session) {
+            let ended = status == StatusCode::NOT_FOUND
+                || (parts.method == Method::DELETE && status.is_success());
+            if ended {
+                sessions.forget(session);
+            }
+        }
+        let event_stream = is_event_stream(answer.headers());
+        if parts.method == Method::POST
+            && status.is_success()
+            && status != StatusCode::ACCEPTED
+            && !event_stream
+            && !is_json(answer.headers())
+        {
+            return self.failed(&parts.headers, Failure::Invalid);
+        }
+        let too_long = answer
+            .content_length()
+            .is_some_and(|length| length > self.upstream.max_response_bytes as u64);
+        if !event_stream && too_long {
+            return self.failed(&parts.headers, Failure::Invalid);
+        }
+        self.metrics.upstream_answered("answered");
+        let mut response = Response::builder().status(status);
+        if let Some(headers) = response.headers_mut() {
+            copy_response_headers(answer.headers(), headers);
+        }
+        let body = if event_stream {
+            Body::from_stream(answer.bytes_stream())
+        } else {
+            Body::from_stream(at_most(answer, self.upstream.max_response_bytes))
+        };
+        response.body(body).unwrap_or_else(|_| {
+            error_response(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::UpstreamFailed,
+                "the upstream's answer could not be passed on",
+            )
+        })
+    }
+
+    fn failed(&self, headers: &HeaderMap, failure: Failure) -> Response {
+        self.metrics.upstream_answered(failure.outcome());
+        tracing::warn!(
+            request_id = request_id(headers),
+            upstream = self.upstream.url().as_str(),
+            outcome = failure.outcome(),
+            "upstream failed"
+        );
+        let (status, message) = match failure {
+            Failure::Unreachable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the upstream is unreachable",
+            ),
+            Failure::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "the upstream did not answer in time",
+            ),
+            Failure::Invalid => (
+                StatusCode::BAD_GATEWAY,
+                "the upstream's answer is not a valid MCP answer",
+            ),
+            Failure::Refused => (
+                StatusCode::BAD_GATEWAY,
+                "the upstream refused the gateway's request",
+            ),
+        };
+        let mut response = error_response(status, ErrorCode::UpstreamFailed, message);
+        if matches!(failure, Failure::Unreachable | Failure::Timeout) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+/// How an upstream failed a request.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// No connection.
+    Unreachable,
+    /// No answer within the timeout.
+    Timeout,
+    /// An answer that is not HTTP, not MCP, or too long.
+    Invalid,
+    /// 401 or 403: the upstream wants credentials of its own.
+    Refused,
+}
+
+impl Failure {
+    fn outcome(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::Timeout => "timeout",
+            Self::Invalid => "invalid",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// What the upstream is sent: the headers MCP needs (every `Mcp-*` one, content negotiation, the
+/// request id and trace context), then who the caller is. Nothing else: not `Authorization`,
+/// not cookies, not hop-by-hop headers, not a client's own `X-MCP-*` identity headers.
+fn forwarded_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in incoming {
+        if is_forwarded(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let scopes = principal.scopes().join(" ");
+    let identity = [
+        principal.subject(),
+        principal.issuer(),
+        principal.client_id().unwrap_or(""),
+        scopes.as_str(),
+    ];
+    for (name, value) in IDENTITY_HEADERS.into_iter().zip(identity) {
+        if let Ok(value) = HeaderValue::from_str(&header_safe(value)) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers
+}
+
+fn is_forwarded(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    (name.starts_with("mcp-") && !IDENTITY_HEADERS.contains(&name))
+        || matches!(
+            name,
+            "content-type"
+                | "accept"
+                | "last-event-id"
+                | "user-agent"
+                | "x-request-id"
+                | "traceparent"
+                | "tracestate"
+        )
+}
+
+/// Bytes a header value cannot carry as they are: percent-encoded (so a claim holding a newline,
+/// a non-ASCII name or a `%` arrives whole, and decodes back with any URL library).
+const NOT_HEADER_SAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+fn header_safe(value: &str) -> String {
+    utf8_percent_encode(value, NOT_HEADER_SAFE).to_string()
+}
+
+/// The upstream's headers, less the hop-by-hop ones (RFC 9110 §7.6.1, and any the `Connection`
+/// header names) and its request id (the gateway's own is set on every answer).
+fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut HeaderMap) {
+    let named_by_connection: Vec<String> = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    for (name, value) in from {
+        let hop_by_hop = matches!(
+            name.as_str(),
+            "connection"
+                | "keep-alive"
+                | "proxy-authenticate"
+                | "proxy-authorization"
+                | "proxy-connection"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "upgrade"
+                | "x-request-id"
+        ) || named_by_connection.iter().any(|n| n == name.as_str());
+        if !hop_by_hop {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// 2026-07-28 clients say in `Mcp-Method` and `Mcp-Name` what the body calls, and the spec has a
+/// server refuse a request where they differ. Scopes are decided from the body, so a header
+/// that disagrees could only mislead the upstream (one routing by header): refused here, 400.
+/// `Mcp-Name` is compared where the body has a `params.name` (tools, prompts).
+fn headers_disagree_with_body(headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+    let method = headers.get("mcp-method");
+    let name = headers.get("mcp-name");
+    if method.is_none() && name.is_none() {
+        return None;
+    }
+    let refuse = || {
+        Some(error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "the Mcp-Method or Mcp-Name header does not match the body",
+        ))
+    };
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        return refuse();
+    };
+    let [message] = envelope.messages.as_slice() else {
+        return refuse();
+    };
+    if envelope.batch {
+        return refuse();
+    }
+    let agrees = |header: Option<&HeaderValue>, body: Option<&str>| match header {
+        None => true,
+        Some(value) => value.to_str().ok() == body,
+    };
+    if !agrees(method, message.method.as_deref()) {
+        return refuse();
+    }
+    if message.name.is_some() && !agrees(name, message.name.as_deref()) {
+        return refuse();
+    }
+    None
+}
+
+fn content_type(headers: &reqwest::header::HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn is_event_stream(headers: &reqwest::header::HeaderMap) -> bool {
+    content_type(headers).starts_with("text/event-stream")
+}
+
+fn is_json(headers: &reqwest::header::HeaderMap) -> bool {
+    content_type(headers).starts_with("application/json")
+}
+
+/// The answer's body, ended with an error once it passes `max` bytes (the client sees a cut-off
+/// answer, never an unbounded one).
+fn at_most(
+    answer: reqwest::Response,
+    max: usize,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let mut seen = 0usize;
+    answer.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > max {
+            return Err(std::io::Error::other("the upstream's answer is too long"));
+        }
+        Ok(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mcp_headers_and_content_negotiation_are_forwarded() {
+        for name in [
+            "mcp-session-id",
+            "mcp-protocol-version",
+            "mcp-method",
+            "mcp-name",
+            "content-type",
+            "accept",
+            "last-event-id",
+            "x-request-id",
+            "traceparent",
+        ] {
+            assert!(is_forwarded(&HeaderName::from_static(name)), "{name}");
+        }
+        for name in [
+            "authorization",
+            "cookie",
+            "host",
+            "connection",
+            "transfer-encoding",
+            "x-mcp-subject",
+            "x-mcp-scopes",
+            "x-forwarded-for",
+            "proxy-authorization",
+        ] {
+            assert!(!is_forwarded(&HeaderName::from_static(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn claims_that_no_header_can_carry_arrive_percent_encoded() {
+        assert_eq!(header_safe("alice"), "alice");
+        assert_eq!(header_safe("a\r\nb"), "a%0D%0Ab");
+        assert_eq!(header_safe("100%"), "100%25");
+        assert_eq!(header_safe("zoë"), "zo%C3%AB");
+        assert!(HeaderValue::from_str(&header_safe("\u{7f}x\u{0}")).is_ok());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_stay_behind() {
+        let mut from = reqwest::header::HeaderMap::new();
+        from.insert("connection", HeaderValue::from_static("x-private, close"));
+        from.insert("x-private", HeaderValue::from_static("1"));
+        from.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        from.insert("x-request-id", HeaderValue::from_static("theirs"));
+        from.insert("mcp-session-id", HeaderValue::from_static("s"));
+        from.insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let mut to = HeaderMap::new();
+        copy_response_headers(&from, &mut to);
+        let mut names: Vec<&str> = to.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "mcp-session-id"]);
+    }
+
+    #[test]
+    fn a_header_that_disagrees_with_the_body_is_refused() {
+        let call = Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me"}}"#,
+        );
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        let refused = |pairs, body: &Bytes| {
+            headers_disagree_with_body(&with(pairs), body).map(|r| r.status())
+        };
+        assert_eq!(refused(&[], &call), None);
+        assert_eq!(refused(&[("mcp-method", "tools/call")], &call), None);
+        assert_eq!(
+            refused(
+                &[("mcp-method", "tools/call"), ("mcp-name", "get_me")],
+                &call
+            ),
+            None
+        );
+        for wrong in [
+            &[("mcp-method", "tools/list")][..],
+            &[("mcp-method", "tools/call"), ("mcp-name", "delete_all")][..],
+            &[("mcp-name", "other")][..],
+        ] {
+            assert_eq!(
+                refused(wrong, &call),
+                Some(StatusCode::BAD_REQUEST),
+                "{wrong:?}"
+            );
+        }
+        let batch = Bytes::from(format!("[{}]", String::from_utf8_lossy(&call)));
+        assert_eq!(
+            refused(&[("mcp-method", "tools/call")], &batch),
+            Some(StatusCode::BAD_REQUEST)
+        );
+    }
+}
