@@ -523,3 +523,81 @@ fn the_server_depends_on_nothing_else_in_the_workspace() {
         );
     }
 }
+
+fn gateway_manifest(name: &str) -> Yaml {
+    let mut docs = YamlLoader::load_from_str(&read(&format!("deploy/k8s-gateway/{name}")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(docs.len(), 1, "{name}: one document");
+    docs.remove(0)
+}
+
+/// The gateway sidecar example: the gateway forwards to loopback, the upstream listens on loopback
+/// and declares no port, and the Service reaches the gateway's port alone; so the upstream (which
+/// trusts the gateway's identity headers) is reachable only through the gateway.
+#[test]
+fn the_gateway_sidecar_keeps_the_upstream_on_loopback() {
+    let kustomization = gateway_manifest("kustomization.yaml");
+    let listed: Vec<&str> = kustomization["resources"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|r| text(r, "resource"))
+        .collect();
+    assert_eq!(listed, ["deployment.yaml", "service.yaml"]);
+    let deployment = gateway_manifest("deployment.yaml");
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_vec()
+        .unwrap();
+    let gateway = &containers[0];
+    assert!(text(&gateway["image"], "image").starts_with(IMAGE));
+    let env = |container: &Yaml, name: &str| -> String {
+        container["env"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|e| text(&e["name"], "env name") == name)
+            .map(|e| text(&e["value"], name).to_owned())
+            .unwrap_or_else(|| panic!("{name} is not set"))
+    };
+    let upstream_url = env(gateway, "MCP_UPSTREAM_URL");
+    assert!(
+        upstream_url.starts_with("http://127.0.0.1:"),
+        "{upstream_url}"
+    );
+    assert_eq!(
+        text(&gateway["readinessProbe"]["httpGet"]["path"], "probe"),
+        "/readyz"
+    );
+    let upstream = &containers[1];
+    assert!(
+        upstream["ports"].is_badvalue(),
+        "the upstream declares no port"
+    );
+    assert_eq!(env(upstream, "HOST"), "127.0.0.1");
+    let port = upstream_url
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap();
+    assert_eq!(env(upstream, "PORT"), port, "the gateway forwards to it");
+    let service = gateway_manifest("service.yaml");
+    let targets: Vec<&str> = service["spec"]["ports"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|p| text(&p["targetPort"], "targetPort"))
+        .collect();
+    assert_eq!(targets, ["mcp"]);
+    let gateway_ports: Vec<&str> = gateway["ports"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|p| text(&p["name"], "port name"))
+        .collect();
+    assert_eq!(gateway_ports, ["mcp"]);
+    selects_the_pods(
+        &service["spec"]["selector"],
+        &deployment,
+        "the gateway Service",
+    );
+}
