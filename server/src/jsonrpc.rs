@@ -91,6 +91,21 @@ pub(crate) struct Envelope<'a> {
 pub(crate) struct Call<'a> {
     pub(crate) method: Option<std::borrow::Cow<'a, str>>,
     pub(crate) name: Option<std::borrow::Cow<'a, str>>,
+    /// `method`, `params` or `params.name` given twice, or beside a spelling that a lenient
+    /// decoder takes for it (Go's `encoding/json` matches member names ignoring case, `ſ` and
+    /// the Kelvin sign included): another reader may see another method or tool than this one.
+    pub(crate) ambiguous: bool,
+}
+
+/// Whether `key` is not `target` but a decoder matching names case-insensitively (with Unicode's
+/// simple folding, as Go's `encoding/json` does) would take it for `target` (ASCII, lower case).
+fn loosely_equals(key: &str, target: &str) -> bool {
+    let fold = |c: char| match c {
+        '\u{17F}' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    };
+    key != target && key.chars().count() == target.len() && key.chars().map(fold).eq(target.chars())
 }
 
 impl Envelope<'_> {
@@ -155,15 +170,27 @@ impl<'de> serde::de::Visitor<'de> for CallVisit {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut call = Call::default();
+        let (mut methods, mut params) = (0u32, 0u32);
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
-                "method" => call.method = map.next_value::<MaybeStr<'de>>()?.0,
-                "params" => call.name = map.next_value::<ParamsName<'de>>()?.0,
-                _ => {
+                "method" => {
+                    methods += 1;
+                    call.method = map.next_value::<MaybeStr<'de>>()?.0;
+                }
+                "params" => {
+                    params += 1;
+                    let read = map.next_value::<ParamsName<'de>>()?;
+                    call.name = read.0;
+                    call.ambiguous |= read.1;
+                }
+                other => {
+                    call.ambiguous |=
+                        loosely_equals(other, "method") || loosely_equals(other, "params");
                     map.next_value::<Skip>()?;
                 }
             }
         }
+        call.ambiguous |= methods > 1 || params > 1;
         Ok(call)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -246,8 +273,9 @@ impl<'de> serde::Deserialize<'de> for MaybeStr<'de> {
     }
 }
 
-/// `params.name` when `params` is an object with a string `name`.
-struct ParamsName<'a>(Option<std::borrow::Cow<'a, str>>);
+/// `params.name` when `params` is an object with a string `name`; whether that name is ambiguous
+/// (see [`Call::ambiguous`]).
+struct ParamsName<'a>(Option<std::borrow::Cow<'a, str>>, bool);
 
 impl<'de> serde::Deserialize<'de> for ParamsName<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -261,24 +289,26 @@ impl<'de> serde::Deserialize<'de> for ParamsName<'de> {
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut name = None;
+                let (mut name, mut names, mut ambiguous) = (None, 0u32, false);
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     if key == "name" {
+                        names += 1;
                         name = map.next_value::<MaybeStr<'de>>()?.0;
                     } else {
+                        ambiguous |= loosely_equals(&key, "name");
                         map.next_value::<Skip>()?;
                     }
                 }
-                Ok(ParamsName(name))
+                Ok(ParamsName(name, ambiguous || names > 1))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
             ) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<Skip>()?.is_some() {}
-                Ok(ParamsName(None))
+                Ok(ParamsName(None, false))
             }
-            answer_scalars_with!(ParamsName(None), str);
+            answer_scalars_with!(ParamsName(None, false), str);
         }
         deserializer.deserialize_any(Visit)
     }

@@ -302,3 +302,149 @@ async fn progress_streams_through_as_it_is_sent() {
     assert_eq!(seen.matches("notifications/progress").count(), 3, "{seen}");
     assert!(seen.contains("done"), "{seen}");
 }
+
+/// What an upstream in another language could read otherwise than the gateway's checks did is
+/// refused before it: a tool name given twice or in another case (Go's `encoding/json` matches
+/// names case-insensitively and keeps the last), a `tools/call` without a name, an `Mcp-*`
+/// header given twice (a session id the caller owns first, another's second), a method
+/// Streamable HTTP does not have.
+#[tokio::test]
+async fn a_request_an_upstream_could_read_otherwise_never_reaches_it() {
+    let upstream = Upstream::rmcp().await;
+    let env = gateway(&upstream).start().await;
+    let token = env.token().await;
+    let session = env.initialize(&token).await.unwrap();
+    let before = posts(upstream.settled_log().await);
+    for body in [
+        json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "tools_list_is_free", "Name": "whoami"}}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"arguments": {}}}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list", "Method": "tools/call", "params": {"name": "whoami"}}),
+    ] {
+        let response = env.post(Some(&token), Some(&session), &body).await;
+        assert_eq!(response.status(), 400, "{body}");
+    }
+    let other = env
+        .mint(AccessTokenSpec::user("bob").scope(["mcp:tools"]))
+        .await;
+    let bobs = env.initialize(&other).await.unwrap();
+    let before = before + 2;
+    let twice = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), Some(&session)))
+        .header("mcp-session-id", &bobs)
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    let put = env
+        .http
+        .put(&env.endpoint)
+        .headers(env.mcp_headers(Some(&token), Some(&session)))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
+    let log = upstream.settled_log().await;
+    assert_eq!(posts(log), before, "a refused request reached the upstream");
+    assert!(log.all().iter().all(|seen| seen.method != "PUT"));
+}
+
+/// An upstream that misbehaves: each failure is a JSON-RPC error with the status that says
+/// what happened, never a hang and never the upstream's own answer passed on as if it were MCP.
+#[tokio::test]
+async fn a_misbehaving_upstream_is_a_502_or_504() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let cases = [
+        (
+            "not MCP",
+            ResponseTemplate::new(200).set_body_raw("<html>hello</html>", "text/html"),
+            502,
+        ),
+        (
+            "a redirect",
+            ResponseTemplate::new(307).insert_header("location", "https://elsewhere.example/mcp"),
+            502,
+        ),
+        (
+            "credentials of its own",
+            ResponseTemplate::new(401).insert_header("www-authenticate", "Bearer realm=\"x\""),
+            502,
+        ),
+        (
+            "longer than the bound",
+            ResponseTemplate::new(200).set_body_raw("x".repeat(1_000), "application/json"),
+            502,
+        ),
+        (
+            "no answer in time",
+            ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
+            504,
+        ),
+    ];
+    for (what, answer, status) in cases {
+        let upstream = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(answer)
+            .mount(&upstream)
+            .await;
+        let env = TestEnv::setup()
+            .gateway_to(&format!("{}/mcp", upstream.uri()))
+            .configure(|settings| {
+                if let Some(upstream) = settings.upstream.as_mut() {
+                    upstream.timeout = Duration::from_secs(1);
+                    upstream.max_response_bytes = 100;
+                }
+            })
+            .no_wait()
+            .start()
+            .await;
+        let token = env.token().await;
+        let response = env
+            .post(Some(&token), None, &conformance::initialize_request())
+            .await;
+        assert_eq!(response.status(), status, "{what}");
+        assert!(
+            response.headers().get("location").is_none()
+                && response.headers().get("www-authenticate").is_none(),
+            "{what}: the upstream's headers were passed on"
+        );
+        if status == 504 {
+            assert_eq!(response.headers()["retry-after"], "5", "{what}");
+        }
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32603, "{what}: {body}");
+    }
+}
+
+/// `/readyz` needs no token, so it must not relay one request to the upstream per request: one
+/// probe stands for two seconds, and concurrent probes wait for one.
+#[tokio::test]
+async fn readiness_probes_of_the_upstream_are_bounded() {
+    let upstream = Upstream::rmcp().await;
+    let env = TestEnv::setup().gateway_to(&upstream.url).start().await;
+    let gets = || {
+        upstream
+            .log
+            .all()
+            .iter()
+            .filter(|seen| seen.method == "GET")
+            .count()
+    };
+    let before = gets();
+    let started = std::time::Instant::now();
+    let probes = (0..50).map(|_| env.get("/readyz"));
+    for answer in futures_util::future::join_all(probes).await {
+        assert_eq!(answer.status(), 200);
+    }
+    // One probe per two seconds that passed (and one that was already standing at the start).
+    let windows = started.elapsed().as_secs() / 2 + 2;
+    let sent = gets() - before;
+    assert!(
+        sent as u64 <= windows,
+        "{sent} probes for 50 readiness requests"
+    );
+}

@@ -25,7 +25,14 @@ pub(crate) struct Forwarder {
     client: reqwest::Client,
     upstream: Upstream,
     metrics: Arc<Metrics>,
+    /// The last readiness probe: when, and whether the upstream answered. Held while a probe
+    /// runs, so concurrent `/readyz` requests wait for one probe instead of each sending one.
+    last_probe: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
+
+/// How long a readiness probe's answer stands: `/readyz` needs no authentication, so it must not
+/// become a way to send the upstream one request per request.
+const PROBE_FOR: Duration = Duration::from_secs(2);
 
 impl Forwarder {
     /// A client for `upstream`: no redirects followed (a redirect would name another endpoint),
@@ -42,12 +49,19 @@ impl Forwarder {
             client,
             upstream,
             metrics,
+            last_probe: tokio::sync::Mutex::new(None),
         })
     }
 
-    /// Whether the upstream answers at all (any HTTP status): a `HEAD`-less probe, an MCP `GET`
-    /// with no session, within a second.
+    /// Whether the upstream answers at all (any HTTP status): an MCP `GET` with no session,
+    /// within a second; at most one every two seconds, whatever asks.
     pub(crate) async fn probe(&self) -> bool {
+        let mut last = self.last_probe.lock().await;
+        if let Some((at, answered)) = *last
+            && at.elapsed() < PROBE_FOR
+        {
+            return answered;
+        }
         let probe = self
             .client
             .get(self.upstream.url().clone())
@@ -55,6 +69,7 @@ impl Forwarder {
             .timeout(Duration::from_secs(1))
             .send()
             .await;
+        *last = Some((std::time::Instant::now(), probe.is_ok()));
         probe.is_ok()
     }
 
@@ -81,6 +96,20 @@ impl Forwarder {
             return no_principal_attached();
         };
         let (parts, body) = request.into_parts();
+        if !matches!(parts.method, Method::GET | Method::POST | Method::DELETE) {
+            let mut refused = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::InvalidRequest,
+                "Streamable HTTP takes GET, POST and DELETE",
+            );
+            refused
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            return refused;
+        }
+        if let Some(refused) = repeated_mcp_header(&parts.headers) {
+            return refused;
+        }
         let mut outgoing = self
             .client
             .request(parts.method.clone(), self.upstream.url().clone())
@@ -90,6 +119,9 @@ impl Forwarder {
             let Ok(bytes) = to_bytes(body, usize::MAX).await else {
                 return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
             };
+            if let Some(refused) = read_otherwise_upstream(&bytes) {
+                return refused;
+            }
             if let Some(refused) = headers_disagree_with_body(&parts.headers, &bytes) {
                 return refused;
             }
@@ -109,6 +141,10 @@ impl Forwarder {
             Ok(Ok(answer)) => answer,
         };
         let status = answer.status();
+        if status.is_redirection() {
+            // A redirect would send the client somewhere the gateway does not guard.
+            return self.failed(&parts.headers, Failure::Invalid);
+        }
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             // The gateway authenticated the caller; an upstream that wants credentials of its own
             // is misconfigured, and its challenge would send the client to the wrong place.
@@ -144,7 +180,11 @@ impl Forwarder {
         let body = if event_stream {
             Body::from_stream(answer.bytes_stream())
         } else {
-            Body::from_stream(at_most(answer, self.upstream.max_response_bytes))
+            Body::from_stream(bounded(
+                answer,
+                self.upstream.max_response_bytes,
+                self.upstream.timeout,
+            ))
         };
         response.body(body).unwrap_or_else(|_| {
             error_response(
@@ -225,7 +265,14 @@ fn forwarded_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap {
             headers.append(name.clone(), value.clone());
         }
     }
-    let scopes = principal.scopes().join(" ");
+    // Space separated, as in a token; a space inside one scope (a role name) is encoded, so it
+    // cannot arrive as two.
+    let scopes: Vec<String> = principal
+        .scopes()
+        .iter()
+        .map(|scope| utf8_percent_encode(scope, NOT_SCOPE_SAFE).to_string())
+        .collect();
+    let scopes = scopes.join(" ");
     let identity = [
         principal.subject(),
         principal.issuer(),
@@ -240,9 +287,18 @@ fn forwarded_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap {
     headers
 }
 
+/// The MCP transport's own headers: checked here (session ownership, agreement with the body)
+/// and passed on.
+const MCP_HEADERS: [&str; 4] = [
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+];
+
 fn is_forwarded(name: &HeaderName) -> bool {
     let name = name.as_str();
-    (name.starts_with("mcp-") && !IDENTITY_HEADERS.contains(&name))
+    MCP_HEADERS.contains(&name)
         || matches!(
             name,
             "content-type"
@@ -255,16 +311,63 @@ fn is_forwarded(name: &HeaderName) -> bool {
         )
 }
 
+/// An MCP header given twice: the checks here read the first, an upstream may read the last (or
+/// both joined), so one may own a session the other names. Refused, 400.
+fn repeated_mcp_header(headers: &HeaderMap) -> Option<Response> {
+    MCP_HEADERS
+        .iter()
+        .any(|name| headers.get_all(*name).iter().nth(1).is_some())
+        .then(|| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "an Mcp-* header is given more than once",
+            )
+        })
+}
+
+/// A body the upstream could read otherwise than the scope gate did: a `method`, `params` or
+/// `params.name` given twice or beside a case variant (which a lenient decoder may prefer), or a
+/// `tools/call` without a string name (checked as no tool at all). Refused, 400, so the tool an
+/// upstream in any language runs is the one whose scopes were checked.
+fn read_otherwise_upstream(body: &Bytes) -> Option<Response> {
+    let refuse = |message: &str| {
+        Some(error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            message,
+        ))
+    };
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        return refuse("Parse error: the body is not JSON");
+    };
+    if envelope.messages.iter().any(|message| message.ambiguous) {
+        return refuse("a method, params or tool name is given twice or in another spelling");
+    }
+    let nameless_call = envelope
+        .messages
+        .iter()
+        .any(|message| message.method.as_deref() == Some("tools/call") && message.name.is_none());
+    if nameless_call {
+        return refuse("a tools/call without a tool name");
+    }
+    None
+}
+
 /// Bytes a header value cannot carry as they are: percent-encoded (so a claim holding a newline,
 /// a non-ASCII name or a `%` arrives whole, and decodes back with any URL library).
 const NOT_HEADER_SAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Within one scope of `X-MCP-Scopes`, the space that separates scopes is encoded too.
+const NOT_SCOPE_SAFE: &AsciiSet = &NOT_HEADER_SAFE.add(b' ');
 
 fn header_safe(value: &str) -> String {
     utf8_percent_encode(value, NOT_HEADER_SAFE).to_string()
 }
 
 /// The upstream's headers, less the hop-by-hop ones (RFC 9110 §7.6.1, and any the `Connection`
-/// header names) and its request id (the gateway's own is set on every answer).
+/// header names), its request id (the gateway's own is set on every answer), and what is the
+/// gateway's to say for its origin: cookies, CORS, authentication challenges.
 fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut HeaderMap) {
     let named_by_connection: Vec<String> = from
         .get_all(header::CONNECTION)
@@ -286,7 +389,10 @@ fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut HeaderMap) 
                 | "transfer-encoding"
                 | "upgrade"
                 | "x-request-id"
-        ) || named_by_connection.iter().any(|n| n == name.as_str());
+                | "set-cookie"
+                | "www-authenticate"
+        ) || name.as_str().starts_with("access-control-")
+            || named_by_connection.iter().any(|n| n == name.as_str());
         if !hop_by_hop {
             to.append(name.clone(), value.clone());
         }
@@ -347,21 +453,45 @@ fn is_json(headers: &reqwest::header::HeaderMap) -> bool {
     content_type(headers).starts_with("application/json")
 }
 
-/// The answer's body, ended with an error once it passes `max` bytes (the client sees a cut-off
-/// answer, never an unbounded one).
-fn at_most(
+/// A JSON answer's body, ended with an error once it passes `max` bytes or is still arriving
+/// `within` after its head: the client sees a cut-off answer, never an unbounded or endless one.
+fn bounded(
     answer: reqwest::Response,
     max: usize,
+    within: Duration,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let mut seen = 0usize;
-    answer.bytes_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        seen = seen.saturating_add(chunk.len());
-        if seen > max {
-            return Err(std::io::Error::other("the upstream's answer is too long"));
-        }
-        Ok(chunk)
-    })
+    let deadline = tokio::time::Instant::now() + within;
+    let chunks = Box::pin(answer.bytes_stream());
+    futures_util::stream::unfold(
+        (chunks, 0usize, false),
+        move |(mut chunks, seen, failed)| async move {
+            if failed {
+                return None;
+            }
+            let fail = |why: &str| std::io::Error::other(why.to_owned());
+            match tokio::time::timeout_at(deadline, chunks.next()).await {
+                Err(_) => Some((
+                    Err(fail("the upstream's answer took too long")),
+                    (chunks, seen, true),
+                )),
+                Ok(None) => None,
+                Ok(Some(Err(error))) => {
+                    Some((Err(std::io::Error::other(error)), (chunks, seen, true)))
+                }
+                Ok(Some(Ok(chunk))) => {
+                    let seen = seen.saturating_add(chunk.len());
+                    if seen > max {
+                        Some((
+                            Err(fail("the upstream's answer is too long")),
+                            (chunks, seen, true),
+                        ))
+                    } else {
+                        Some((Ok(chunk), (chunks, seen, false)))
+                    }
+                }
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -393,6 +523,8 @@ mod tests {
             "x-mcp-scopes",
             "x-forwarded-for",
             "proxy-authorization",
+            "mcp-user",
+            "mcp-authorization",
         ] {
             assert!(!is_forwarded(&HeaderName::from_static(name)), "{name}");
         }
@@ -415,6 +547,8 @@ mod tests {
         from.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         from.insert("x-request-id", HeaderValue::from_static("theirs"));
         from.insert("mcp-session-id", HeaderValue::from_static("s"));
+        from.insert("set-cookie", HeaderValue::from_static("sid=1"));
+        from.insert("access-control-allow-origin", HeaderValue::from_static("*"));
         from.insert(
             "content-type",
             HeaderValue::from_static("text/event-stream"),
@@ -464,6 +598,51 @@ mod tests {
         let batch = Bytes::from(format!("[{}]", String::from_utf8_lossy(&call)));
         assert_eq!(
             refused(&[("mcp-method", "tools/call")], &batch),
+            Some(StatusCode::BAD_REQUEST)
+        );
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    fn refused(body: &str) -> bool {
+        read_otherwise_upstream(&Bytes::from(body.to_owned())).is_some()
+    }
+
+    /// What a lenient upstream decoder (Go's `encoding/json`: case-insensitive names, last
+    /// duplicate wins) would read otherwise than the gate: refused.
+    #[test]
+    fn a_body_an_upstream_could_read_otherwise_is_refused() {
+        let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me"}}"#;
+        assert!(!refused(call));
+        assert!(!refused(&format!("[{call},{call}]")));
+        for ambiguous in [
+            r#"{"method":"tools/call","params":{"name":"public","Name":"delete_all"}}"#,
+            r#"{"method":"tools/call","params":{"name":"public","name":"delete_all"}}"#,
+            r#"{"method":"tools/list","Method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"public"},"PARAMS":{"name":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"public"},"param\u017f":{"name":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"public","NAME":"x"}}"#,
+            r#"{"method":"tools/call","method":"tools/list","params":{"name":"x"}}"#,
+            r#"{"method":"tools/call","params":{}}"#,
+            r#"{"method":"tools/call","params":{"name":7}}"#,
+            r#"{"method":"tools/call"}"#,
+        ] {
+            assert!(refused(ambiguous), "{ambiguous}");
+        }
+        assert!(refused("not json"));
+    }
+
+    #[test]
+    fn a_repeated_mcp_header_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append("mcp-session-id", HeaderValue::from_static("mine"));
+        assert!(repeated_mcp_header(&headers).is_none());
+        headers.append("mcp-session-id", HeaderValue::from_static("theirs"));
+        assert_eq!(
+            repeated_mcp_header(&headers).map(|r| r.status()),
             Some(StatusCode::BAD_REQUEST)
         );
     }
