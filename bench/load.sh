@@ -7,6 +7,7 @@
 #   DURATION=5s bench/load.sh   shorter runs
 #   SKIP_MEMORY=1 bench/load.sh without the memory run
 #   ONLY_MEMORY=1 bench/load.sh only the memory run
+#   ONLY_GATEWAY=1 bench/load.sh only the gateway scenarios (SKIP_GATEWAY=1: without them)
 #
 # Scenarios, in session mode (SSE responses) and stateless mode (JSON):
 #   get_me            tools/call get_me with a valid token (every check on)
@@ -15,6 +16,10 @@
 #   bad signature     tools/call with a token whose signature does not verify (401 after RS256)
 #   unchecked get_me  the same get_me on the bench-only build with the Host/Origin guard, bearer
 #                     layer, rate limit, scope gate and session binding removed
+# Gateway: the unchecked build (an rmcp server with no auth: get_me answers for a fixed caller) as
+# an upstream, stateless, on CLIENT_CPU; get_me driven at it alone, then through the gateway (the
+# release server with MCP_UPSTREAM_URL) on SERVER_CPU. wrk shares CLIENT_CPU with the upstream in
+# both runs: on a two-core machine nothing has a core of its own in the second.
 # Memory: 100,000 distinct valid ES256 tokens round-robin for 60 s (stateless), the server's RSS
 # sampled every second.
 set -euo pipefail
@@ -26,6 +31,7 @@ IDP_PORT=19400
 IDP_ES_PORT=19401
 PORT=18000
 MEMORY_PORT=18001
+UPSTREAM_PORT=18002
 SERVER_CPU="${SERVER_CPU:-1}"
 CLIENT_CPU="${CLIENT_CPU:-0}"
 
@@ -124,7 +130,7 @@ expired=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"s
 bad_signature=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"scope\":\"mcp:tools\",\"expires_in\":86400,\"signature\":{\"bytes_b64url\":\"$(python3 -c 'import base64; print(base64.urlsafe_b64encode(bytes(256)).decode().rstrip("="))')\"}}")
 
 declare -A checked_rps unchecked_rps
-if [ -z "${ONLY_MEMORY:-}" ]; then
+if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${ONLY_GATEWAY:-}" ]; then
 echo "| mode | scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for stateless in false true; do
@@ -157,7 +163,47 @@ for mode in sessions stateless; do
 done
 fi
 
-[ -n "${SKIP_MEMORY:-}" ] && exit 0
+if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${SKIP_GATEWAY:-}" ]; then
+  echo
+  echo "| gateway scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  gateway_row() { # scenario "rps p50 p99 p999 non2xx"
+    read -r rps p50 p99 p999 non2xx <<<"$2"
+    printf '| %s | %s | %s µs | %s µs | %s µs | %s |\n' "$1" "$rps" "$p50" "$p99" "$p999" "$non2xx"
+  }
+  OAUTH_ISSUER="http://127.0.0.1:$IDP_PORT" PORT="$UPSTREAM_PORT" MCP_STATELESS=true \
+    MCP_RATE_LIMIT_PER_MINUTE=0 RUST_LOG="${RUST_LOG:-info}" \
+    taskset -c "$CLIENT_CPU" "$UNCHECKED" >/dev/null 2>&1 &
+  upstream_pid=$!
+  pids+=("$upstream_pid")
+  wait_for "http://127.0.0.1:$UPSTREAM_PORT/readyz"
+  drive "$UPSTREAM_PORT" "$good" "" tools/call 2s >/dev/null
+  alone=$(drive "$UPSTREAM_PORT" "$good" "" tools/call)
+  gateway_row "rmcp upstream alone (no auth)" "$alone"
+  alone_one=$(CONNECTIONS=1 drive "$UPSTREAM_PORT" "$good" "" tools/call)
+  gateway_row "rmcp upstream alone, one request in flight" "$alone_one"
+  OAUTH_ISSUER="http://127.0.0.1:$IDP_PORT" PORT="$PORT" \
+    MCP_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/mcp" \
+    MCP_RATE_LIMIT_PER_MINUTE=0 RUST_LOG="${RUST_LOG:-info}" \
+    taskset -c "$SERVER_CPU" "$SERVER" >/dev/null 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_for "http://127.0.0.1:$PORT/readyz"
+  drive "$PORT" "$good" "" tools/call 2s >/dev/null
+  through=$(drive "$PORT" "$good" "" tools/call)
+  gateway_row "the gateway in front of it (every check)" "$through"
+  through_one=$(CONNECTIONS=1 drive "$PORT" "$good" "" tools/call)
+  gateway_row "the gateway in front of it, one request in flight" "$through_one"
+  stop_server
+  kill "$upstream_pid" 2>/dev/null || true
+  echo
+  python3 -c "import sys; a, g = sys.argv[1].split(), sys.argv[2].split(); print(f'gateway: through/alone = {float(g[0]):.0f}/{float(a[0]):.0f} = {float(g[0]) / float(a[0]):.2f}; p50 added: {float(g[1]) - float(a[1]):.0f} µs')" \
+    "$alone" "$through"
+  python3 -c "import sys; a, g = sys.argv[1].split(), sys.argv[2].split(); print(f'gateway, one request in flight: p50 {float(a[1]):.0f} → {float(g[1]):.0f} µs, added {float(g[1]) - float(a[1]):.0f} µs')" \
+    "$alone_one" "$through_one"
+fi
+
+[ -n "${SKIP_MEMORY:-}" ] || [ -n "${ONLY_GATEWAY:-}" ] && exit 0
 
 echo >&2 "== memory: 100,000 distinct ES256 tokens for 60 s"
 start_idp "$IDP_ES_PORT" ES256

@@ -52,7 +52,7 @@ function request()
     ["MCP-Protocol-Version"] = "2025-06-18",
     ["Authorization"] = "Bearer " .. bearer,
   }
-  if session then headers["Mcp-Session-Id"] = session end
+  if session and session ~= "" then headers["Mcp-Session-Id"] = session end
   return wrk.format("POST", nil, headers, body)
 end
 
