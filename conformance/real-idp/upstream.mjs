@@ -7,9 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 const IDENTITY = ['x-mcp-subject', 'x-mcp-issuer', 'x-mcp-client-id', 'x-mcp-scopes'];
 const transports = new Map();
+// In the gateway's JWT identity mode: the issuer, audience and key set its tokens are checked
+// against, set by the test once the gateway runs (POST /trust, straight to this server).
+let trust = null;
 
 function newServer() {
   const server = new McpServer({ name: 'ts-upstream', version: '1' });
@@ -18,6 +22,15 @@ function newServer() {
     const headers = extra.requestInfo?.headers ?? {};
     const identity = {};
     for (const name of IDENTITY) if (headers[name] !== undefined) identity[name] = headers[name];
+    const bearer = /^Bearer (.+)$/.exec(headers.authorization ?? '');
+    if (trust && bearer) {
+      try {
+        const { payload } = await jwtVerify(bearer[1], trust.jwks, { issuer: trust.issuer, audience: trust.audience });
+        identity.verified = payload;
+      } catch (error) {
+        identity.verification_error = error.code ?? String(error);
+      }
+    }
     return { content: [{ type: 'text', text: JSON.stringify(identity) }] };
   });
   return server;
@@ -37,7 +50,14 @@ const server = http.createServer(async (req, res) => {
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   console.log(JSON.stringify({ method: req.method, headers, body }));
-  if (new URL(req.url, 'http://upstream').pathname !== '/mcp') return jsonError(res, 404, -32600, 'Not found');
+  const path = new URL(req.url, 'http://upstream').pathname;
+  if (path === '/trust' && req.method === 'POST') {
+    const { issuer, audience, jwks_url: jwksUrl } = JSON.parse(body);
+    trust = { issuer, audience, jwks: createRemoteJWKSet(new URL(jwksUrl)) };
+    res.writeHead(204).end();
+    return;
+  }
+  if (path !== '/mcp') return jsonError(res, 404, -32600, 'Not found');
   let parsed;
   if (body) {
     try { parsed = JSON.parse(body); } catch { return jsonError(res, 400, -32700, 'Parse error'); }

@@ -119,6 +119,21 @@ impl Upstream {
         &self.log
     }
 
+    /// The TypeScript upstream checks the gateway's identity tokens from now on, with `jose`
+    /// against the key set at `jwks_url` (`whoami` then answers the verified claims).
+    pub async fn trust(&self, issuer: &str, audience: &str, jwks_url: &str) {
+        let base = self.url.trim_end_matches("/mcp");
+        let told = reqwest::Client::new()
+            .post(format!("{base}/trust"))
+            .json(
+                &serde_json::json!({"issuer": issuer, "audience": audience, "jwks_url": jwks_url}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(told.status(), 204);
+    }
+
     /// An rmcp server with sessions and no auth: tools `whoami` (the identity headers it was
     /// sent) and `stream_progress` (progress notifications over SSE, held back until
     /// [`Upstream::release_progress`]).

@@ -41,7 +41,7 @@ use crate::auth::scopes::ToolLookup;
 use crate::auth::token_cache::TokenCache;
 use crate::clock::Clock;
 use crate::edge::limit_headers;
-use crate::gateway::Forwarder;
+use crate::gateway::{CallerIdentity, Forwarder};
 use crate::guard::GuardPolicy;
 use crate::metadata::{self, Metadata};
 use crate::rate_limit::RateLimiter;
@@ -308,7 +308,7 @@ impl Server {
         let auth = Arc::new(Authenticator::new(
             verifiers,
             TokenCache::new(settings.token_cache),
-            clock,
+            Arc::clone(&clock),
             challenger,
             settings.scopes.clone(),
             Arc::clone(&metrics),
@@ -323,7 +323,12 @@ impl Server {
                 (Serving::Tools(handler), sessions)
             }
             (None, Some(upstream)) => {
-                let forwarder = Arc::new(Forwarder::new(upstream.clone(), Arc::clone(&metrics))?);
+                let forwarder = Arc::new(Forwarder::new(
+                    upstream.clone(),
+                    Arc::clone(&metrics),
+                    Arc::clone(&clock),
+                    settings.resource.url.origin(),
+                )?);
                 // Whatever this server's own transport, the upstream may open sessions: each
                 // one is bound to the principal that opened it, with the configured caps.
                 let limits = match &settings.transport {
@@ -413,10 +418,23 @@ impl Server {
                 // answer, the browser blocks the request (the SDK then retries without it).
                 .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
         );
-        let router = Router::new()
+        let mut router = Router::new()
             .merge(self.mcp_router())
             .merge(discovery)
             .merge(self.health_router());
+        if let Some(upstream) = &self.settings.upstream
+            && let CallerIdentity::SignedJwt(signer) = &upstream.identity
+        {
+            // Public, as any issuer's key set is: the upstream verifies identity tokens with it.
+            let jwks = Arc::new(signer.jwks());
+            router = router.route(
+                "/.well-known/jwks.json",
+                get(move || {
+                    let jwks = Arc::clone(&jwks);
+                    async move { axum::Json(jwks.as_ref().clone()) }
+                }),
+            );
+        }
         self.with_edge_layers(router)
     }
 

@@ -21,7 +21,9 @@ use std::time::Duration;
 pub(crate) use args::ArgsError;
 pub use args::{
     Args, AsMetadataArg, ClientAuthArg, IntrospectArg, IntrospectionAudienceArg, TokenTypesArg,
+    UpstreamIdentityArg,
 };
+use std::sync::Arc;
 pub(crate) use variables::unknown_variables;
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
@@ -33,7 +35,7 @@ use crate::auth::policy::{
 };
 use crate::auth::token_cache::TokenCacheSettings;
 use crate::edge::Limits;
-use crate::gateway::Upstream;
+use crate::gateway::{CallerIdentity, IdentitySigner, Upstream};
 use crate::guard::{AllowedHost, AllowedOrigin, GuardPolicy};
 use crate::metadata::AsMetadataMode;
 use crate::rate_limit::RateLimit;
@@ -284,14 +286,6 @@ impl Args {
         for (variable, issuer) in extras {
             problems.check(variable, settings.issuers.trust(issuer));
         }
-        if !problems.0.is_empty() {
-            return Err(problems.into_error());
-        }
-        settings.as_metadata = match self.as_metadata {
-            AsMetadataArg::Redirect => AsMetadataMode::Redirect,
-            AsMetadataArg::Proxy => AsMetadataMode::Proxy,
-        };
-        settings.metrics_addr = self.metrics_addr;
         settings.upstream = self
             .upstream_url
             .as_deref()
@@ -300,6 +294,27 @@ impl Args {
                 upstream.timeout = Duration::from_secs(self.upstream_timeout_secs);
                 upstream
             });
+        if let Some(upstream) = settings.upstream.as_mut()
+            && self.upstream_identity == UpstreamIdentityArg::Jwt
+        {
+            let signer = match &self.upstream_signing_key_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                    .and_then(|pem| IdentitySigner::from_pem(&pem).map_err(|e| e.to_string())),
+                None => IdentitySigner::generate().map_err(|e| e.to_string()),
+            };
+            if let Some(signer) = problems.check("MCP_UPSTREAM_SIGNING_KEY_FILE", signer) {
+                upstream.identity = CallerIdentity::SignedJwt(Arc::new(signer));
+            }
+        }
+        if !problems.0.is_empty() {
+            return Err(problems.into_error());
+        }
+        settings.as_metadata = match self.as_metadata {
+            AsMetadataArg::Redirect => AsMetadataMode::Redirect,
+            AsMetadataArg::Proxy => AsMetadataMode::Proxy,
+        };
+        settings.metrics_addr = self.metrics_addr;
         settings.token_cache = TokenCacheSettings {
             max_bytes: self.token_cache_max_bytes,
             max_age: Duration::from_secs(self.token_cache_max_age_secs),
@@ -852,5 +867,48 @@ mod tests {
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Gateway mode from the environment: the upstream, its timeout, and the caller as headers
+    /// (the default) or as a JWT signed with the key file given, or a key made at start.
+    #[test]
+    fn the_upstream_and_how_it_learns_the_caller_come_from_the_environment() {
+        let base = ["--issuer", "https://as.example.com"];
+        let with = |extra: &[&str]| {
+            let all: Vec<&str> = base.iter().chain(extra).copied().collect();
+            args(&all).settings()
+        };
+        assert_eq!(with(&[]).unwrap().upstream, None);
+        let settings = with(&[
+            "--upstream-url",
+            "http://127.0.0.1:3000/mcp",
+            "--upstream-timeout-secs",
+            "5",
+        ])
+        .unwrap();
+        let upstream = settings.upstream.unwrap();
+        assert_eq!(upstream.url().as_str(), "http://127.0.0.1:3000/mcp");
+        assert_eq!(upstream.timeout, Duration::from_secs(5));
+        assert_eq!(upstream.identity, CallerIdentity::Headers);
+
+        let jwt = [
+            "--upstream-url",
+            "http://127.0.0.1:3000/mcp",
+            "--upstream-identity",
+            "jwt",
+        ];
+        let made = with(&jwt).unwrap().upstream.unwrap();
+        assert!(matches!(made.identity, CallerIdentity::SignedJwt(_)));
+        let p256 = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/keys/p256-1.pem");
+        let from_file = [&jwt[..], &["--upstream-signing-key-file", p256]].concat();
+        let first = with(&from_file).unwrap().upstream.unwrap().identity;
+        let again = with(&from_file).unwrap().upstream.unwrap().identity;
+        assert_eq!(first, again, "one key file, one key id");
+        let rsa = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/keys/rsa-1.pem");
+        let wrong = [&jwt[..], &["--upstream-signing-key-file", rsa]].concat();
+        let error = with(&wrong).unwrap_err();
+        assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_SIGNING_KEY_FILE");
+        let error = with(&["--upstream-url", "ftp://host/mcp"]).unwrap_err();
+        assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_URL");
     }
 }

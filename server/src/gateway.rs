@@ -5,13 +5,17 @@
 //!
 //! What the upstream is told, and what it is not:
 //! - never the client's token (the MCP authorization spec forbids passing it through): the
-//!   `Authorization` header is not forwarded, and neither is any header outside the short list
-//!   MCP needs (every `Mcp-*` header, content negotiation, the request id and trace context);
+//!   client's `Authorization` header is not forwarded, and neither is any header outside the short
+//!   list MCP needs (the four `Mcp-*` headers, content negotiation, the request id and trace
+//!   context);
 //! - who the caller is, in the `X-MCP-Subject`, `X-MCP-Issuer`, `X-MCP-Client-Id` and
 //!   `X-MCP-Scopes` headers, set by the gateway alone: the same headers from a client are dropped,
 //!   so they cannot be forged through it. The upstream must be reachable only through the gateway
 //!   (loopback, a pod-local sidecar, a NetworkPolicy): anyone who can reach it directly can send
-//!   them.
+//!   them;
+//! - or, with [`CallerIdentity::SignedJwt`], who the caller is as a one-minute ES256 token the
+//!   gateway signs for the upstream (`Authorization: Bearer`, audience the upstream's URL), which
+//!   the upstream checks with any JWT library against the gateway's `/.well-known/jwks.json`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,10 +35,12 @@
 //! ```
 
 mod forward;
+mod identity;
 
 use std::time::Duration;
 
 pub(crate) use forward::Forwarder;
+pub use identity::{CallerIdentity, IdentitySigner, SigningKeyError};
 use url::Url;
 
 /// The one MCP endpoint a gateway forwards to, and how.
@@ -46,6 +52,8 @@ pub struct Upstream {
     /// The largest JSON answer passed on; a longer one is cut off (an SSE stream has no total
     /// bound: it lasts as long as the client keeps it).
     pub max_response_bytes: usize,
+    /// How the upstream learns who the caller is.
+    pub identity: CallerIdentity,
 }
 
 /// Why an upstream URL is refused.
@@ -64,8 +72,8 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    /// The upstream at `url` (`http://127.0.0.1:8000/mcp`), with a 30 s answer timeout and
-    /// answers of at most 4 MiB.
+    /// The upstream at `url` (`http://127.0.0.1:8000/mcp`), with a 30 s answer timeout, answers
+    /// of at most 4 MiB, and the caller in headers.
     ///
     /// # Errors
     /// [`UpstreamError`] for anything but a plain `http` or `https` URL.
@@ -86,6 +94,7 @@ impl Upstream {
             url,
             timeout: Duration::from_secs(30),
             max_response_bytes: 4 * 1024 * 1024,
+            identity: CallerIdentity::Headers,
         })
     }
 

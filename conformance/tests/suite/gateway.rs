@@ -448,3 +448,101 @@ async fn readiness_probes_of_the_upstream_are_bounded() {
         "{sent} probes for 50 readiness requests"
     );
 }
+
+/// `MCP_UPSTREAM_IDENTITY=jwt`: the upstream gets, instead of the identity headers, a one-minute
+/// ES256 token the gateway signed for it (never the client's), which it verifies with any JWT
+/// library against `/.well-known/jwks.json`: here jsonwebtoken for the rmcp upstream, `jose`
+/// inside the TypeScript one.
+#[tokio::test]
+async fn a_jwt_signed_by_the_gateway_tells_the_upstream_who_calls() {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+    use mcp_oauth_server::gateway::{CallerIdentity, IdentitySigner};
+    let signer = std::sync::Arc::new(IdentitySigner::generate().unwrap());
+    for sdk in BOTH {
+        let upstream = upstream(sdk).await;
+        let identity = CallerIdentity::SignedJwt(std::sync::Arc::clone(&signer));
+        let env = gateway(&upstream)
+            .configure(move |settings| {
+                if let Some(upstream) = settings.upstream.as_mut() {
+                    upstream.identity = identity;
+                }
+            })
+            .start()
+            .await;
+        let issuer = env.resource().trim_end_matches("/mcp").to_owned();
+        let jwks_url = format!("{}/.well-known/jwks.json", env.base);
+        let jwks: JwkSet = env
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Sdk::TypeScript = sdk {
+            upstream.trust(&issuer, &upstream.url, &jwks_url).await;
+        }
+        let token = env
+            .mint(
+                AccessTokenSpec::user("alice")
+                    .client_id("agent-1")
+                    .scope(["mcp:tools", "profile:read"]),
+            )
+            .await;
+        let session = env.initialize(&token).await;
+        let response = env
+            .post(Some(&token), session.as_deref(), &call("whoami"))
+            .await;
+        assert_eq!(response.status(), 200, "{sdk:?}");
+        let answer = whoami(response).await;
+        assert!(
+            answer.get("x-mcp-subject").is_none(),
+            "{sdk:?}: headers sent too: {answer}"
+        );
+        if let Sdk::TypeScript = sdk {
+            assert_eq!(answer["verified"]["sub"], "alice", "{sdk:?}: {answer}");
+            assert_eq!(answer["verified"]["scope"], "mcp:tools profile:read");
+        }
+        let log = upstream.settled_log().await;
+        let last = log
+            .all()
+            .into_iter()
+            .rfind(|seen| seen.method == "POST")
+            .unwrap();
+        let sent = last.headers["authorization"]
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_owned();
+        assert_ne!(
+            sent, token,
+            "{sdk:?}: the client's token reached the upstream"
+        );
+        for seen in log.all() {
+            let authorization = seen
+                .headers
+                .get("authorization")
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                !authorization.contains(&token),
+                "{sdk:?}: the client's token went through"
+            );
+        }
+        let kid = decode_header(&sent).unwrap().kid.unwrap();
+        let key = DecodingKey::from_jwk(jwks.find(&kid).unwrap()).unwrap();
+        let mut rules = Validation::new(Algorithm::ES256);
+        rules.set_issuer(&[&issuer]);
+        rules.set_audience(&[&upstream.url]);
+        let claims = decode::<Value>(&sent, &key, &rules).unwrap().claims;
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["client_id"], "agent-1");
+        assert_eq!(claims["idp"], env.idp.url());
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            60
+        );
+        // Signed by the gateway's key alone: another audience or a tampered token is refused.
+        let mut elsewhere = Validation::new(Algorithm::ES256);
+        elsewhere.set_audience(&["http://127.0.0.1:1/other"]);
+        assert!(decode::<Value>(&sent, &key, &elsewhere).is_err());
+    }
+}

@@ -150,6 +150,15 @@ pub struct Args {
     /// How long the upstream may take to start answering, seconds (longer: 504).
     #[arg(long, env = "MCP_UPSTREAM_TIMEOUT_SECS", default_value_t = 30)]
     pub upstream_timeout_secs: u64,
+    /// How the upstream learns who the caller is: `headers` (X-MCP-Subject, -Issuer, -Client-Id,
+    /// -Scopes) or `jwt` (a one-minute ES256 token the gateway signs, as `Authorization: Bearer`;
+    /// its key set at `/.well-known/jwks.json`).
+    #[arg(long, env = "MCP_UPSTREAM_IDENTITY", value_enum, default_value_t = UpstreamIdentityArg::Headers)]
+    pub upstream_identity: UpstreamIdentityArg,
+    /// The PKCS#8 P-256 private key (PEM) identity tokens are signed with; without it a key is
+    /// made at start (fine for one replica; replicas must share one).
+    #[arg(long, env = "MCP_UPSTREAM_SIGNING_KEY_FILE")]
+    pub upstream_signing_key_file: Option<std::path::PathBuf>,
     /// Estimated bytes the verified-token cache may hold (0 turns it off): a JWT seen before costs
     /// a hash and a lookup instead of a signature check.
     #[arg(long, env = "OAUTH_TOKEN_CACHE_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
@@ -251,6 +260,15 @@ pub enum TokenTypesArg {
     Default,
     /// Only `at+jwt` / `application/at+jwt` (RFC 9068 §4).
     Strict,
+}
+
+/// `--upstream-identity`: how a gateway's upstream learns who the caller is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpstreamIdentityArg {
+    /// The `X-MCP-*` headers.
+    Headers,
+    /// A JWT the gateway signs.
+    Jwt,
 }
 
 /// `--as-metadata`: what `/.well-known/oauth-authorization-server` does.

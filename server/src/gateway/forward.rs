@@ -13,8 +13,9 @@ use futures_util::StreamExt as _;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rmcp::transport::streamable_http_server::SessionId;
 
-use super::{IDENTITY_HEADERS, Upstream};
+use super::{CallerIdentity, IDENTITY_HEADERS, Upstream};
 use crate::auth::{Principal, no_principal_attached};
+use crate::clock::Clock;
 use crate::jsonrpc::{Envelope, ErrorCode, error_response};
 use crate::session::{SESSION_HEADER, Sessions};
 use crate::telemetry::{Metrics, request_id};
@@ -25,6 +26,9 @@ pub(crate) struct Forwarder {
     client: reqwest::Client,
     upstream: Upstream,
     metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    /// The `iss` of the identity tokens it signs.
+    issuer: String,
     /// The last readiness probe: when, and whether the upstream answered. Held while a probe
     /// runs, so concurrent `/readyz` requests wait for one probe instead of each sending one.
     last_probe: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
@@ -37,7 +41,13 @@ const PROBE_FOR: Duration = Duration::from_secs(2);
 impl Forwarder {
     /// A client for `upstream`: no redirects followed (a redirect would name another endpoint),
     /// no proxy from the environment, connecting within the upstream's timeout.
-    pub(crate) fn new(upstream: Upstream, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+    /// `issuer` names the gateway in the identity tokens it signs (its origin); `clock` dates them.
+    pub(crate) fn new(
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -49,6 +59,8 @@ impl Forwarder {
             client,
             upstream,
             metrics,
+            clock,
+            issuer,
             last_probe: tokio::sync::Mutex::new(None),
         })
     }
@@ -110,10 +122,31 @@ impl Forwarder {
         if let Some(refused) = repeated_mcp_header(&parts.headers) {
             return refused;
         }
+        let identity = match &self.upstream.identity {
+            CallerIdentity::Headers => Identity::Headers,
+            CallerIdentity::SignedJwt(signer) => {
+                let signed = signer.token_for(
+                    &principal,
+                    &self.issuer,
+                    self.upstream.url().as_str(),
+                    self.clock.now(),
+                );
+                match signed {
+                    Ok(token) => Identity::Token(token),
+                    Err(_) => {
+                        return error_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            ErrorCode::UpstreamFailed,
+                            "the caller's identity token could not be signed",
+                        );
+                    }
+                }
+            }
+        };
         let mut outgoing = self
             .client
             .request(parts.method.clone(), self.upstream.url().clone())
-            .headers(forwarded_headers(&parts.headers, &principal));
+            .headers(forwarded_headers(&parts.headers, &principal, &identity));
         if parts.method == Method::POST {
             // Already read by the scope gate: this takes the bytes it kept, it copies nothing.
             let Ok(bytes) = to_bytes(body, usize::MAX).await else {
@@ -258,12 +291,23 @@ impl Failure {
 /// What the upstream is sent: the headers MCP needs (every `Mcp-*` one, content negotiation, the
 /// request id and trace context), then who the caller is. Nothing else: not `Authorization`,
 /// not cookies, not hop-by-hop headers, not a client's own `X-MCP-*` identity headers.
-fn forwarded_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap {
+fn forwarded_headers(
+    incoming: &HeaderMap,
+    principal: &Principal,
+    identity: &Identity,
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in incoming {
         if is_forwarded(name) {
             headers.append(name.clone(), value.clone());
         }
+    }
+    if let Identity::Token(token) = identity {
+        // The gateway's own token for the upstream, never the client's.
+        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        return headers;
     }
     // Space separated, as in a token; a space inside one scope (a role name) is encoded, so it
     // cannot arrive as two.
@@ -285,6 +329,12 @@ fn forwarded_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap {
         }
     }
     headers
+}
+
+/// How this request tells the upstream who the caller is.
+enum Identity {
+    Headers,
+    Token(Arc<str>),
 }
 
 /// The MCP transport's own headers: checked here (session ownership, agreement with the body)
