@@ -281,3 +281,61 @@ async fn a_key_source_that_starts_failing_warns_once_per_outage() {
     assert_eq!(key_warnings(&logs), 2, "a new outage warns again:\n{logs}");
     assert!(!logs.contains(" ERROR "), "{logs}");
 }
+
+/// D11 at a gateway signing identity tokens: neither the client's token nor the token signed for
+/// the upstream reaches the logs; an upstream that fails is named, with its outcome, in the audit
+/// trail.
+#[tokio::test(flavor = "current_thread")]
+async fn a_gateway_logs_upstream_failures_and_no_token() {
+    use conformance::upstream::Upstream;
+    use mcp_oauth_server::gateway::{CallerIdentity, IdentitySigner};
+    let (captured, _guard) = LogCapture::start();
+    let upstream = Upstream::rmcp().await;
+    let env = TestEnv::setup()
+        .gateway_to(&upstream.url)
+        .configure(|settings| {
+            if let Some(upstream) = settings.upstream.as_mut() {
+                upstream.identity = CallerIdentity::SignedJwt(std::sync::Arc::new(
+                    IdentitySigner::generate().unwrap(),
+                ));
+            }
+        })
+        .start()
+        .await;
+    let token = env.token().await;
+    let session = env.initialize(&token).await;
+    let message = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    assert_eq!(
+        env.post(Some(&token), session.as_deref(), &message)
+            .await
+            .status(),
+        200
+    );
+    let signed = upstream
+        .settled_log()
+        .await
+        .all()
+        .into_iter()
+        .filter_map(|seen| seen.headers.get("authorization").cloned())
+        .next_back()
+        .unwrap();
+    drop(upstream);
+    let refused = env.post(Some(&token), None, &initialize_request()).await;
+    assert_eq!(refused.status(), 503);
+
+    let logs = captured.text();
+    let signed = signed.trim_start_matches("Bearer ");
+    for secret in [token.as_str(), signed] {
+        let signature = secret.rsplit('.').next().unwrap();
+        assert!(
+            !logs.contains(secret) && !logs.contains(signature),
+            "a token reached the logs"
+        );
+    }
+    let failure = logs
+        .lines()
+        .find(|line| line.contains("upstream failed"))
+        .unwrap_or_else(|| panic!("no upstream failure in the logs: {logs:.2000}"));
+    assert!(failure.contains("mcp_oauth_server::audit"), "{failure}");
+    assert!(failure.contains("outcome=\"unreachable\""), "{failure}");
+}

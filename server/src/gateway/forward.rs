@@ -18,7 +18,7 @@ use crate::auth::{Principal, no_principal_attached};
 use crate::clock::Clock;
 use crate::jsonrpc::{Envelope, ErrorCode, error_response};
 use crate::session::{SESSION_HEADER, Sessions};
-use crate::telemetry::{Metrics, request_id};
+use crate::telemetry::{AUDIT_TARGET, Metrics, request_id};
 
 /// The upstream and the one HTTP client that reaches it.
 #[derive(Debug)]
@@ -230,7 +230,9 @@ impl Forwarder {
 
     fn failed(&self, headers: &HeaderMap, failure: Failure) -> Response {
         self.metrics.upstream_answered(failure.outcome());
+        // In the audit trail beside the decision that let the request through: what became of it.
         tracing::warn!(
+            target: AUDIT_TARGET,
             request_id = request_id(headers),
             upstream = self.upstream.url().as_str(),
             outcome = failure.outcome(),
