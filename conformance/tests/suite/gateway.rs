@@ -17,7 +17,35 @@ enum Sdk {
     TypeScript,
 }
 
-const BOTH: [Sdk; 2] = [Sdk::Rmcp, Sdk::TypeScript];
+/// A test for each upstream: `name::rmcp` always, `name::typescript` where Node and the project's
+/// packages are installed (always in CI).
+macro_rules! against_each_upstream {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            #[tokio::test]
+            async fn rmcp() {
+                super::$check(super::Sdk::Rmcp).await;
+            }
+
+            #[tokio::test]
+            #[cfg_attr(
+                missing_node_modules,
+                ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+            )]
+            async fn typescript() {
+                super::$check(super::Sdk::TypeScript).await;
+            }
+        }
+    )*};
+}
+
+against_each_upstream!(
+    no_attack_in_the_corpus_reaches_an_upstream,
+    an_upstream_session_belongs_to_the_principal_that_opened_it,
+    a_tool_scope_is_enforced_before_the_upstream,
+    the_upstream_learns_the_caller_from_the_gateway_alone,
+    a_jwt_signed_by_the_gateway_tells_the_upstream_who_calls,
+);
 
 async fn upstream(sdk: Sdk) -> Upstream {
     match sdk {
@@ -67,145 +95,133 @@ fn assert_no_authorization_ever(log: &RequestLog) {
 
 /// J01-J50 through the gateway: every attack refused as in front of our own tools, none reaching
 /// the upstream; the token never forwarded.
-#[tokio::test]
-async fn no_attack_in_the_corpus_reaches_an_upstream() {
-    for sdk in BOTH {
-        let upstream = upstream(sdk).await;
-        let setup = || TestEnv::setup().gateway_to(&upstream.url);
-        crate::attacks::no_attack_is_accepted_by(&setup, "whoami", Some(&upstream)).await;
-        assert_no_authorization_ever(upstream.settled_log().await);
-    }
+async fn no_attack_in_the_corpus_reaches_an_upstream(sdk: Sdk) {
+    let upstream = upstream(sdk).await;
+    let setup = || TestEnv::setup().gateway_to(&upstream.url);
+    crate::attacks::no_attack_is_accepted_by(&setup, "whoami", Some(&upstream)).await;
+    assert_no_authorization_ever(upstream.settled_log().await);
 }
 
 /// K03/K04 at the gateway: the upstream's session belongs to the principal that opened it; another
 /// principal's request with its id is 404 and never reaches the upstream.
-#[tokio::test]
-async fn an_upstream_session_belongs_to_the_principal_that_opened_it() {
-    for sdk in BOTH {
-        let upstream = upstream(sdk).await;
-        let env = gateway(&upstream).start().await;
-        let alice = env
-            .mint(AccessTokenSpec::user("alice").scope(["mcp:tools", "profile:read"]))
-            .await;
-        let mallory = env
-            .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "profile:read"]))
-            .await;
-        let session = env.initialize(&alice).await;
-        let session = session.unwrap_or_else(|| panic!("{sdk:?}: the upstream opened no session"));
-        let before = posts(upstream.settled_log().await);
-        let stolen = env
-            .post(Some(&mallory), Some(&session), &call("whoami"))
-            .await;
-        assert_eq!(stolen.status(), 404, "{sdk:?}");
-        assert_eq!(
-            posts(upstream.settled_log().await),
-            before,
-            "{sdk:?}: it reached the upstream"
-        );
-        let own = env
-            .post(Some(&alice), Some(&session), &call("whoami"))
-            .await;
-        assert_eq!(own.status(), 200, "{sdk:?}");
-        assert_eq!(whoami(own).await["x-mcp-subject"], "alice", "{sdk:?}");
-        // Ended by its owner: a DELETE goes through, and the id is then refused here.
-        let ended = env
-            .http
-            .delete(&env.endpoint)
-            .headers(env.mcp_headers(Some(&alice), Some(&session)))
-            .send()
-            .await
-            .unwrap();
-        assert!(ended.status().is_success(), "{sdk:?}: {}", ended.status());
-        let after = env
-            .post(Some(&alice), Some(&session), &call("whoami"))
-            .await;
-        assert_eq!(after.status(), 404, "{sdk:?}");
-        assert_no_authorization_ever(upstream.settled_log().await);
-    }
+async fn an_upstream_session_belongs_to_the_principal_that_opened_it(sdk: Sdk) {
+    let upstream = upstream(sdk).await;
+    let env = gateway(&upstream).start().await;
+    let alice = env
+        .mint(AccessTokenSpec::user("alice").scope(["mcp:tools", "profile:read"]))
+        .await;
+    let mallory = env
+        .mint(AccessTokenSpec::user("mallory").scope(["mcp:tools", "profile:read"]))
+        .await;
+    let session = env.initialize(&alice).await;
+    let session = session.unwrap_or_else(|| panic!("{sdk:?}: the upstream opened no session"));
+    let before = posts(upstream.settled_log().await);
+    let stolen = env
+        .post(Some(&mallory), Some(&session), &call("whoami"))
+        .await;
+    assert_eq!(stolen.status(), 404, "{sdk:?}");
+    assert_eq!(
+        posts(upstream.settled_log().await),
+        before,
+        "{sdk:?}: it reached the upstream"
+    );
+    let own = env
+        .post(Some(&alice), Some(&session), &call("whoami"))
+        .await;
+    assert_eq!(own.status(), 200, "{sdk:?}");
+    assert_eq!(whoami(own).await["x-mcp-subject"], "alice", "{sdk:?}");
+    // Ended by its owner: a DELETE goes through, and the id is then refused here.
+    let ended = env
+        .http
+        .delete(&env.endpoint)
+        .headers(env.mcp_headers(Some(&alice), Some(&session)))
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{sdk:?}: {}", ended.status());
+    let after = env
+        .post(Some(&alice), Some(&session), &call("whoami"))
+        .await;
+    assert_eq!(after.status(), 404, "{sdk:?}");
+    assert_no_authorization_ever(upstream.settled_log().await);
 }
 
 /// H02/H05 at the gateway: `MCP_TOOL_SCOPES` decides from the `tools/call` name; a caller
 /// without the tool's scope gets the 403 step-up and the upstream never sees the call.
-#[tokio::test]
-async fn a_tool_scope_is_enforced_before_the_upstream() {
-    for sdk in BOTH {
-        let upstream = upstream(sdk).await;
-        let env = gateway(&upstream).start().await;
-        let basic = env.token().await;
-        let session = env.initialize(&basic).await;
-        let before = posts(upstream.settled_log().await);
-        let refused = env
-            .post(Some(&basic), session.as_deref(), &call("whoami"))
-            .await;
-        assert_eq!(refused.status(), 403, "{sdk:?}");
-        let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
-        let params = challenge_params(challenge);
-        assert!(
-            params
-                .iter()
-                .any(|(n, v)| n == "error" && v == "insufficient_scope"),
-            "{challenge}"
-        );
-        assert!(
-            params
-                .iter()
-                .any(|(n, v)| n == "scope" && v.split(' ').any(|s| s == "profile:read")),
-            "{challenge}"
-        );
-        assert_eq!(
-            posts(upstream.settled_log().await),
-            before,
-            "{sdk:?}: it reached the upstream"
-        );
-        let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
-        let listed = env.post(Some(&basic), session.as_deref(), &list).await;
-        assert_eq!(listed.status(), 200, "{sdk:?}: other methods pass");
-        assert_eq!(posts(upstream.settled_log().await), before + 1);
-    }
+async fn a_tool_scope_is_enforced_before_the_upstream(sdk: Sdk) {
+    let upstream = upstream(sdk).await;
+    let env = gateway(&upstream).start().await;
+    let basic = env.token().await;
+    let session = env.initialize(&basic).await;
+    let before = posts(upstream.settled_log().await);
+    let refused = env
+        .post(Some(&basic), session.as_deref(), &call("whoami"))
+        .await;
+    assert_eq!(refused.status(), 403, "{sdk:?}");
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    let params = challenge_params(challenge);
+    assert!(
+        params
+            .iter()
+            .any(|(n, v)| n == "error" && v == "insufficient_scope"),
+        "{challenge}"
+    );
+    assert!(
+        params
+            .iter()
+            .any(|(n, v)| n == "scope" && v.split(' ').any(|s| s == "profile:read")),
+        "{challenge}"
+    );
+    assert_eq!(
+        posts(upstream.settled_log().await),
+        before,
+        "{sdk:?}: it reached the upstream"
+    );
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let listed = env.post(Some(&basic), session.as_deref(), &list).await;
+    assert_eq!(listed.status(), 200, "{sdk:?}: other methods pass");
+    assert_eq!(posts(upstream.settled_log().await), before + 1);
 }
 
 /// The caller's identity reaches the upstream from the verified token alone: identity headers a
 /// client sends are dropped, and claims no header can carry arrive percent-encoded.
-#[tokio::test]
-async fn the_upstream_learns_the_caller_from_the_gateway_alone() {
-    for sdk in BOTH {
-        let upstream = upstream(sdk).await;
-        let env = gateway(&upstream).start().await;
-        let token = env
-            .mint(
-                AccessTokenSpec::user("zoë\nroot")
-                    .client_id("agent-1")
-                    .scope(["mcp:tools", "profile:read"]),
-            )
-            .await;
-        let session = env.initialize(&token).await;
-        let forged = [
-            ("x-mcp-subject", "root"),
-            ("x-mcp-scopes", "admin"),
-            ("x-mcp-issuer", "https://evil.example"),
-        ];
-        let response = env
-            .post_with(Some(&token), session.as_deref(), &forged, &call("whoami"))
-            .await;
-        assert_eq!(response.status(), 200, "{sdk:?}");
-        let identity = whoami(response).await;
-        assert_eq!(identity["x-mcp-subject"], "zo%C3%AB%0Aroot", "{sdk:?}");
-        assert_eq!(identity["x-mcp-issuer"], env.idp.url(), "{sdk:?}");
-        assert_eq!(identity["x-mcp-client-id"], "agent-1", "{sdk:?}");
-        assert_eq!(
-            identity["x-mcp-scopes"], "mcp:tools profile:read",
-            "{sdk:?}"
-        );
-        let last = upstream
-            .settled_log()
-            .await
-            .all()
-            .into_iter()
-            .rfind(|seen| seen.method == "POST")
-            .unwrap();
-        assert_eq!(last.headers["x-mcp-subject"], "zo%C3%AB%0Aroot");
-        assert_no_authorization_ever(upstream.settled_log().await);
-    }
+async fn the_upstream_learns_the_caller_from_the_gateway_alone(sdk: Sdk) {
+    let upstream = upstream(sdk).await;
+    let env = gateway(&upstream).start().await;
+    let token = env
+        .mint(
+            AccessTokenSpec::user("zoë\nroot")
+                .client_id("agent-1")
+                .scope(["mcp:tools", "profile:read"]),
+        )
+        .await;
+    let session = env.initialize(&token).await;
+    let forged = [
+        ("x-mcp-subject", "root"),
+        ("x-mcp-scopes", "admin"),
+        ("x-mcp-issuer", "https://evil.example"),
+    ];
+    let response = env
+        .post_with(Some(&token), session.as_deref(), &forged, &call("whoami"))
+        .await;
+    assert_eq!(response.status(), 200, "{sdk:?}");
+    let identity = whoami(response).await;
+    assert_eq!(identity["x-mcp-subject"], "zo%C3%AB%0Aroot", "{sdk:?}");
+    assert_eq!(identity["x-mcp-issuer"], env.idp.url(), "{sdk:?}");
+    assert_eq!(identity["x-mcp-client-id"], "agent-1", "{sdk:?}");
+    assert_eq!(
+        identity["x-mcp-scopes"], "mcp:tools profile:read",
+        "{sdk:?}"
+    );
+    let last = upstream
+        .settled_log()
+        .await
+        .all()
+        .into_iter()
+        .rfind(|seen| seen.method == "POST")
+        .unwrap();
+    assert_eq!(last.headers["x-mcp-subject"], "zo%C3%AB%0Aroot");
+    assert_no_authorization_ever(upstream.settled_log().await);
 }
 
 /// 2026-07-28 headers that disagree with the body are refused at the gateway (400), so an
@@ -453,96 +469,93 @@ async fn readiness_probes_of_the_upstream_are_bounded() {
 /// ES256 token the gateway signed for it (never the client's), which it verifies with any JWT
 /// library against `/.well-known/jwks.json`: here jsonwebtoken for the rmcp upstream, `jose`
 /// inside the TypeScript one.
-#[tokio::test]
-async fn a_jwt_signed_by_the_gateway_tells_the_upstream_who_calls() {
+async fn a_jwt_signed_by_the_gateway_tells_the_upstream_who_calls(sdk: Sdk) {
     use jsonwebtoken::jwk::JwkSet;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
     use mcp_oauth_server::gateway::{CallerIdentity, IdentitySigner};
     let signer = std::sync::Arc::new(IdentitySigner::generate().unwrap());
-    for sdk in BOTH {
-        let upstream = upstream(sdk).await;
-        let identity = CallerIdentity::SignedJwt(std::sync::Arc::clone(&signer));
-        let env = gateway(&upstream)
-            .configure(move |settings| {
-                if let Some(upstream) = settings.upstream.as_mut() {
-                    upstream.identity = identity;
-                }
-            })
-            .start()
-            .await;
-        let issuer = env.resource().trim_end_matches("/mcp").to_owned();
-        let jwks_url = format!("{}/.well-known/jwks.json", env.base);
-        let jwks: JwkSet = env
-            .get("/.well-known/jwks.json")
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Sdk::TypeScript = sdk {
-            upstream.trust(&issuer, &upstream.url, &jwks_url).await;
-        }
-        let token = env
-            .mint(
-                AccessTokenSpec::user("alice")
-                    .client_id("agent-1")
-                    .scope(["mcp:tools", "profile:read"]),
-            )
-            .await;
-        let session = env.initialize(&token).await;
-        let response = env
-            .post(Some(&token), session.as_deref(), &call("whoami"))
-            .await;
-        assert_eq!(response.status(), 200, "{sdk:?}");
-        let answer = whoami(response).await;
-        assert!(
-            answer.get("x-mcp-subject").is_none(),
-            "{sdk:?}: headers sent too: {answer}"
-        );
-        if let Sdk::TypeScript = sdk {
-            assert_eq!(answer["verified"]["sub"], "alice", "{sdk:?}: {answer}");
-            assert_eq!(answer["verified"]["scope"], "mcp:tools profile:read");
-        }
-        let log = upstream.settled_log().await;
-        let last = log
-            .all()
-            .into_iter()
-            .rfind(|seen| seen.method == "POST")
-            .unwrap();
-        let sent = last.headers["authorization"]
-            .strip_prefix("Bearer ")
-            .unwrap()
-            .to_owned();
-        assert_ne!(
-            sent, token,
-            "{sdk:?}: the client's token reached the upstream"
-        );
-        for seen in log.all() {
-            let authorization = seen
-                .headers
-                .get("authorization")
-                .cloned()
-                .unwrap_or_default();
-            assert!(
-                !authorization.contains(&token),
-                "{sdk:?}: the client's token went through"
-            );
-        }
-        let kid = decode_header(&sent).unwrap().kid.unwrap();
-        let key = DecodingKey::from_jwk(jwks.find(&kid).unwrap()).unwrap();
-        let mut rules = Validation::new(Algorithm::ES256);
-        rules.set_issuer(&[&issuer]);
-        rules.set_audience(&[&upstream.url]);
-        let claims = decode::<Value>(&sent, &key, &rules).unwrap().claims;
-        assert_eq!(claims["sub"], "alice");
-        assert_eq!(claims["client_id"], "agent-1");
-        assert_eq!(claims["idp"], env.idp.url());
-        assert_eq!(
-            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-            60
-        );
-        // Signed by the gateway's key alone: another audience or a tampered token is refused.
-        let mut elsewhere = Validation::new(Algorithm::ES256);
-        elsewhere.set_audience(&["http://127.0.0.1:1/other"]);
-        assert!(decode::<Value>(&sent, &key, &elsewhere).is_err());
+    let upstream = upstream(sdk).await;
+    let identity = CallerIdentity::SignedJwt(std::sync::Arc::clone(&signer));
+    let env = gateway(&upstream)
+        .configure(move |settings| {
+            if let Some(upstream) = settings.upstream.as_mut() {
+                upstream.identity = identity;
+            }
+        })
+        .start()
+        .await;
+    let issuer = env.resource().trim_end_matches("/mcp").to_owned();
+    let jwks_url = format!("{}/.well-known/jwks.json", env.base);
+    let jwks: JwkSet = env
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    if let Sdk::TypeScript = sdk {
+        upstream.trust(&issuer, &upstream.url, &jwks_url).await;
     }
+    let token = env
+        .mint(
+            AccessTokenSpec::user("alice")
+                .client_id("agent-1")
+                .scope(["mcp:tools", "profile:read"]),
+        )
+        .await;
+    let session = env.initialize(&token).await;
+    let response = env
+        .post(Some(&token), session.as_deref(), &call("whoami"))
+        .await;
+    assert_eq!(response.status(), 200, "{sdk:?}");
+    let answer = whoami(response).await;
+    assert!(
+        answer.get("x-mcp-subject").is_none(),
+        "{sdk:?}: headers sent too: {answer}"
+    );
+    if let Sdk::TypeScript = sdk {
+        assert_eq!(answer["verified"]["sub"], "alice", "{sdk:?}: {answer}");
+        assert_eq!(answer["verified"]["scope"], "mcp:tools profile:read");
+    }
+    let log = upstream.settled_log().await;
+    let last = log
+        .all()
+        .into_iter()
+        .rfind(|seen| seen.method == "POST")
+        .unwrap();
+    let sent = last.headers["authorization"]
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        sent, token,
+        "{sdk:?}: the client's token reached the upstream"
+    );
+    for seen in log.all() {
+        let authorization = seen
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !authorization.contains(&token),
+            "{sdk:?}: the client's token went through"
+        );
+    }
+    let kid = decode_header(&sent).unwrap().kid.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(&kid).unwrap()).unwrap();
+    let mut rules = Validation::new(Algorithm::ES256);
+    rules.set_issuer(&[&issuer]);
+    rules.set_audience(&[&upstream.url]);
+    let claims = decode::<Value>(&sent, &key, &rules).unwrap().claims;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["client_id"], "agent-1");
+    assert_eq!(claims["idp"], env.idp.url());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        60
+    );
+    // Signed by the gateway's key alone: another audience or a tampered token is refused.
+    let mut elsewhere = Validation::new(Algorithm::ES256);
+    elsewhere.set_audience(&["http://127.0.0.1:1/other"]);
+    assert!(decode::<Value>(&sent, &key, &elsewhere).is_err());
 }
