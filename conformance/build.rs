@@ -34,4 +34,17 @@ fn main() {
     for cfg in prerequisites::cfgs(ci.as_deref(), &project, chromium.as_deref()) {
         println!("cargo::rustc-cfg={cfg}");
     }
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("python-upstream");
+    println!(
+        "cargo::rustc-check-cfg=cfg({})",
+        prerequisites::MISSING_PYTHON_SDK
+    );
+    // The SDK's files once installed (pip writes there), else the project's folder (the
+    // virtual environment appears in it).
+    let site = python.join(".venv/lib");
+    let watched = if site.exists() { site } else { python.clone() };
+    println!("cargo::rerun-if-changed={}", watched.display());
+    if prerequisites::ignores(ci.as_deref()) && prerequisites::python_sdk_missing(&python) {
+        println!("cargo::rustc-cfg={}", prerequisites::MISSING_PYTHON_SDK);
+    }
 }

@@ -172,9 +172,29 @@ impl Upstream {
     /// The official TypeScript SDK's Streamable HTTP server with sessions and no auth
     /// (`real-idp/upstream.mjs`): tool `whoami`, as the rmcp one.
     pub fn typescript(node: &std::path::Path) -> Self {
-        let mut child = Command::new(node)
+        let mut command = Command::new(node);
+        command
             .arg("upstream.mjs")
-            .current_dir(crate::real_idp::project_dir())
+            .current_dir(crate::real_idp::project_dir());
+        Self::process(command, "TypeScript")
+    }
+
+    /// The official Python SDK's Streamable HTTP server (`MCPServer`) with sessions and no auth
+    /// (`python-upstream/upstream.py`): tool `whoami`, as the others. Panics, saying what to
+    /// install, without the SDK.
+    pub fn python() -> Self {
+        let project = python_project();
+        if let Some(remedy) = python_absence(&project) {
+            panic!("{remedy}");
+        }
+        let mut command = Command::new(project.join(".venv/bin/python"));
+        command.arg("upstream.py").current_dir(&project);
+        Self::process(command, "Python")
+    }
+
+    /// A server that prints `{"port": N}` once listening, then one JSON line per request.
+    fn process(mut command: Command, language: &str) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -198,7 +218,7 @@ impl Upstream {
             .unwrap_or_default();
         let Ok(started) = serde_json::from_str::<serde_json::Value>(&started) else {
             let _ = child.kill();
-            panic!("the TypeScript upstream did not start: {started:?}");
+            panic!("the {language} upstream did not start: {started:?}");
         };
         let port = started["port"].as_u64().unwrap();
         Self {
@@ -208,6 +228,17 @@ impl Upstream {
             running: Running::Process(child),
         }
     }
+}
+
+/// The Python project of the Python upstream.
+pub fn python_project() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python-upstream")
+}
+
+/// What the Python upstream misses, as the command that installs it; `None` when installed.
+fn python_absence(project: &std::path::Path) -> Option<&'static str> {
+    crate::real_idp::prerequisites::python_sdk_missing(project)
+        .then_some(crate::real_idp::prerequisites::PYTHON_REMEDY)
 }
 
 /// Logs the request (its body read whole: these are small test requests), then serves it.

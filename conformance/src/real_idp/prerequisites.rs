@@ -143,6 +143,28 @@ pub fn watched(project: &Path, chromium: Option<&Path>, explicit: bool) -> Vec<P
     paths
 }
 
+/// How to install the gateway tests' Python upstream (the official MCP Python SDK), as the ignore
+/// reason of its tests says it.
+pub const PYTHON_REMEDY: &str = "needs the MCP Python SDK: python3 -m venv conformance/python-upstream/.venv && conformance/python-upstream/.venv/bin/pip install -r conformance/python-upstream/requirements.txt";
+
+/// The cfg the build script sets, outside CI, when [`python_sdk_missing`].
+pub const MISSING_PYTHON_SDK: &str = "missing_python_sdk";
+
+/// Whether the Python project at `project` lacks its virtual environment or the SDK in it.
+pub fn python_sdk_missing(project: &Path) -> bool {
+    let installed = std::fs::read_dir(project.join(".venv/lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|version| {
+            version
+                .path()
+                .join("site-packages/mcp/__init__.py")
+                .exists()
+        });
+    !installed || !project.join(".venv/bin/python").exists()
+}
+
 // By path: the build script compiles this file from elsewhere (without tests, but rustfmt follows).
 #[cfg(test)]
 #[path = "prerequisites/tests.rs"]

@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 enum Sdk {
     Rmcp,
     TypeScript,
+    Python,
 }
 
 /// A test for each upstream: `name::rmcp` always, `name::typescript` where Node and the project's
-/// packages are installed (always in CI).
+/// packages are installed, `name::python` where the Python SDK is (both always in CI).
 macro_rules! against_each_upstream {
     ($($check:ident),* $(,)?) => {$(
         mod $check {
@@ -34,6 +35,15 @@ macro_rules! against_each_upstream {
             )]
             async fn typescript() {
                 super::$check(super::Sdk::TypeScript).await;
+            }
+
+            #[tokio::test]
+            #[cfg_attr(
+                missing_python_sdk,
+                ignore = "needs the MCP Python SDK: python3 -m venv conformance/python-upstream/.venv && conformance/python-upstream/.venv/bin/pip install -r conformance/python-upstream/requirements.txt"
+            )]
+            async fn python() {
+                super::$check(super::Sdk::Python).await;
             }
         }
     )*};
@@ -51,6 +61,7 @@ async fn upstream(sdk: Sdk) -> Upstream {
     match sdk {
         Sdk::Rmcp => Upstream::rmcp().await,
         Sdk::TypeScript => Upstream::typescript(&conformance::real_idp::node()),
+        Sdk::Python => Upstream::python(),
     }
 }
 
