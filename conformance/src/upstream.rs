@@ -20,6 +20,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::Deserialize;
@@ -138,16 +139,36 @@ impl Upstream {
     /// sent) and `stream_progress` (progress notifications over SSE, held back until
     /// [`Upstream::release_progress`]).
     pub async fn rmcp() -> Self {
+        Self::rmcp_with(true).await
+    }
+
+    /// The same rmcp server, stateless: no sessions, JSON answers.
+    pub async fn rmcp_stateless() -> Self {
+        Self::rmcp_with(false).await
+    }
+
+    async fn rmcp_with(sessions: bool) -> Self {
         let release = Arc::new(Notify::new());
         let tools = Tools {
             tool_router: Tools::tool_router(),
             release: Arc::clone(&release),
         };
-        let service = StreamableHttpService::new(
-            move || Ok(tools.clone()),
-            Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default(),
-        );
+        let make = move || Ok(tools.clone());
+        let service = if sessions {
+            axum::routing::any_service(StreamableHttpService::new(
+                make,
+                Arc::new(LocalSessionManager::default()),
+                StreamableHttpServerConfig::default(),
+            ))
+        } else {
+            axum::routing::any_service(StreamableHttpService::new(
+                make,
+                Arc::new(NeverSessionManager::default()),
+                StreamableHttpServerConfig::default()
+                    .with_legacy_session_mode(false)
+                    .with_json_response(true),
+            ))
+        };
         let log = RequestLog::default();
         let recorded = log.clone();
         let app = axum::Router::new()

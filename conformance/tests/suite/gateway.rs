@@ -570,3 +570,34 @@ async fn a_jwt_signed_by_the_gateway_tells_the_upstream_who_calls(sdk: Sdk) {
     elsewhere.set_audience(&["http://127.0.0.1:1/other"]);
     assert!(decode::<Value>(&sent, &key, &elsewhere).is_err());
 }
+
+/// A stateless upstream (no sessions, JSON answers) works through the gateway as it is; a session
+/// id it never issued is refused at the gateway (404), never passed on.
+#[tokio::test]
+async fn a_stateless_upstream_works_through_the_gateway() {
+    let upstream = Upstream::rmcp_stateless().await;
+    let env = gateway(&upstream).start().await;
+    let token = env
+        .mint(AccessTokenSpec::user("alice").scope(["mcp:tools", "profile:read"]))
+        .await;
+    let initialized = env
+        .post(Some(&token), None, &conformance::initialize_request())
+        .await;
+    assert_eq!(initialized.status(), 200);
+    assert!(initialized.headers().get("mcp-session-id").is_none());
+    let response = env.post(Some(&token), None, &call("whoami")).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(whoami(response).await["x-mcp-subject"], "alice");
+    let before = posts(upstream.settled_log().await);
+    let invented = env
+        .post(Some(&token), Some("never-issued"), &call("whoami"))
+        .await;
+    assert_eq!(invented.status(), 404);
+    assert_eq!(posts(upstream.settled_log().await), before);
+}
