@@ -84,6 +84,12 @@ pub enum StartError {
     /// A gateway was asked for, but the settings name no upstream.
     #[error("gateway mode needs an upstream: set MCP_UPSTREAM_URL (Settings::upstream)")]
     NoUpstream,
+    /// Identity tokens signed for the upstream name the caller by `sub` under the gateway's own
+    /// `iss`: with several trusted issuers, two of their users could share a `sub`.
+    #[error(
+        "MCP_UPSTREAM_IDENTITY=jwt names callers by sub alone, and several issuers are trusted: use headers (X-MCP-Issuer beside X-MCP-Subject)"
+    )]
+    IdentityAcrossIssuers,
     /// The settings name an upstream, and the builder was given tools to serve instead.
     #[error(
         "the settings name an upstream (MCP_UPSTREAM_URL) but the server was given its own tools: build it with `gateway()`, or unset the upstream"
@@ -243,8 +249,13 @@ impl ServerBuilder<Forwarding> {
     /// [`StartError::NoUpstream`] when [`Settings::upstream`] is `None`, and as
     /// [`ServerBuilder::build`] otherwise.
     pub async fn build(self, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
-        if self.settings.upstream.is_none() {
+        let Some(upstream) = &self.settings.upstream else {
             return Err(StartError::NoUpstream);
+        };
+        if matches!(upstream.identity, CallerIdentity::SignedJwt(_))
+            && self.settings.issuers.iter().nth(1).is_some()
+        {
+            return Err(StartError::IdentityAcrossIssuers);
         }
         // The tools the gateway knows of are the ones its configuration names scopes for.
         let tools = self

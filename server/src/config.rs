@@ -294,6 +294,20 @@ impl Args {
                 upstream.timeout = Duration::from_secs(self.upstream_timeout_secs);
                 upstream
             });
+        if settings.upstream.is_none() && self.upstream_identity == UpstreamIdentityArg::Jwt {
+            problems.add(
+                "MCP_UPSTREAM_IDENTITY",
+                "jwt is for gateway mode: set MCP_UPSTREAM_URL too",
+            );
+        }
+        if self.upstream_signing_key_file.is_some()
+            && self.upstream_identity != UpstreamIdentityArg::Jwt
+        {
+            problems.add(
+                "MCP_UPSTREAM_SIGNING_KEY_FILE",
+                "the key signs identity tokens: set MCP_UPSTREAM_IDENTITY=jwt too",
+            );
+        }
         if let Some(upstream) = settings.upstream.as_mut()
             && self.upstream_identity == UpstreamIdentityArg::Jwt
         {
@@ -910,5 +924,15 @@ mod tests {
         assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_SIGNING_KEY_FILE");
         let error = with(&["--upstream-url", "ftp://host/mcp"]).unwrap_err();
         assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_URL");
+        let error = with(&["--upstream-identity", "jwt"]).unwrap_err();
+        assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_IDENTITY");
+        let error = with(&[
+            "--upstream-url",
+            "http://127.0.0.1:3000/mcp",
+            "--upstream-signing-key-file",
+            p256,
+        ])
+        .unwrap_err();
+        assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_SIGNING_KEY_FILE");
     }
 }

@@ -601,3 +601,35 @@ async fn a_stateless_upstream_works_through_the_gateway() {
     assert_eq!(invented.status(), 404);
     assert_eq!(posts(upstream.settled_log().await), before);
 }
+
+/// Identity tokens name the caller by `sub` under the gateway's own `iss`: with two trusted
+/// issuers, two providers' users could share one, so a gateway signing them refuses to start.
+#[tokio::test]
+async fn a_gateway_signing_identities_refuses_several_issuers() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+
+    use mcp_oauth_server::gateway::{CallerIdentity, IdentitySigner};
+    use mcp_oauth_server::settings::{Issuer, TrustedIssuer};
+    use mcp_oauth_server::{OffsetClock, Server, Settings, StartError};
+    let mut settings = Settings::local(
+        Issuer::parse("https://one.example").unwrap(),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 1)),
+    );
+    let rules = settings
+        .validation()
+        .for_issuer(Issuer::parse("https://two.example").unwrap());
+    settings.issuers.trust(TrustedIssuer::new(rules)).unwrap();
+    let mut upstream =
+        mcp_oauth_server::gateway::Upstream::parse("http://127.0.0.1:1/mcp").unwrap();
+    upstream.identity = CallerIdentity::SignedJwt(Arc::new(IdentitySigner::generate().unwrap()));
+    settings.upstream = Some(upstream);
+    let built = Server::builder(settings)
+        .gateway()
+        .build(Arc::new(OffsetClock::default()))
+        .await;
+    assert!(
+        matches!(built, Err(StartError::IdentityAcrossIssuers)),
+        "{built:?}"
+    );
+}

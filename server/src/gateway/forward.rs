@@ -306,7 +306,8 @@ fn forwarded_headers(
     }
     if let Identity::Token(token) = identity {
         // The gateway's own token for the upstream, never the client's.
-        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
         }
         return headers;
@@ -677,6 +678,7 @@ mod body_tests {
             r#"{"method":"tools/call","params":{"name":"public"},"PARAMS":{"name":"x"}}"#,
             r#"{"method":"tools/call","params":{"name":"public"},"param\u017f":{"name":"x"}}"#,
             r#"{"method":"tools/call","params":{"name":"public","NAME":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"public","\u006eame":"x"}}"#,
             r#"{"method":"tools/call","method":"tools/list","params":{"name":"x"}}"#,
             r#"{"method":"tools/call","params":{}}"#,
             r#"{"method":"tools/call","params":{"name":7}}"#,

@@ -45,7 +45,7 @@ pub struct IdentitySigner {
     jwk: Value,
     /// Signed tokens by caller, each reused for half its lifetime: signing costs tens of
     /// microseconds, a lookup does not.
-    recent: moka::sync::Cache<String, Arc<str>>,
+    recent: moka::sync::Cache<[u8; 32], Arc<str>>,
 }
 
 impl std::fmt::Debug for IdentitySigner {
@@ -131,29 +131,47 @@ impl IdentitySigner {
         audience: &str,
         now: i64,
     ) -> Result<Arc<str>, jsonwebtoken::errors::Error> {
-        let scope = principal.scopes().join(" ");
+        // Space separated as in any token; a space inside one scope (a role name) is encoded so
+        // that it cannot arrive as two, as in the headers.
+        let scopes: Vec<String> = principal
+            .scopes()
+            .iter()
+            .map(|scope| scope.replace('%', "%25").replace(' ', "%20"))
+            .collect();
+        let scope = scopes.join(" ");
         let client_id = principal.client_id();
-        let cache_key = format!(
-            "{}\n{}\n{}\n{scope}",
+        // Everything the token says, each part length-prefixed, hashed: no two callers (or
+        // upstreams) share a key, and a key is 32 bytes whatever the claims hold.
+        let mut key_input = Vec::new();
+        for part in [
+            issuer,
+            audience,
             principal.issuer(),
             principal.subject(),
-            client_id.unwrap_or("")
-        );
+            client_id.unwrap_or("\0none"),
+            scope.as_str(),
+        ] {
+            key_input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            key_input.extend_from_slice(part.as_bytes());
+        }
+        let cache_key = crate::auth::digest::sha256(&key_input);
         if let Some(token) = self.recent.get(&cache_key) {
             return Ok(token);
         }
-        let mut jti = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut jti).map_err(|_| {
-            jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey)
-        })?;
         let lifetime = i64::try_from(LIFETIME.as_secs()).unwrap_or(60);
+        // Never valid longer than the caller's own token.
+        let expires = principal
+            .claims()
+            .expires_at
+            .map_or(now.saturating_add(lifetime), |exp| {
+                exp.min(now.saturating_add(lifetime))
+            });
         let claims = IdentityClaims {
             iss: issuer,
             aud: audience,
             sub: principal.subject(),
             iat: now,
-            exp: now.saturating_add(lifetime),
-            jti: URL_SAFE_NO_PAD.encode(jti),
+            exp: expires,
             scope: (!scope.is_empty()).then_some(scope.as_str()),
             client_id,
             idp: principal.issuer(),
@@ -174,7 +192,6 @@ struct IdentityClaims<'a> {
     sub: &'a str,
     iat: i64,
     exp: i64,
-    jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +202,59 @@ struct IdentityClaims<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::VerifiedBy;
+    use crate::auth::claims::VerifiedClaims;
+
+    fn principal(subject: &str, scopes: &[&str], expires_at: i64) -> Principal {
+        Principal::new(
+            Arc::new(VerifiedClaims {
+                issuer: "https://idp.example".into(),
+                subject: subject.into(),
+                audience: json!("https://gw.example/mcp"),
+                expires_at: Some(expires_at),
+                issued_at: None,
+                token_id: None,
+                client_id: Some("agent".into()),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                uid: None,
+            }),
+            VerifiedBy::Jwt,
+        )
+    }
+
+    fn claims_of(token: &str) -> Value {
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// A role name with a space stays one scope; the token never outlives the caller's; each
+    /// upstream and each caller gets its own token, while one caller's is reused.
+    #[test]
+    fn an_identity_token_says_exactly_who_for_whom_and_no_longer_than_the_callers() {
+        let Ok(signer) = IdentitySigner::generate() else {
+            panic!("a key");
+        };
+        let now = 1_800_000_000;
+        let alice = principal("alice", &["mcp:tools", "Task Admin"], now + 10);
+        let token = |who: &Principal, audience: &str| {
+            signer
+                .token_for(who, "https://gw.example", audience, now)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        };
+        let first = token(&alice, "http://a/mcp");
+        let claims = claims_of(&first);
+        assert_eq!(claims["scope"], "mcp:tools Task%20Admin");
+        assert_eq!(claims["exp"], now + 10, "capped at the caller's exp");
+        assert_eq!(claims["aud"], "http://a/mcp");
+        assert_eq!(first, token(&alice, "http://a/mcp"), "reused");
+        assert_ne!(first, token(&alice, "http://b/mcp"), "another upstream");
+        let split = principal("alice", &["mcp:tools", "Task", "Admin"], now + 10);
+        assert_ne!(first, token(&split, "http://a/mcp"), "other scopes");
+        let later = principal("alice", &["mcp:tools"], now + 3_600);
+        assert_eq!(claims_of(&token(&later, "http://a/mcp"))["exp"], now + 60);
+    }
 
     #[test]
     fn a_key_is_a_pkcs8_p256_key() {
