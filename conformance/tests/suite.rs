@@ -11,6 +11,9 @@ mod challenges;
 #[path = "suite/custom_tools.rs"]
 mod custom_tools;
 #[cfg(test)]
+#[path = "suite/dpop.rs"]
+mod dpop;
+#[cfg(test)]
 #[path = "suite/dynamic_tools.rs"]
 mod dynamic_tools;
 #[cfg(test)]

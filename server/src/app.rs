@@ -32,13 +32,14 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::admission::{Admission, admit, authenticate, authorize};
-use crate::auth::Authenticator;
-use crate::auth::challenge::Challenger;
+use crate::auth::challenge::{Challenger, DpopChallenge};
 use crate::auth::fetch::Fetcher;
 use crate::auth::issuers::Verifiers;
 use crate::auth::keys::{KeySources, RefreshError};
+use crate::auth::policy::AlgorithmAllowList;
 use crate::auth::scopes::ToolLookup;
 use crate::auth::token_cache::TokenCache;
+use crate::auth::{Authenticator, DpopCheck};
 use crate::clock::Clock;
 use crate::edge::limit_headers;
 use crate::gateway::{CallerIdentity, Forwarder};
@@ -46,7 +47,7 @@ use crate::guard::GuardPolicy;
 use crate::metadata::{self, Metadata};
 use crate::rate_limit::RateLimiter;
 use crate::resource::metadata_path;
-use crate::session::{SESSION_HEADER, SessionLimits, Sessions, Transport};
+use crate::session::{EndsSessions, SESSION_HEADER, SessionLimits, Sessions, Transport};
 use crate::settings::Settings;
 use crate::telemetry::{
     ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
@@ -309,12 +310,21 @@ impl Server {
         // 403 step-up names a tool's own when it is called (H05). With no basic scopes
         // configured, every scope the tools declare: what a client would take from
         // `scopes_supported` anyway, said in the challenge.
-        let challenger = Challenger::new(&settings.resource, settings.scopes.first_request());
+        // DPoP proofs are judged with the allow-list every token is (asymmetric algorithms only).
+        let proof_algorithms = AlgorithmAllowList::default();
+        let dpop = DpopCheck::new(&settings.dpop, &settings.resource, proof_algorithms.clone());
+        let challenger = Challenger::new(&settings.resource, settings.scopes.first_request())
+            .with_dpop(dpop.as_ref().map(|check| DpopChallenge {
+                algs: proof_algorithms.names().join(" "),
+                required: check.required(),
+            }));
         let metadata = Arc::new(Metadata::new(
             &settings.resource,
             settings.scopes.all_scopes(),
             settings.as_metadata,
             &verifiers,
+            dpop.as_ref()
+                .map(|check| (proof_algorithms.names(), check.required())),
         ));
         let auth = Arc::new(Authenticator::new(
             verifiers,
@@ -323,6 +333,7 @@ impl Server {
             challenger,
             settings.scopes.clone(),
             Arc::clone(&metrics),
+            dpop,
         ));
         let keys = Arc::new(KeySources::new(sources));
         let (serving, sessions) = match (handler, &settings.upstream) {
@@ -346,7 +357,8 @@ impl Server {
                     Transport::Sessions(limits) => *limits,
                     Transport::Stateless => SessionLimits::default(),
                 };
-                let sessions = Sessions::at_upstream(&limits, Arc::clone(&forwarder));
+                let sessions =
+                    Sessions::at_upstream(&limits, Arc::clone(&forwarder) as Arc<dyn EndsSessions>);
                 (Serving::Upstream(forwarder), Some(Arc::new(sessions)))
             }
             (None, None) => return Err(StartError::NoUpstream),

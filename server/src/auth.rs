@@ -7,6 +7,7 @@ pub(crate) mod authorization_server;
 pub(crate) mod challenge;
 pub(crate) mod claims;
 pub(crate) mod digest;
+pub(crate) mod dpop;
 pub(crate) mod fetch;
 pub(crate) mod issuers;
 pub(crate) mod key_set;
@@ -28,7 +29,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use challenge::{AuthError, Challenger};
+use challenge::{AuthError, Challenger, DpopRefusal};
 use issuers::{IssuerVerifier, Route, Verifiers};
 use key_set::KeyFingerprint;
 pub use principal::{Principal, TokenKind, VerifiedBy};
@@ -68,6 +69,56 @@ pub(crate) struct Authenticator {
     challenger: Challenger,
     scopes: ScopePolicy,
     metrics: Arc<Metrics>,
+    /// DPoP proofs, when DPoP is on.
+    dpop: Option<DpopCheck>,
+}
+
+/// What checking DPoP proofs needs, when DPoP is on.
+#[derive(Debug)]
+pub(crate) struct DpopCheck {
+    policy: dpop::ProofPolicy,
+    replay: dpop::ReplayCache,
+    /// The resource's URLs, each spelling: a proof's `htu` must be one of them.
+    urls: Vec<url::Url>,
+    required: bool,
+}
+
+impl DpopCheck {
+    /// Whether only DPoP-bound tokens are accepted.
+    pub(crate) fn required(&self) -> bool {
+        self.required
+    }
+
+    /// For `settings` (`None` when DPoP is off) at `resource`, with the algorithm allow-list
+    /// `algorithms`.
+    pub(crate) fn new(
+        settings: &dpop::DpopSettings,
+        resource: &crate::resource::Resource,
+        algorithms: policy::AlgorithmAllowList,
+    ) -> Option<Self> {
+        if settings.mode == dpop::DpopMode::Off {
+            return None;
+        }
+        Some(Self {
+            policy: dpop::ProofPolicy {
+                algorithms,
+                window: settings.window,
+            },
+            replay: dpop::ReplayCache::new(settings.window, settings.max_replay_entries),
+            urls: resource
+                .spellings()
+                .map(|url| url.as_url().clone())
+                .collect(),
+            required: settings.mode == dpop::DpopMode::Required,
+        })
+    }
+}
+
+/// How the client presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 impl Authenticator {
@@ -79,6 +130,7 @@ impl Authenticator {
         challenger: Challenger,
         scopes: ScopePolicy,
         metrics: Arc<Metrics>,
+        dpop: Option<DpopCheck>,
     ) -> Self {
         Self {
             verifiers,
@@ -87,6 +139,7 @@ impl Authenticator {
             challenger,
             scopes,
             metrics,
+            dpop,
         }
     }
 
@@ -103,9 +156,64 @@ impl Authenticator {
     async fn authenticate(
         &self,
         headers: &HeaderMap,
+        method: &Method,
         client: Option<IpAddr>,
     ) -> Result<Principal, AuthError> {
-        let token = bearer_token(headers)?;
+        let (scheme, token) = credentials(headers, self.dpop.as_ref())?;
+        let principal = self.judge(&token, client).await?;
+        self.check_binding(scheme, &token, &principal, headers, method)?;
+        Ok(principal)
+    }
+
+    /// A token presented as `Bearer` must not be bound to a key (RFC 9449 §7.2, J48); one
+    /// presented as `DPoP` must be, to the key of a valid proof for this request (§7.1).
+    fn check_binding(
+        &self,
+        scheme: Scheme,
+        token: &BearerToken<'_>,
+        principal: &Principal,
+        headers: &HeaderMap,
+        method: &Method,
+    ) -> Result<(), AuthError> {
+        let bound_to = principal.claims().dpop_jkt.as_deref();
+        match (scheme, bound_to, &self.dpop) {
+            (Scheme::Bearer, None, _) => Ok(()),
+            (Scheme::Bearer, Some(_), _) => {
+                Err(AuthError::InvalidToken(TokenError::SenderConstrained))
+            }
+            (Scheme::Dpop, _, None) => Err(AuthError::MissingToken),
+            (Scheme::Dpop, None, Some(_)) => Err(AuthError::Dpop(DpopRefusal::NotBound)),
+            (Scheme::Dpop, Some(jkt), Some(check)) => {
+                let mut proofs = headers.get_all("dpop").iter();
+                let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+                    return Err(AuthError::Dpop(DpopRefusal::NotOneProof));
+                };
+                let proof = proof
+                    .to_str()
+                    .map_err(|_| AuthError::Dpop(DpopRefusal::NotOneProof))?;
+                let target = dpop::ProofTarget {
+                    method: method.as_str(),
+                    urls: &check.urls,
+                    access_token: token.expose(),
+                    now: self.clock.now(),
+                };
+                let thumbprint = dpop::check_proof(proof, &target, &check.policy, &check.replay)
+                    .map_err(|error| AuthError::Dpop(DpopRefusal::Proof(error)))?;
+                if thumbprint == jkt {
+                    Ok(())
+                } else {
+                    Err(AuthError::Dpop(DpopRefusal::KeyMismatch))
+                }
+            }
+        }
+    }
+
+    /// The verdict on the token itself, from the cache or its issuer.
+    async fn judge(
+        &self,
+        token: &BearerToken<'_>,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
         let hash = token_hash(token.expose());
         if let Some(claims) = self.remembered(&hash).await? {
             self.metrics.authenticated("jwt_cached");
@@ -205,7 +313,10 @@ pub(crate) async fn require_bearer(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| peer.ip());
-    match auth.authenticate(request.headers(), client).await {
+    match auth
+        .authenticate(request.headers(), request.method(), client)
+        .await
+    {
         Ok(principal) => {
             tracing::debug!(
                 iss = principal.claims().issuer.as_str(),
@@ -383,8 +494,41 @@ pub(crate) async fn require_scopes(
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// The one credential of a request and its scheme: `Bearer`, or `DPoP` when DPoP is on (and
+/// only `DPoP` when it is required: a bearer token is then no credential for this resource).
+fn credentials<'h>(
+    headers: &'h HeaderMap,
+    dpop: Option<&DpopCheck>,
+) -> Result<(Scheme, BearerToken<'h>), AuthError> {
+    let scheme = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().split(|b| *b == b' ').next())
+        .map(|name| {
+            if name.eq_ignore_ascii_case(b"dpop") {
+                Scheme::Dpop
+            } else {
+                Scheme::Bearer
+            }
+        })
+        .unwrap_or(Scheme::Bearer);
+    match (scheme, dpop) {
+        (Scheme::Dpop, Some(_)) => Ok((Scheme::Dpop, credential_of(headers, "dpop")?)),
+        (Scheme::Bearer, Some(check)) if check.required => {
+            // B12: only DPoP counts here; the challenge says so.
+            credential_of(headers, "bearer")?;
+            Err(AuthError::MissingToken)
+        }
+        _ => Ok((Scheme::Bearer, bearer_token(headers)?)),
+    }
+}
+
 /// The one bearer credential of a request, or why there is none.
 fn bearer_token(headers: &HeaderMap) -> Result<BearerToken<'_>, AuthError> {
+    credential_of(headers, "bearer")
+}
+
+/// The one credential of `scheme` (lower case) of a request, or why there is none.
+fn credential_of<'h>(headers: &'h HeaderMap, scheme: &str) -> Result<BearerToken<'h>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -397,8 +541,8 @@ fn bearer_token(headers: &HeaderMap) -> Result<BearerToken<'_>, AuthError> {
     let value = value
         .to_str()
         .map_err(|_| AuthError::MalformedRequest("the Authorization header is not ASCII"))?;
-    let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (named, credentials) = value.split_once(' ').unwrap_or((value, ""));
+    if !named.eq_ignore_ascii_case(scheme) {
         // B12: another scheme is "no authentication information" for this resource.
         return Err(AuthError::MissingToken);
     }

@@ -20,13 +20,14 @@ use std::time::Duration;
 
 pub(crate) use args::ArgsError;
 pub use args::{
-    Args, AsMetadataArg, ClientAuthArg, IntrospectArg, IntrospectionAudienceArg, TokenTypesArg,
-    UpstreamIdentityArg,
+    Args, AsMetadataArg, ClientAuthArg, DpopArg, IntrospectArg, IntrospectionAudienceArg,
+    TokenTypesArg, UpstreamIdentityArg,
 };
 use std::sync::Arc;
 pub(crate) use variables::unknown_variables;
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
+use crate::auth::dpop::{DpopMode, DpopSettings};
 use crate::auth::fetch::FetchUrl;
 use crate::auth::issuers::TrustedIssuer;
 use crate::auth::keys::KeySourceSettings;
@@ -294,6 +295,15 @@ impl Args {
                 upstream.timeout = Duration::from_secs(self.upstream_timeout_secs);
                 upstream
             });
+        settings.dpop = DpopSettings {
+            mode: match self.dpop {
+                DpopArg::Off => DpopMode::Off,
+                DpopArg::Allowed => DpopMode::Allowed,
+                DpopArg::Required => DpopMode::Required,
+            },
+            window: Duration::from_secs(self.dpop_window_secs),
+            ..DpopSettings::default()
+        };
         if settings.upstream.is_none() && self.upstream_identity == UpstreamIdentityArg::Jwt {
             problems.add(
                 "MCP_UPSTREAM_IDENTITY",
@@ -411,6 +421,7 @@ impl Args {
             ),
             ("MCP_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
             ("MCP_UPSTREAM_TIMEOUT_SECS", self.upstream_timeout_secs),
+            ("MCP_DPOP_WINDOW_SECS", self.dpop_window_secs),
         ] {
             if value == 0 {
                 problems.add(name, "must be at least 1");

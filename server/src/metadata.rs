@@ -47,6 +47,7 @@ impl Metadata {
         scopes: Vec<String>,
         mode: AsMetadataMode,
         verifiers: &Verifiers,
+        dpop: Option<(Vec<String>, bool)>,
     ) -> Self {
         let issuers: Vec<&str> = verifiers
             .iter()
@@ -69,6 +70,11 @@ impl Metadata {
                 if !scopes.is_empty() {
                     // A08: zero-valued members are omitted.
                     document["scopes_supported"] = json!(scopes);
+                }
+                if let Some((algs, required)) = &dpop {
+                    // RFC 9728 §2: the proof algorithms, and whether bearer tokens are refused.
+                    document["dpop_signing_alg_values_supported"] = json!(algs);
+                    document["dpop_bound_access_tokens_required"] = json!(required);
                 }
                 document
             })

@@ -23,7 +23,6 @@ use registry::{AtCapacity, Owner, SessionRegistry};
 use rmcp::transport::streamable_http_server::{SessionId, SessionManager as _};
 
 use crate::auth::{Principal, no_principal_attached};
-use crate::gateway::Forwarder;
 use crate::jsonrpc::{ErrorCode, InitializeRequest, error_response};
 
 /// How MCP requests relate to each other.
@@ -82,7 +81,13 @@ pub(crate) struct Sessions {
 #[derive(Debug)]
 enum Home {
     Rmcp(Arc<OwnedSessionManager>),
-    Upstream(Arc<Forwarder>),
+    Upstream(Arc<dyn EndsSessions>),
+}
+
+/// A server elsewhere whose sessions are bound here (a gateway's upstream): how to end one there.
+pub(crate) trait EndsSessions: std::fmt::Debug + Send + Sync + 'static {
+    /// Ends `session` at the server that runs it (best effort).
+    fn end_session(&self, session: SessionId) -> futures_util::future::BoxFuture<'static, ()>;
 }
 
 impl Sessions {
@@ -98,7 +103,7 @@ impl Sessions {
 
     /// Sessions run by a gateway's upstream: bound here to their principals, with the same caps,
     /// and ended there with a DELETE when the caps end them here.
-    pub(crate) fn at_upstream(limits: &SessionLimits, upstream: Arc<Forwarder>) -> Self {
+    pub(crate) fn at_upstream(limits: &SessionLimits, upstream: Arc<dyn EndsSessions>) -> Self {
         Self {
             registry: Self::registry(limits),
             home: Home::Upstream(upstream),
@@ -149,8 +154,7 @@ impl Sessions {
                 }
                 Home::Upstream(upstream) => {
                     self.registry.unbind(&session);
-                    let upstream = Arc::clone(upstream);
-                    tokio::spawn(async move { upstream.end_session(&session).await });
+                    tokio::spawn(upstream.end_session(session));
                 }
             }
         }

@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 pub use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
+pub use crate::auth::dpop::{DpopMode, DpopSettings};
 pub use crate::auth::fetch::{FetchUrl, UrlError};
 pub use crate::auth::issuers::{TrustError, TrustedIssuer, TrustedIssuers};
 pub use crate::auth::keys::KeySourceSettings;
@@ -56,6 +57,8 @@ pub struct Settings {
     pub transport: Transport,
     /// Where `/metrics` is served (its own listener); `None`: nowhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// DPoP-bound tokens (RFC 9449): off, allowed beside bearer tokens, or required.
+    pub dpop: DpopSettings,
     /// Gateway mode: the MCP endpoint requests are forwarded to once they pass every check
     /// ([`crate::ServerBuilder::gateway`]); `None`: the server's own tools answer.
     pub upstream: Option<Upstream>,
@@ -101,6 +104,7 @@ impl Settings {
             transport: Transport::default(),
             metrics_addr: None,
             upstream: None,
+            dpop: DpopSettings::default(),
         }
     }
 

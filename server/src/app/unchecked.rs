@@ -87,6 +87,7 @@ pub(super) fn principal(settings: &Settings) -> Principal {
             client_id: Some("unchecked".into()),
             scopes: vec!["mcp:tools".into()],
             uid: None,
+            dpop_jkt: None,
         }),
         VerifiedBy::Jwt,
     )

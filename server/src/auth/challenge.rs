@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::dpop::ProofError;
 use super::keys::KeysUnavailable;
 use super::remote::{OverBudget, RemoteFailure, RemoteUnavailable};
 use super::token_error::TokenError;
@@ -48,6 +49,46 @@ pub(crate) enum AuthError {
     /// The client's address has caused as many authorization-server calls as it may for now.
     #[error("too many unknown tokens from this client address")]
     OverRemoteBudget(OverBudget),
+    /// A token presented with the `DPoP` scheme, refused for its proof or its binding.
+    #[error(transparent)]
+    Dpop(#[from] DpopRefusal),
+}
+
+/// Why a token presented with the `DPoP` scheme is refused (RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DpopRefusal {
+    /// No `DPoP` header, or more than one.
+    #[error("one DPoP proof header is required")]
+    NotOneProof,
+    /// The proof fails a check.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    /// The token is not bound to a key: it is a bearer token.
+    #[error("the access token is not bound to a DPoP key")]
+    NotBound,
+    /// The proof's key is not the one the token is bound to.
+    #[error("the DPoP proof's key is not the one the access token is bound to")]
+    KeyMismatch,
+}
+
+impl DpopRefusal {
+    /// The RFC 9449 §7.1 error code: the proof's faults are `invalid_dpop_proof`, the token's
+    /// binding ones `invalid_token`.
+    fn code(self) -> &'static str {
+        match self {
+            Self::NotOneProof | Self::Proof(_) => "invalid_dpop_proof",
+            Self::NotBound | Self::KeyMismatch => "invalid_token",
+        }
+    }
+}
+
+/// How challenges name DPoP, when it is on.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    /// The `algs` parameter: the proof algorithms accepted.
+    pub(crate) algs: String,
+    /// Only DPoP: no Bearer challenge.
+    pub(crate) required: bool,
 }
 
 impl From<RemoteFailure> for AuthError {
@@ -64,6 +105,7 @@ impl From<RemoteFailure> for AuthError {
 pub(crate) struct Challenger {
     resource: Resource,
     basic_scopes: Vec<String>,
+    dpop: Option<DpopChallenge>,
 }
 
 impl Challenger {
@@ -77,7 +119,15 @@ impl Challenger {
         Self {
             resource: resource.clone(),
             basic_scopes,
+            dpop: None,
         }
+    }
+
+    /// Challenges that also (or, when required, only) offer the `DPoP` scheme (B15, RFC 9449
+    /// §7.1).
+    pub(crate) fn with_dpop(mut self, dpop: Option<DpopChallenge>) -> Self {
+        self.dpop = dpop;
+        self
     }
 
     /// The response for `error` to a request addressed to `host`.
@@ -102,6 +152,11 @@ impl Challenger {
                 StatusCode::FORBIDDEN,
                 Some("insufficient_scope"),
                 format!("this request needs the scopes: {}", required.join(" ")),
+            ),
+            AuthError::Dpop(refusal) => (
+                StatusCode::UNAUTHORIZED,
+                Some(refusal.code()),
+                refusal.to_string(),
             ),
             AuthError::OverRemoteBudget(over) => {
                 tracing::debug!("refusing a request: its address is over the introspection budget");
@@ -146,20 +201,45 @@ impl Challenger {
         if !scope.is_empty() {
             params.push(format!("scope=\"{}\"", quoted(&scope.join(" "))));
         }
+        let mut error_params = Vec::new();
         if let Some(code) = code {
-            params.push(format!("error=\"{code}\""));
-            params.push(format!("error_description=\"{}\"", quoted(&description)));
+            error_params.push(format!("error=\"{code}\""));
+            error_params.push(format!("error_description=\"{}\"", quoted(&description)));
         }
-        let challenge = format!("Bearer {}", params.join(", "));
+        let dpop_fault = matches!(error, AuthError::Dpop(_));
+        let mut challenges = Vec::new();
+        if !self.dpop.as_ref().is_some_and(|dpop| dpop.required) {
+            // A DPoP proof's fault is told in the DPoP challenge alone.
+            let own = if dpop_fault {
+                &[][..]
+            } else {
+                &error_params[..]
+            };
+            challenges.push(format!("Bearer {}", [&params[..], own].concat().join(", ")));
+        }
+        if let Some(dpop) = &self.dpop {
+            let algs = format!("algs=\"{}\"", quoted(&dpop.algs));
+            let own = if dpop_fault || dpop.required {
+                &error_params[..]
+            } else {
+                &[][..]
+            };
+            challenges.push(format!(
+                "DPoP {}",
+                [&[algs][..], &params[..], own].concat().join(", ")
+            ));
+        }
         let body = match code {
             Some(code) => json!({"error": code, "error_description": description}),
             None => json!({"error_description": description}),
         };
         let mut response = (status, Json(body)).into_response();
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+        for challenge in challenges {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .append(header::WWW_AUTHENTICATE, value);
+            }
         }
         response
             .headers_mut()
@@ -198,6 +278,12 @@ impl AuthError {
             Self::KeysUnavailable(_) => "keys_unavailable",
             Self::RemoteUnavailable(_) => "introspection_unavailable",
             Self::OverRemoteBudget(_) => "introspection_budget",
+            Self::Dpop(refusal) => match refusal {
+                DpopRefusal::NotOneProof => "dpop_proof_missing",
+                DpopRefusal::Proof(_) => "dpop_proof_invalid",
+                DpopRefusal::NotBound => "dpop_token_not_bound",
+                DpopRefusal::KeyMismatch => "dpop_key_mismatch",
+            },
             Self::InvalidToken(error) => match error {
                 TokenError::Malformed(_) => "malformed",
                 TokenError::DuplicateMember(_) => "duplicate_member",

@@ -4,7 +4,6 @@
 //! the only form in which the rest of the server sees a token's contents.
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::policy::{PermissionClaims, ValidationPolicy};
@@ -33,6 +32,9 @@ pub struct VerifiedClaims {
     pub scopes: Vec<String>,
     /// Okta's `uid`.
     pub uid: Option<String>,
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the key the token is bound to (RFC 9449 DPoP); such a
+    /// token is accepted only with a proof made with that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The registered and provider claims this server reads; everything else is ignored.
@@ -71,7 +73,7 @@ pub(crate) struct Claims {
     #[serde(default)]
     uid: Option<Value>,
     #[serde(default)]
-    cnf: Option<IgnoredAny>,
+    cnf: Option<Value>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -170,11 +172,20 @@ impl Claims {
         if subject.trim().is_empty() {
             return Err(TokenError::InvalidClaim("sub"));
         }
-        if self.cnf.is_some() {
-            // RFC 9449 §7.2 / RFC 8705: a key-bound token used without its proof must not pass;
-            // this server verifies no DPoP or mTLS proof, so it accepts bearer tokens only (J48).
-            return Err(TokenError::SenderConstrained);
-        }
+        // RFC 9449 §7.2 / RFC 8705: a key-bound token used without its proof must not pass. A
+        // DPoP binding (`cnf` holding `jkt` alone) is kept for the bearer layer, which accepts
+        // the token only with a proof of that key; any other binding (mTLS `x5t#S256`) is one this
+        // server cannot check, so it is refused here (J48).
+        let dpop_jkt = match &self.cnf {
+            None => None,
+            Some(cnf) => match cnf.as_object() {
+                Some(members) if members.len() == 1 => match members.get("jkt") {
+                    Some(Value::String(jkt)) if !jkt.is_empty() => Some(jkt.clone()),
+                    _ => return Err(TokenError::SenderConstrained),
+                },
+                _ => return Err(TokenError::SenderConstrained),
+            },
+        };
         Ok(VerifiedClaims {
             issuer: issuer.to_owned(),
             subject: subject.to_owned(),
@@ -189,6 +200,7 @@ impl Claims {
                 Some(Value::String(uid)) => Some(uid.clone()),
                 Some(other) => Some(other.to_string()),
             },
+            dpop_jkt,
         })
     }
 

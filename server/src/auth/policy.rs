@@ -363,6 +363,12 @@ impl AlgorithmAllowList {
         Ok(alg)
     }
 
+    /// The names of the allowed algorithms, space separated (`ES256 RS256`), as a DPoP challenge's
+    /// `algs` and the metadata's `dpop_signing_alg_values_supported` list them.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.0.iter().map(|alg| format!("{alg:?}")).collect()
+    }
+
     /// The allow-listed algorithm a header's `alg` names exactly, if any: `none`, HMAC and every
     /// other spelling never match.
     pub(crate) fn find(&self, header_alg: &str) -> Option<Algorithm> {

@@ -224,6 +224,16 @@ fn check_members(json: &[u8], part: Part) -> Result<(), TokenError> {
     }
 }
 
+/// Whether `json` is one UTF-8 JSON object whose member names are unique: the same rule for the
+/// other JOSE objects the server reads (DPoP proofs).
+pub(crate) fn is_one_object_with_unique_members(json: &[u8]) -> bool {
+    std::str::from_utf8(json).is_ok()
+        && matches!(
+            serde_json::from_slice::<MemberNames>(json),
+            Ok(MemberNames::Unique)
+        )
+}
+
 /// What a scan of an object's member names found. A duplicate is a finding, not a parse error,
 /// so it is told apart from malformed JSON by type rather than by error text.
 enum MemberNames {

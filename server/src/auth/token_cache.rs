@@ -213,6 +213,7 @@ mod tests {
             client_id: None,
             scopes: vec!["mcp:tools".into()],
             uid: None,
+            dpop_jkt: None,
         })
     }
 

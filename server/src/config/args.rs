@@ -142,6 +142,13 @@ pub struct Args {
     /// A listener of its own, so the MCP port never exposes them.
     #[arg(long, env = "MCP_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// DPoP-bound tokens (RFC 9449): `off` (a bound token is refused), `allowed` (beside bearer
+    /// tokens, with a proof per request) or `required` (bearer tokens refused).
+    #[arg(long, env = "MCP_DPOP", value_enum, default_value_t = DpopArg::Off)]
+    pub dpop: DpopArg,
+    /// How far a DPoP proof's `iat` may be from now, either way, seconds.
+    #[arg(long, env = "MCP_DPOP_WINDOW_SECS", default_value_t = 300)]
+    pub dpop_window_secs: u64,
     /// Gateway mode: forward every request that passes the checks to this MCP endpoint (e.g.
     /// `http://127.0.0.1:8000/mcp`, a server with no auth of its own) instead of serving this
     /// server's tools. It must be reachable only through the gateway.
@@ -260,6 +267,17 @@ pub enum TokenTypesArg {
     Default,
     /// Only `at+jwt` / `application/at+jwt` (RFC 9068 §4).
     Strict,
+}
+
+/// `--dpop`: whether DPoP-bound tokens are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DpopArg {
+    /// Bearer tokens only.
+    Off,
+    /// Bearer tokens, and DPoP-bound tokens with their proofs.
+    Allowed,
+    /// DPoP-bound tokens with their proofs only.
+    Required,
 }
 
 /// `--upstream-identity`: how a gateway's upstream learns who the caller is.

@@ -17,7 +17,7 @@ use super::{CallerIdentity, IDENTITY_HEADERS, Upstream};
 use crate::auth::{Principal, no_principal_attached};
 use crate::clock::Clock;
 use crate::jsonrpc::{Envelope, ErrorCode, error_response};
-use crate::session::{SESSION_HEADER, Sessions};
+use crate::session::{EndsSessions, SESSION_HEADER, Sessions};
 use crate::telemetry::{AUDIT_TARGET, Metrics, request_id};
 
 /// The upstream and the one HTTP client that reaches it.
@@ -83,23 +83,6 @@ impl Forwarder {
             .await;
         *last = Some((std::time::Instant::now(), probe.is_ok()));
         probe.is_ok()
-    }
-
-    /// Ends a session at the upstream (one the gateway let go of: evicted, or over a cap).
-    pub(crate) async fn end_session(&self, session: &SessionId) {
-        let Ok(id) = HeaderValue::from_str(session) else {
-            return;
-        };
-        let ended = self
-            .client
-            .delete(self.upstream.url().clone())
-            .header(&SESSION_HEADER, id)
-            .timeout(self.upstream.timeout)
-            .send()
-            .await;
-        if ended.is_err() {
-            tracing::debug!("the upstream did not answer a session's DELETE");
-        }
     }
 
     /// Forwards a request that passed every check, and passes the answer back.
@@ -263,6 +246,26 @@ impl Forwarder {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
+    }
+}
+
+impl EndsSessions for Forwarder {
+    /// A DELETE with the session's id (one the gateway let go of: evicted, or over a cap).
+    fn end_session(&self, session: SessionId) -> futures_util::future::BoxFuture<'static, ()> {
+        let request = HeaderValue::from_str(&session).ok().map(|id| {
+            self.client
+                .delete(self.upstream.url().clone())
+                .header(&SESSION_HEADER, id)
+                .timeout(self.upstream.timeout)
+        });
+        Box::pin(async move {
+            let Some(request) = request else {
+                return;
+            };
+            if request.send().await.is_err() {
+                tracing::debug!("the upstream did not answer a session's DELETE");
+            }
+        })
     }
 }
 

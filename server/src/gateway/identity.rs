@@ -217,6 +217,7 @@ mod tests {
                 client_id: Some("agent".into()),
                 scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
                 uid: None,
+                dpop_jkt: None,
             }),
             VerifiedBy::Jwt,
         )

@@ -116,6 +116,7 @@ pub(super) fn judge(
         client_id,
         scopes: scopes(answer.get("scope"))?,
         uid: None,
+        dpop_jkt: None,
     })
 }
 

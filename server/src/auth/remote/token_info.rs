@@ -81,6 +81,7 @@ pub(super) fn judge(
         client_id: azp.or(aud),
         scopes: scopes(answer.get("scope"))?,
         uid: None,
+        dpop_jkt: None,
     })
 }
 

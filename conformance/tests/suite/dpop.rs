@@ -1,0 +1,296 @@
+//! DPoP at the resource server (RFC 9449 §4.3, §7.1, §7.2; checklist B15, D13, J48): with
+//! `MCP_DPOP=allowed` or `required`, a DPoP-bound token is accepted with a proof of its key for
+//! this request, once, and refused without one or as a bearer token; challenges and the RFC 9728
+//! document say what is accepted.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use conformance::{TestEnv, initialize_request};
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey};
+use mcp_oauth_server::settings::DpopMode;
+use mock_idp::AccessTokenSpec;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A client's proof key (a fixture P-256 key).
+struct ProofKey {
+    key: EncodingKey,
+    jwk: Value,
+}
+
+impl ProofKey {
+    fn fixture(stem: &str) -> Self {
+        let dir = conformance::fixtures_dir().join("keys");
+        let pem = std::fs::read_to_string(dir.join(format!("{stem}.pem"))).unwrap();
+        let mut jwk: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{stem}.jwk.json"))).unwrap(),
+        )
+        .unwrap();
+        for private_or_extra in ["kid", "use", "alg"] {
+            jwk.as_object_mut().unwrap().remove(private_or_extra);
+        }
+        Self {
+            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
+    }
+
+    /// RFC 7638: what a token bound to this key carries in `cnf.jkt`.
+    fn thumbprint(&self) -> String {
+        serde_json::from_value::<Jwk>(self.jwk.clone())
+            .unwrap()
+            .thumbprint(ThumbprintHash::SHA256)
+            .unwrap()
+    }
+
+    /// A proof for `method` at `htu` with `token`, `jti` and `claims` changed as `change` says.
+    fn proof(
+        &self,
+        method: &str,
+        htu: &str,
+        token: &str,
+        jti: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let ath = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            token.as_bytes(),
+        ));
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let mut claims = json!({"jti": jti, "htm": method, "htu": htu, "iat": now, "ath": ath});
+        change(&mut claims);
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, Algorithm::ES256).unwrap();
+        format!("{input}.{signature}")
+    }
+}
+
+async fn env(mode: DpopMode) -> TestEnv {
+    TestEnv::setup()
+        .configure(move |settings| settings.dpop.mode = mode)
+        .start()
+        .await
+}
+
+async fn bound_token(env: &TestEnv, key: &ProofKey) -> String {
+    env.mint(
+        AccessTokenSpec::user("alice")
+            .scope(["mcp:tools"])
+            .claim("cnf", json!({"jkt": key.thumbprint()})),
+    )
+    .await
+}
+
+/// `initialize` with `authorization` and, when given, one `DPoP` header.
+async fn call(env: &TestEnv, authorization: &str, proof: Option<&str>) -> reqwest::Response {
+    let mut request = env
+        .http
+        .post(&env.endpoint)
+        .headers(env.mcp_headers(None, None))
+        .header("authorization", authorization)
+        .json(&initialize_request());
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    request.send().await.unwrap()
+}
+
+fn challenges(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// §4.3, §7.1: a bound token with a correct proof is accepted; the same proof again is a replay;
+/// each other fault is refused with the DPoP challenge naming it.
+#[tokio::test]
+async fn a_bound_token_needs_a_fresh_proof_of_its_key_for_this_request() {
+    let env = env(DpopMode::Allowed).await;
+    let key = ProofKey::fixture("p256-1");
+    let token = bound_token(&env, &key).await;
+    let dpop = format!("DPoP {token}");
+    let proof = key.proof("POST", &env.endpoint, &token, "first", |_| {});
+    assert_eq!(
+        call(&env, &dpop, Some(&proof)).await.status(),
+        StatusCode::OK
+    );
+
+    let replayed = call(&env, &dpop, Some(&proof)).await;
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    let other = ProofKey::fixture("p256-2");
+    let cases: Vec<(&str, Option<String>, &str, &str)> = vec![
+        (
+            "replayed",
+            Some(proof.clone()),
+            "invalid_dpop_proof",
+            "already used",
+        ),
+        ("no proof", None, "invalid_dpop_proof", "one DPoP proof"),
+        (
+            "another method",
+            Some(key.proof("GET", &env.endpoint, &token, "m", |_| {})),
+            "invalid_dpop_proof",
+            "another HTTP method",
+        ),
+        (
+            "another URL",
+            Some(key.proof("POST", "https://elsewhere.example/mcp", &token, "u", |_| {})),
+            "invalid_dpop_proof",
+            "another URL",
+        ),
+        (
+            "another token",
+            Some(key.proof("POST", &env.endpoint, "other-token", "t", |_| {})),
+            "invalid_dpop_proof",
+            "another access token",
+        ),
+        (
+            "old",
+            Some(key.proof("POST", &env.endpoint, &token, "o", |c| {
+                c["iat"] = json!(c["iat"].as_u64().unwrap() - 3_600)
+            })),
+            "invalid_dpop_proof",
+            "too old",
+        ),
+        (
+            "another key",
+            Some(other.proof("POST", &env.endpoint, &token, "k", |_| {})),
+            "invalid_token",
+            "not the one the access token is bound to",
+        ),
+    ];
+    for (what, proof, code, description) in cases {
+        let response = call(&env, &dpop, proof.as_deref()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        let dpop_challenge = challenges(&response)
+            .into_iter()
+            .find(|c| c.starts_with("DPoP "))
+            .unwrap_or_else(|| panic!("{what}: no DPoP challenge"));
+        assert!(
+            dpop_challenge.contains(&format!("error=\"{code}\"")),
+            "{what}: {dpop_challenge}"
+        );
+        assert!(
+            dpop_challenge.contains(description),
+            "{what}: {dpop_challenge}"
+        );
+        assert!(
+            dpop_challenge.contains("algs=\""),
+            "{what}: {dpop_challenge}"
+        );
+    }
+}
+
+/// D13, J48 (RFC 9449 §7.2): a DPoP-bound token presented as a bearer token is refused, in every
+/// mode; an unbound token presented with the DPoP scheme is not a DPoP token.
+#[tokio::test]
+async fn a_bound_token_is_never_a_bearer_token_and_a_bearer_token_is_not_dpop() {
+    let key = ProofKey::fixture("p256-1");
+    for mode in [DpopMode::Off, DpopMode::Allowed] {
+        let env = env(mode).await;
+        let token = bound_token(&env, &key).await;
+        let response = call(&env, &format!("Bearer {token}"), None).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{mode:?}");
+        assert!(
+            challenges(&response)[0].contains("error=\"invalid_token\""),
+            "{mode:?}"
+        );
+    }
+    let env = env(DpopMode::Allowed).await;
+    let plain = env.token().await;
+    assert_eq!(
+        call(&env, &format!("Bearer {plain}"), None).await.status(),
+        StatusCode::OK
+    );
+    let proof = key.proof("POST", &env.endpoint, &plain, "p", |_| {});
+    let response = call(&env, &format!("DPoP {plain}"), Some(&proof)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        challenges(&response)
+            .iter()
+            .any(|c| c.contains("not bound to a DPoP key"))
+    );
+}
+
+/// B15, RFC 9449 §7.1 and RFC 9728 §2: off, nothing mentions DPoP; allowed, a `DPoP` challenge
+/// beside the Bearer one and the metadata's algorithms; required, only the `DPoP` challenge, a
+/// bearer token is no credential, and the metadata says bound tokens are required.
+#[tokio::test]
+async fn challenges_and_metadata_say_what_is_accepted() {
+    let key = ProofKey::fixture("p256-1");
+    for (mode, schemes, required) in [
+        (DpopMode::Off, vec!["Bearer"], None),
+        (DpopMode::Allowed, vec!["Bearer", "DPoP"], Some(false)),
+        (DpopMode::Required, vec!["DPoP"], Some(true)),
+    ] {
+        let env = env(mode).await;
+        let anonymous = env.post(None, None, &initialize_request()).await;
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+        let offered: Vec<String> = challenges(&anonymous)
+            .iter()
+            .map(|c| c.split(' ').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(offered, schemes, "{mode:?}");
+        for challenge in challenges(&anonymous) {
+            assert!(
+                challenge.contains("resource_metadata=\""),
+                "{mode:?}: {challenge}"
+            );
+            assert!(
+                !challenge.contains("error="),
+                "{mode:?}: no credentials, no error: {challenge}"
+            );
+        }
+        let metadata: Value = env
+            .get("/.well-known/oauth-protected-resource/mcp")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            metadata
+                .get("dpop_bound_access_tokens_required")
+                .and_then(Value::as_bool),
+            required,
+            "{mode:?}"
+        );
+        if required.is_some() {
+            let algs = metadata["dpop_signing_alg_values_supported"]
+                .as_array()
+                .unwrap();
+            assert!(algs.iter().any(|a| a == "ES256") && !algs.iter().any(|a| a == "HS256"));
+        }
+        if mode == DpopMode::Required {
+            let plain = env.token().await;
+            let bearer = call(&env, &format!("Bearer {plain}"), None).await;
+            assert_eq!(
+                bearer.status(),
+                StatusCode::UNAUTHORIZED,
+                "a bearer token is no credential"
+            );
+            let token = bound_token(&env, &key).await;
+            let proof = key.proof("POST", &env.endpoint, &token, "r", |_| {});
+            assert_eq!(
+                call(&env, &format!("DPoP {token}"), Some(&proof))
+                    .await
+                    .status(),
+                StatusCode::OK
+            );
+        }
+    }
+}
