@@ -23,7 +23,9 @@ use super::key_set::{KeyFingerprint, KeySet, VerificationKey};
 use super::policy::ValidationPolicy;
 use super::token_error::TokenError;
 
-/// Validates `token` against `keys` at `now` (Unix seconds) under `policy`.
+/// Validates `token`, presented as a bearer token, against `keys` at `now` (Unix seconds) under
+/// `policy`. A token bound to a key (`cnf`, DPoP or mTLS) is refused: it is no bearer token, and
+/// this function sees no proof.
 ///
 /// # Errors
 /// [`TokenError`] naming the first rule the token breaks.
@@ -33,7 +35,11 @@ pub fn validate(
     now: i64,
     policy: &ValidationPolicy,
 ) -> Result<VerifiedClaims, TokenError> {
-    validate_with_key(token, keys, now, policy).map(|(claims, _)| claims)
+    let (claims, _) = validate_with_key(token, keys, now, policy)?;
+    if claims.dpop_jkt.is_some() {
+        return Err(TokenError::SenderConstrained);
+    }
+    Ok(claims)
 }
 
 /// Three base64url segments whose first decodes to a JSON object: what a JWS compact
