@@ -1,7 +1,10 @@
 //! What the bearer layer costs per request, in-process (no sockets): a trivial service alone, and
 //! behind [`Server::protect`] with a valid token on a verified-token cache hit, on a miss (cache off:
 //! every request verifies the RS256 signature), and with each kind of bad token. Also the scope
-//! gate's JSON parse of a typical `tools/call` body, which rmcp parses again.
+//! gate's JSON parse of a typical `tools/call` body, which rmcp parses again. And a DPoP-bound
+//! token with a fresh proof per request (`MCP_DPOP=allowed`) against the same bearer token, cache
+//! hit and miss: what a DPoP request costs over a bearer one (the proof's signing, the client's
+//! work, is outside the timing).
 //! Run: `cargo bench -p mcp-oauth-server --bench bearer` (results in BENCHMARKS.md).
 #![allow(
     missing_docs,
@@ -17,8 +20,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
-use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_oauth_server::settings::{Issuer, ResourceUrl, TokenCacheSettings};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mcp_oauth_server::settings::{DpopMode, Issuer, ResourceUrl, TokenCacheSettings};
 use mcp_oauth_server::tools::DefaultTools;
 use mcp_oauth_server::{Server, Settings, SystemClock};
 use mock_idp::attack::{Forgery, Signature};
@@ -37,12 +42,17 @@ fn trivial() -> Router {
 }
 
 async fn app(idp: &MockIdp, cache: TokenCacheSettings) -> Server {
+    app_with(idp, cache, DpopMode::Off).await
+}
+
+async fn app_with(idp: &MockIdp, cache: TokenCacheSettings, dpop: DpopMode) -> Server {
     let mut settings = Settings::new(
         Issuer::parse(idp.url()).unwrap(),
         ResourceUrl::parse(RESOURCE).unwrap(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
     );
     settings.token_cache = cache;
+    settings.dpop.mode = dpop;
     let app = Server::builder(settings)
         .handler(DefaultTools::new)
         .build(Arc::new(SystemClock))
@@ -167,5 +177,128 @@ fn bench_bearer(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_bearer);
+/// A client's DPoP key (fixture `p256-1`) and its proofs.
+struct ProofKey {
+    key: jsonwebtoken::EncodingKey,
+    jwk: serde_json::Value,
+}
+
+impl ProofKey {
+    fn new() -> Self {
+        let dir = format!("{}/../fixtures/keys", env!("CARGO_MANIFEST_DIR"));
+        let pem = std::fs::read_to_string(format!("{dir}/p256-1.pem")).unwrap();
+        let mut jwk: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{dir}/p256-1.jwk.json")).unwrap(),
+        )
+        .unwrap();
+        for extra in ["kid", "use", "alg"] {
+            jwk.as_object_mut().unwrap().remove(extra);
+        }
+        Self {
+            key: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
+    }
+
+    fn thumbprint(&self) -> String {
+        serde_json::from_value::<jsonwebtoken::jwk::Jwk>(self.jwk.clone())
+            .unwrap()
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap()
+    }
+
+    /// A fresh proof (its own `jti`) for `GET` of the resource with `token`.
+    fn proof(&self, token: &str, jti: u64) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let ath = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            token.as_bytes(),
+        ));
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let claims = serde_json::json!({"jti": jti.to_string(), "htm": "GET", "htu": RESOURCE, "iat": now, "ath": ath});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        format!("{input}.{signature}")
+    }
+}
+
+fn bench_dpop(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let idp = runtime
+        .block_on(
+            MockIdp::builder()
+                .keys(KeySupply::new(["rsa-1", "rsa-2"].map(key)))
+                .algorithm(Algorithm::RS256)
+                .start(),
+        )
+        .unwrap();
+    let client = ProofKey::new();
+    let spec = || {
+        AccessTokenSpec::user("alice")
+            .audience(RESOURCE)
+            .scope(["mcp:tools"])
+            .expires_in(std::time::Duration::from_secs(86_400))
+    };
+    let issuer = idp.issuer();
+    let bearer = runtime.block_on(issuer.mint(&spec())).unwrap();
+    let bound = runtime
+        .block_on(
+            issuer.mint(&spec().claim("cnf", serde_json::json!({"jkt": client.thumbprint()}))),
+        )
+        .unwrap();
+    let no_cache = TokenCacheSettings {
+        max_bytes: 0,
+        ..TokenCacheSettings::default()
+    };
+    let hit = runtime
+        .block_on(app_with(
+            &idp,
+            TokenCacheSettings::default(),
+            DpopMode::Allowed,
+        ))
+        .protect(trivial());
+    let miss = runtime
+        .block_on(app_with(&idp, no_cache, DpopMode::Allowed))
+        .protect(trivial());
+    let call = |router: &Router, request: Request<Body>| {
+        let response = runtime.block_on(router.clone().oneshot(request)).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    };
+    let dpop_request = |proof: String| {
+        Request::get("/")
+            .header(header::AUTHORIZATION, format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut group = c.benchmark_group("dpop");
+    let mut jti = 0u64;
+    for (cache, router) in [("cache hit", &hit), ("cache miss", &miss)] {
+        group.bench_function(format!("bearer RS256, {cache}"), |b| {
+            b.iter(|| call(router, request(&bearer)));
+        });
+        group.bench_function(format!("DPoP RS256 + ES256 proof, {cache}"), |b| {
+            b.iter_batched(
+                || {
+                    jti += 1;
+                    dpop_request(client.proof(&bound, jti))
+                },
+                |request| call(router, request),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_bearer, bench_dpop);
 criterion_main!(benches);
