@@ -275,6 +275,13 @@ async fn challenges_and_metadata_say_what_is_accepted() {
                 .unwrap();
             assert!(algs.iter().any(|a| a == "ES256") && !algs.iter().any(|a| a == "HS256"));
         }
+        let body: Value = anonymous.json().await.unwrap();
+        let expected = if mode == DpopMode::Required {
+            "DPoP-bound token and proof required"
+        } else {
+            "Bearer token required"
+        };
+        assert_eq!(body["error_description"], expected, "{mode:?}");
         if mode == DpopMode::Required {
             let plain = env.token().await;
             let bearer = call(&env, &format!("Bearer {plain}"), None).await;

@@ -136,7 +136,11 @@ impl Challenger {
             AuthError::MissingToken => (
                 StatusCode::UNAUTHORIZED,
                 None,
-                "Bearer token required".to_owned(),
+                if self.dpop.as_ref().is_some_and(|dpop| dpop.required) {
+                    "DPoP-bound token and proof required".to_owned()
+                } else {
+                    "Bearer token required".to_owned()
+                },
             ),
             AuthError::MalformedRequest(why) => (
                 StatusCode::BAD_REQUEST,
