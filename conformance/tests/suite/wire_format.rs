@@ -41,26 +41,31 @@ fn normalise(env: &TestEnv, text: &str) -> String {
         .replace(&format!(":{port}"), ":{PORT}")
 }
 
-/// Status, the headers that matter, and the body (JSON when it is JSON).
+/// Status, the headers that matter (a header given more than once, such as one challenge per
+/// scheme, as the list of its values in order), and the body (JSON when it is JSON).
 async fn view(env: &TestEnv, response: reqwest::Response) -> Value {
     let status = response.status().as_u16();
-    let headers: BTreeMap<String, String> = HEADERS
+    let headers: BTreeMap<String, Value> = HEADERS
         .iter()
         .filter_map(|name| {
-            response.headers().get(*name).map(|v| {
-                (
-                    (*name).to_owned(),
-                    v.to_str().unwrap_or("<binary>").to_owned(),
-                )
-            })
-        })
-        .map(|(name, value)| {
-            let value = if name == "mcp-session-id" {
-                "[session id]".to_owned()
-            } else {
-                normalise(env, &value)
-            };
-            (name, value)
+            let values: Vec<Value> = response
+                .headers()
+                .get_all(*name)
+                .iter()
+                .map(|v| {
+                    let value = v.to_str().unwrap_or("<binary>");
+                    Value::String(if *name == "mcp-session-id" {
+                        "[session id]".to_owned()
+                    } else {
+                        normalise(env, value)
+                    })
+                })
+                .collect();
+            match values.len() {
+                0 => None,
+                1 => values.into_iter().next().map(|v| ((*name).to_owned(), v)),
+                _ => Some(((*name).to_owned(), Value::Array(values))),
+            }
         })
         .collect();
     let text = normalise(env, &response.text().await.unwrap());

@@ -70,9 +70,10 @@ pub(crate) enum ProofError {
 pub enum DpopMode {
     /// `Authorization: DPoP` is not a scheme this server knows, and a token bound to a key is
     /// refused (it cannot be used as a bearer token).
-    #[default]
     Off,
-    /// Bearer tokens as ever, and DPoP-bound tokens with a proof (`Authorization: DPoP`).
+    /// Bearer tokens as ever, and DPoP-bound tokens with a proof (`Authorization: DPoP`): what a
+    /// client that holds a key gains costs the others nothing.
+    #[default]
     Allowed,
     /// DPoP-bound tokens with a proof only.
     Required,
@@ -90,11 +91,11 @@ pub struct DpopSettings {
 }
 
 impl Default for DpopSettings {
-    /// Off; when turned on, a five-minute window (the MCP profile's proposal) and 100,000 proofs
-    /// remembered (a few MiB).
+    /// Allowed, a five-minute window (the MCP profile's proposal) and 100,000 proofs remembered
+    /// (a few MiB).
     fn default() -> Self {
         Self {
-            mode: DpopMode::Off,
+            mode: DpopMode::Allowed,
             window: Duration::from_secs(300),
             max_replay_entries: 100_000,
         }

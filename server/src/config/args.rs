@@ -144,7 +144,7 @@ pub struct Args {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// DPoP-bound tokens (RFC 9449): `off` (a bound token is refused), `allowed` (beside bearer
     /// tokens, with a proof per request) or `required` (bearer tokens refused).
-    #[arg(long, env = "MCP_DPOP", value_enum, default_value_t = DpopArg::Off)]
+    #[arg(long, env = "MCP_DPOP", value_enum, default_value_t = DpopArg::Allowed)]
     pub dpop: DpopArg,
     /// How far a DPoP proof's `iat` may be from now, either way, seconds.
     #[arg(long, env = "MCP_DPOP_WINDOW_SECS", default_value_t = 300)]
