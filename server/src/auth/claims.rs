@@ -76,6 +76,22 @@ pub(crate) struct Claims {
     cnf: Option<Value>,
 }
 
+/// The DPoP key a token is bound to, from its `cnf` (a JWT's claim or an introspection answer's
+/// member): `None` when unbound; a `cnf` holding anything but one non-empty `jkt` (an mTLS
+/// `x5t#S256`, a key this server cannot check) refuses the token.
+pub(crate) fn dpop_binding(cnf: Option<&Value>) -> Result<Option<String>, TokenError> {
+    let Some(cnf) = cnf else {
+        return Ok(None);
+    };
+    match cnf.as_object() {
+        Some(members) if members.len() == 1 => match members.get("jkt") {
+            Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.clone())),
+            _ => Err(TokenError::SenderConstrained),
+        },
+        _ => Err(TokenError::SenderConstrained),
+    }
+}
+
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
 enum AudienceClaim {
@@ -176,16 +192,7 @@ impl Claims {
         // DPoP binding (`cnf` holding `jkt` alone) is kept for the bearer layer, which accepts
         // the token only with a proof of that key; any other binding (mTLS `x5t#S256`) is one this
         // server cannot check, so it is refused here (J48).
-        let dpop_jkt = match &self.cnf {
-            None => None,
-            Some(cnf) => match cnf.as_object() {
-                Some(members) if members.len() == 1 => match members.get("jkt") {
-                    Some(Value::String(jkt)) if !jkt.is_empty() => Some(jkt.clone()),
-                    _ => return Err(TokenError::SenderConstrained),
-                },
-                _ => return Err(TokenError::SenderConstrained),
-            },
-        };
+        let dpop_jkt = dpop_binding(self.cnf.as_ref())?;
         Ok(VerifiedClaims {
             issuer: issuer.to_owned(),
             subject: subject.to_owned(),

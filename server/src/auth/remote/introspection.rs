@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::super::claims::{VerifiedClaims, numeric_date, scopes};
+use super::super::claims::{VerifiedClaims, dpop_binding, numeric_date, scopes};
 use super::super::fetch::{ClientAuth, FetchError, FetchUrl, Fetcher};
 use super::super::policy::ValidationPolicy;
 use super::super::token_error::TokenError;
@@ -94,9 +94,8 @@ pub(super) fn judge(
     {
         return Err(TokenError::NotYetValid);
     }
-    if answer.get("cnf").is_some() {
-        return Err(TokenError::SenderConstrained);
-    }
+    // Bound to a DPoP key: kept for the bearer layer, which then needs a proof of that key.
+    let dpop_jkt = dpop_binding(answer.get("cnf"))?;
     let client_id = text("client_id")?;
     // A client-credentials token may have no `sub`: the client is the caller then.
     let subject = text("sub")?
@@ -116,7 +115,7 @@ pub(super) fn judge(
         client_id,
         scopes: scopes(answer.get("scope"))?,
         uid: None,
-        dpop_jkt: None,
+        dpop_jkt,
     })
 }
 
@@ -171,9 +170,22 @@ mod tests {
             Err(TokenError::NotAnAccessToken)
         );
         assert_eq!(
-            with(json!({"cnf": {"jkt": "x"}})),
-            Err(TokenError::SenderConstrained)
+            with(json!({"cnf": {"jkt": "x"}})).map(|claims| claims.dpop_jkt),
+            Ok(Some("x".to_owned())),
+            "a DPoP binding is kept for the bearer layer to check"
         );
+        for other in [
+            json!({"x5t#S256": "y"}),
+            json!({"jkt": ""}),
+            json!({"jkt": "x", "x5t#S256": "y"}),
+            json!("x"),
+        ] {
+            assert_eq!(
+                with(json!({ "cnf": other })),
+                Err(TokenError::SenderConstrained),
+                "{other}"
+            );
+        }
         assert_eq!(
             judge(
                 &json!({"active": false}),
