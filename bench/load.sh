@@ -165,35 +165,21 @@ fi
 
 if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${SKIP_GATEWAY:-}" ]; then
   echo
-  echo "| gateway scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
-  echo "| --- | --- | --- | --- | --- | --- |"
-  gateway_row() { # scenario "rps p50 p99 p999 non2xx"
-    read -r rps p50 p99 p999 non2xx <<<"$2"
-    printf '| %s | %s | %s µs | %s µs | %s µs | %s |\n' "$1" "$rps" "$p50" "$p99" "$p999" "$non2xx"
-  }
-  OAUTH_ISSUER="http://127.0.0.1:$IDP_PORT" PORT="$UPSTREAM_PORT" MCP_STATELESS=true \
-    MCP_RATE_LIMIT_PER_MINUTE=0 RUST_LOG="${RUST_LOG:-info}" \
-    taskset -c "$CLIENT_CPU" "$UNCHECKED" >/dev/null 2>&1 &
-  upstream_pid=$!
-  pids+=("$upstream_pid")
-  wait_for "http://127.0.0.1:$UPSTREAM_PORT/readyz"
+  echo "| mode | scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  SERVER_CPU="$CLIENT_CPU" start_server "$UNCHECKED" "$UPSTREAM_PORT" true
+  upstream_pid=$server_pid
   drive "$UPSTREAM_PORT" "$good" "" tools/call 2s >/dev/null
   alone=$(drive "$UPSTREAM_PORT" "$good" "" tools/call)
-  gateway_row "rmcp upstream alone (no auth)" "$alone"
+  row gateway "rmcp upstream alone (no auth)" "$alone"
   alone_one=$(CONNECTIONS=1 drive "$UPSTREAM_PORT" "$good" "" tools/call)
-  gateway_row "rmcp upstream alone, one request in flight" "$alone_one"
-  OAUTH_ISSUER="http://127.0.0.1:$IDP_PORT" PORT="$PORT" \
-    MCP_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/mcp" \
-    MCP_RATE_LIMIT_PER_MINUTE=0 RUST_LOG="${RUST_LOG:-info}" \
-    taskset -c "$SERVER_CPU" "$SERVER" >/dev/null 2>&1 &
-  server_pid=$!
-  pids+=("$server_pid")
-  wait_for "http://127.0.0.1:$PORT/readyz"
+  row gateway "rmcp upstream alone, one request in flight" "$alone_one"
+  MCP_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/mcp" start_server "$SERVER" "$PORT" false
   drive "$PORT" "$good" "" tools/call 2s >/dev/null
   through=$(drive "$PORT" "$good" "" tools/call)
-  gateway_row "the gateway in front of it (every check)" "$through"
+  row gateway "the gateway in front of it (every check)" "$through"
   through_one=$(CONNECTIONS=1 drive "$PORT" "$good" "" tools/call)
-  gateway_row "the gateway in front of it, one request in flight" "$through_one"
+  row gateway "the gateway in front of it, one request in flight" "$through_one"
   stop_server
   kill "$upstream_pid" 2>/dev/null || true
   echo

@@ -26,7 +26,12 @@ fn read(path: &str) -> String {
 }
 
 fn manifest(name: &str) -> Yaml {
-    let mut docs = YamlLoader::load_from_str(&read(&format!("deploy/k8s/{name}")))
+    manifest_in("deploy/k8s", name)
+}
+
+/// The one YAML document of `dir/name`.
+fn manifest_in(dir: &str, name: &str) -> Yaml {
+    let mut docs = YamlLoader::load_from_str(&read(&format!("{dir}/{name}")))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(docs.len(), 1, "{name}: one document");
     docs.remove(0)
@@ -36,18 +41,23 @@ fn text<'a>(yaml: &'a Yaml, what: &str) -> &'a str {
     yaml.as_str().unwrap_or_else(|| panic!("{what}: {yaml:?}"))
 }
 
+/// The files a kustomization lists.
+fn resources(kustomization: &Yaml) -> Vec<&str> {
+    kustomization["resources"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|r| text(r, "resource"))
+        .collect()
+}
+
 /// The image name the manifests, the Dockerfile's instructions and the workflow share.
 const IMAGE: &str = "mcp-oauth-server";
 
 #[test]
 fn the_kubernetes_manifests_probe_health_and_scale_only_when_stateless() {
     let kustomization = manifest("kustomization.yaml");
-    let listed: Vec<&str> = kustomization["resources"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|r| text(r, "resource"))
-        .collect();
+    let listed = resources(&kustomization);
     for name in &listed {
         let parsed = manifest(name);
         assert!(parsed["kind"].as_str().is_some(), "{name} has a kind");
@@ -525,10 +535,7 @@ fn the_server_depends_on_nothing_else_in_the_workspace() {
 }
 
 fn gateway_manifest(name: &str) -> Yaml {
-    let mut docs = YamlLoader::load_from_str(&read(&format!("deploy/k8s-gateway/{name}")))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(docs.len(), 1, "{name}: one document");
-    docs.remove(0)
+    manifest_in("deploy/k8s-gateway", name)
 }
 
 /// The gateway sidecar example: the gateway forwards to loopback, the upstream listens on loopback
@@ -537,12 +544,7 @@ fn gateway_manifest(name: &str) -> Yaml {
 #[test]
 fn the_gateway_sidecar_keeps_the_upstream_on_loopback() {
     let kustomization = gateway_manifest("kustomization.yaml");
-    let listed: Vec<&str> = kustomization["resources"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|r| text(r, "resource"))
-        .collect();
+    let listed = resources(&kustomization);
     assert_eq!(listed, ["deployment.yaml", "service.yaml"]);
     let deployment = gateway_manifest("deployment.yaml");
     let containers = deployment["spec"]["template"]["spec"]["containers"]
@@ -581,18 +583,11 @@ fn the_gateway_sidecar_keeps_the_upstream_on_loopback() {
         .unwrap();
     assert_eq!(env(upstream, "PORT"), port, "the gateway forwards to it");
     let service = gateway_manifest("service.yaml");
-    let targets: Vec<&str> = service["spec"]["ports"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|p| text(&p["targetPort"], "targetPort"))
-        .collect();
+    let targets = service_target_ports(&service, &deployment, "the gateway Service");
     assert_eq!(targets, ["mcp"]);
-    let gateway_ports: Vec<&str> = gateway["ports"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|p| text(&p["name"], "port name"))
+    let gateway_ports: Vec<&str> = container_ports(&deployment)
+        .into_iter()
+        .map(|(name, _)| name)
         .collect();
     assert_eq!(gateway_ports, ["mcp"]);
     selects_the_pods(

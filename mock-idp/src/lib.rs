@@ -18,6 +18,7 @@ pub mod attack;
 mod clients;
 mod clock;
 mod config;
+pub mod dpop;
 mod error;
 mod faults;
 mod grants;

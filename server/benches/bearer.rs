@@ -20,8 +20,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mcp_oauth_server::settings::{DpopMode, Issuer, ResourceUrl, TokenCacheSettings};
 use mcp_oauth_server::tools::DefaultTools;
@@ -35,6 +33,16 @@ const RESOURCE: &str = "https://mcp.example.com/mcp";
 fn key(stem: &str) -> KeyPair {
     let path = format!("{}/../fixtures/keys/{stem}.pem", env!("CARGO_MANIFEST_DIR"));
     KeyPair::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The mock IdP, RS256 with the fixture keys.
+async fn start_idp() -> MockIdp {
+    MockIdp::builder()
+        .keys(KeySupply::new(["rsa-1", "rsa-2"].map(key)))
+        .algorithm(Algorithm::RS256)
+        .start()
+        .await
+        .unwrap()
 }
 
 fn trivial() -> Router {
@@ -71,14 +79,7 @@ fn request(token: &str) -> Request<Body> {
 
 fn bench_bearer(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let idp = runtime
-        .block_on(
-            MockIdp::builder()
-                .keys(KeySupply::new(["rsa-1", "rsa-2"].map(key)))
-                .algorithm(Algorithm::RS256)
-                .start(),
-        )
-        .unwrap();
+    let idp = runtime.block_on(start_idp());
     let spec = || {
         AccessTokenSpec::user("alice")
             .audience(RESOURCE)
@@ -177,71 +178,20 @@ fn bench_bearer(c: &mut Criterion) {
     });
 }
 
-/// A client's DPoP key (fixture `p256-1`) and its proofs.
-struct ProofKey {
-    key: jsonwebtoken::EncodingKey,
-    jwk: serde_json::Value,
-}
-
-impl ProofKey {
-    fn new() -> Self {
-        let dir = format!("{}/../fixtures/keys", env!("CARGO_MANIFEST_DIR"));
-        let pem = std::fs::read_to_string(format!("{dir}/p256-1.pem")).unwrap();
-        let mut jwk: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("{dir}/p256-1.jwk.json")).unwrap(),
-        )
-        .unwrap();
-        for extra in ["kid", "use", "alg"] {
-            jwk.as_object_mut().unwrap().remove(extra);
-        }
-        Self {
-            key: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-            jwk,
-        }
-    }
-
-    fn thumbprint(&self) -> String {
-        serde_json::from_value::<jsonwebtoken::jwk::Jwk>(self.jwk.clone())
-            .unwrap()
-            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
-            .unwrap()
-    }
-
-    /// A fresh proof (its own `jti`) for `GET` of the resource with `token`.
-    fn proof(&self, token: &str, jti: u64) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let ath = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            token.as_bytes(),
-        ));
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
-        let claims = serde_json::json!({"jti": jti.to_string(), "htm": "GET", "htu": RESOURCE, "iat": now, "ath": ath});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, jsonwebtoken::Algorithm::ES256)
-                .unwrap();
-        format!("{input}.{signature}")
-    }
+/// A fresh proof (its own `jti`) by `client` for `GET` of the resource with `token`.
+fn proof(client: &KeyPair, token: &str, jti: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = i64::try_from(now).unwrap();
+    mock_idp::dpop::proof(client, "GET", RESOURCE, token, &jti.to_string(), now).unwrap()
 }
 
 fn bench_dpop(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let idp = runtime
-        .block_on(
-            MockIdp::builder()
-                .keys(KeySupply::new(["rsa-1", "rsa-2"].map(key)))
-                .algorithm(Algorithm::RS256)
-                .start(),
-        )
-        .unwrap();
-    let client = ProofKey::new();
+    let idp = runtime.block_on(start_idp());
+    let client = key("p256-1");
     let spec = || {
         AccessTokenSpec::user("alice")
             .audience(RESOURCE)
@@ -251,9 +201,7 @@ fn bench_dpop(c: &mut Criterion) {
     let issuer = idp.issuer();
     let bearer = runtime.block_on(issuer.mint(&spec())).unwrap();
     let bound = runtime
-        .block_on(
-            issuer.mint(&spec().claim("cnf", serde_json::json!({"jkt": client.thumbprint()}))),
-        )
+        .block_on(issuer.mint(&spec().claim("cnf", serde_json::json!({"jkt": client.kid()}))))
         .unwrap();
     let no_cache = TokenCacheSettings {
         max_bytes: 0,
@@ -290,7 +238,7 @@ fn bench_dpop(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     jti += 1;
-                    dpop_request(client.proof(&bound, jti))
+                    dpop_request(proof(&client, &bound, jti))
                 },
                 |request| call(router, request),
                 BatchSize::SmallInput,

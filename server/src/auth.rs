@@ -78,8 +78,8 @@ pub(crate) struct Authenticator {
 pub(crate) struct DpopCheck {
     policy: dpop::ProofPolicy,
     replay: dpop::ReplayCache,
-    /// The resource's URLs, each spelling: a proof's `htu` must be one of them.
-    urls: Vec<url::Url>,
+    /// The resource's URLs, each spelling, normalised once: a proof's `htu` must be one of them.
+    urls: Vec<String>,
     required: bool,
 }
 
@@ -107,7 +107,7 @@ impl DpopCheck {
             replay: dpop::ReplayCache::new(settings.window, settings.max_replay_entries),
             urls: resource
                 .spellings()
-                .map(|url| url.as_url().clone())
+                .filter_map(|url| dpop::normalized_htu(url.as_str()))
                 .collect(),
             required: settings.mode == dpop::DpopMode::Required,
         })

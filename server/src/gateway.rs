@@ -104,6 +104,22 @@ impl Upstream {
     }
 }
 
+/// Bytes no scope is passed on with as they are: controls, `%`, and the space that separates
+/// scopes.
+const NOT_SCOPE_SAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%').add(b' ');
+
+/// The caller's scopes as the upstream is told them (`X-MCP-Scopes`, an identity token's
+/// `scope`): space separated, as in a token, each percent-encoded so that a space inside one
+/// scope (a role name) cannot make it arrive as two.
+fn scope_list(principal: &crate::Principal) -> String {
+    let scopes: Vec<String> = principal
+        .scopes()
+        .iter()
+        .map(|scope| percent_encoding::utf8_percent_encode(scope, NOT_SCOPE_SAFE).to_string())
+        .collect();
+    scopes.join(" ")
+}
+
 /// The headers that tell the upstream who the caller is. Only the gateway sets them: the same
 /// names from a client are dropped.
 pub const IDENTITY_HEADERS: [&str; 4] = [

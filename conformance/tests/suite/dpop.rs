@@ -5,48 +5,26 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use conformance::{TestEnv, initialize_request};
-use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey};
 use mcp_oauth_server::settings::DpopMode;
-use mock_idp::AccessTokenSpec;
+use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, dpop};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// A client's proof key (a fixture P-256 key).
-struct ProofKey {
-    key: EncodingKey,
-    jwk: Value,
-}
+struct ProofKey(KeyPair);
 
 impl ProofKey {
     fn fixture(stem: &str) -> Self {
-        let dir = conformance::fixtures_dir().join("keys");
-        let pem = std::fs::read_to_string(dir.join(format!("{stem}.pem"))).unwrap();
-        let mut jwk: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("{stem}.jwk.json"))).unwrap(),
-        )
-        .unwrap();
-        for private_or_extra in ["kid", "use", "alg"] {
-            jwk.as_object_mut().unwrap().remove(private_or_extra);
-        }
-        Self {
-            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-            jwk,
-        }
+        Self(conformance::fixture_key(stem))
     }
 
-    /// RFC 7638: what a token bound to this key carries in `cnf.jkt`.
-    fn thumbprint(&self) -> String {
-        serde_json::from_value::<Jwk>(self.jwk.clone())
-            .unwrap()
-            .thumbprint(ThumbprintHash::SHA256)
-            .unwrap()
+    /// RFC 7638: what a token bound to this key carries in `cnf.jkt` (the key's `kid`).
+    fn thumbprint(&self) -> &str {
+        self.0.kid()
     }
 
-    /// A proof for `method` at `htu` with `token`, `jti` and `claims` changed as `change` says.
+    /// A proof for `method` at `htu` with `token` and `jti`, its claims changed as `change` says.
     fn proof(
         &self,
         method: &str,
@@ -59,21 +37,9 @@ impl ProofKey {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let ath = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            token.as_bytes(),
-        ));
-        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
-        let mut claims = json!({"jti": jti, "htm": method, "htu": htu, "iat": now, "ath": ath});
+        let mut claims = dpop::claims(method, htu, token, jti, i64::try_from(now).unwrap());
         change(&mut claims);
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, Algorithm::ES256).unwrap();
-        format!("{input}.{signature}")
+        dpop::sign(&self.0, Algorithm::ES256, &dpop::header(&self.0), &claims).unwrap()
     }
 }
 

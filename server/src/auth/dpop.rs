@@ -117,9 +117,9 @@ pub(crate) struct ProofPolicy {
 pub(crate) struct ProofTarget<'a> {
     /// The HTTP method.
     pub(crate) method: &'a str,
-    /// The resource's URLs as configured (its spellings), never one built from a `Host` the
-    /// client chose.
-    pub(crate) urls: &'a [Url],
+    /// The resource's URLs as configured (its spellings), each as [`normalized_htu`] makes it;
+    /// never one built from a `Host` the client chose.
+    pub(crate) urls: &'a [String],
     /// The access token presented with the proof.
     pub(crate) access_token: &'a str,
     /// Now, seconds since the epoch.
@@ -250,11 +250,7 @@ pub(crate) fn check_proof(
         return Err(ProofError::WrongMethod);
     }
     let htu = normalized_htu(&htu).ok_or(ProofError::WrongUrl)?;
-    if !target
-        .urls
-        .iter()
-        .any(|url| normalized_htu(url.as_str()).as_deref() == Some(htu.as_str()))
-    {
+    if !target.urls.contains(&htu) {
         return Err(ProofError::WrongUrl);
     }
     let window = i64::try_from(policy.window.as_secs()).unwrap_or(i64::MAX);

@@ -13,7 +13,7 @@ use futures_util::StreamExt as _;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rmcp::transport::streamable_http_server::SessionId;
 
-use super::{CallerIdentity, IDENTITY_HEADERS, Upstream};
+use super::{CallerIdentity, IDENTITY_HEADERS, Upstream, scope_list};
 use crate::auth::{Principal, no_principal_attached};
 use crate::clock::Clock;
 use crate::jsonrpc::{Envelope, ErrorCode, error_response};
@@ -315,14 +315,7 @@ fn forwarded_headers(
         }
         return headers;
     }
-    // Space separated, as in a token; a space inside one scope (a role name) is encoded, so it
-    // cannot arrive as two.
-    let scopes: Vec<String> = principal
-        .scopes()
-        .iter()
-        .map(|scope| utf8_percent_encode(scope, NOT_SCOPE_SAFE).to_string())
-        .collect();
-    let scopes = scopes.join(" ");
+    let scopes = scope_list(principal);
     let identity = [
         principal.subject(),
         principal.issuer(),
@@ -413,9 +406,6 @@ fn read_otherwise_upstream(body: &Bytes) -> Option<Response> {
 /// Bytes a header value cannot carry as they are: percent-encoded (so a claim holding a newline,
 /// a non-ASCII name or a `%` arrives whole, and decodes back with any URL library).
 const NOT_HEADER_SAFE: &AsciiSet = &CONTROLS.add(b'%');
-
-/// Within one scope of `X-MCP-Scopes`, the space that separates scopes is encoded too.
-const NOT_SCOPE_SAFE: &AsciiSet = &NOT_HEADER_SAFE.add(b' ');
 
 fn header_safe(value: &str) -> String {
     utf8_percent_encode(value, NOT_HEADER_SAFE).to_string()
@@ -606,6 +596,10 @@ mod tests {
         from.insert("set-cookie", HeaderValue::from_static("sid=1"));
         from.insert("access-control-allow-origin", HeaderValue::from_static("*"));
         from.insert(
+            "www-authenticate",
+            HeaderValue::from_static("Bearer realm=\"x\""),
+        );
+        from.insert(
             "content-type",
             HeaderValue::from_static("text/event-stream"),
         );
@@ -614,6 +608,45 @@ mod tests {
         let mut names: Vec<&str> = to.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-type", "mcp-session-id"]);
+    }
+
+    /// A JSON answer is cut off, with an error, past its byte bound or its time bound, whether
+    /// or not it said its length.
+    #[tokio::test]
+    async fn a_json_answer_past_its_bounds_is_cut_off() {
+        let answer = |chunks: Vec<Result<Bytes, std::io::Error>>, stall: bool| {
+            let chunks = futures_util::stream::iter(chunks);
+            let body = if stall {
+                reqwest::Body::wrap_stream(chunks.chain(futures_util::stream::pending()))
+            } else {
+                reqwest::Body::wrap_stream(chunks)
+            };
+            reqwest::Response::from(http::Response::new(body))
+        };
+        let read = |answer, max| async move {
+            let mut body = Box::pin(bounded(answer, max, Duration::from_millis(50)));
+            let mut passed = Vec::new();
+            while let Some(chunk) = body.next().await {
+                passed.push(chunk.map(|c| c.len()).map_err(|e| e.to_string()));
+            }
+            passed
+        };
+        let small = || vec![Ok(Bytes::from_static(b"{}"))];
+        assert_eq!(read(answer(small(), false), 100).await, [Ok(2)]);
+        let long = vec![
+            Ok(Bytes::from(vec![b' '; 60])),
+            Ok(Bytes::from(vec![b' '; 60])),
+        ];
+        assert_eq!(
+            read(answer(long, false), 100).await,
+            [Ok(60), Err("the upstream's answer is too long".to_owned())]
+        );
+        // Never finishing: the deadline ends it (whatever the machine's speed, the stream never
+        // yields again, so only the deadline can).
+        assert_eq!(
+            read(answer(small(), true), 100).await,
+            [Ok(2), Err("the upstream's answer took too long".to_owned())]
+        );
     }
 
     #[test]

@@ -131,14 +131,7 @@ impl IdentitySigner {
         audience: &str,
         now: i64,
     ) -> Result<Arc<str>, jsonwebtoken::errors::Error> {
-        // Space separated as in any token; a space inside one scope (a role name) is encoded so
-        // that it cannot arrive as two, as in the headers.
-        let scopes: Vec<String> = principal
-            .scopes()
-            .iter()
-            .map(|scope| scope.replace('%', "%25").replace(' ', "%20"))
-            .collect();
-        let scope = scopes.join(" ");
+        let scope = super::scope_list(principal);
         let client_id = principal.client_id();
         // Everything the token says, each part length-prefixed, hashed: no two callers (or
         // upstreams) share a key, and a key is 32 bytes whatever the claims hold.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use mock_idp::{Algorithm, KeyPair, dpop};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use url::Url;
@@ -20,37 +20,24 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A P-256 client key: its private half and its public JWK.
-fn client_key(stem: &str) -> (EncodingKey, Value) {
-    let key = EncodingKey::from_ec_pem(fixture(&format!("{stem}.pem")).as_bytes()).unwrap();
-    let mut jwk: Value = serde_json::from_str(&fixture(&format!("{stem}.jwk.json"))).unwrap();
-    if let Some(members) = jwk.as_object_mut() {
-        members.remove("kid");
-        members.remove("use");
-        members.remove("alg");
-    }
-    (key, jwk)
+/// A client's key, from the fixtures.
+fn client_key(stem: &str) -> KeyPair {
+    KeyPair::from_pem(&fixture(&format!("{stem}.pem"))).unwrap()
 }
 
-fn sign(header: &Value, claims: &Value, key: &EncodingKey, alg: Algorithm) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).unwrap();
-    format!("{input}.{signature}")
+fn sign(header: &Value, claims: &Value, key: &KeyPair, alg: Algorithm) -> String {
+    dpop::sign(key, alg, header, claims).unwrap()
 }
 
 fn ath(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(sha256(token.as_bytes()))
+    dpop::access_token_hash(token)
 }
 
 /// A correct proof's header and claims, for changing one thing at a time.
-fn good_parts(jwk: &Value, jti: &str) -> (Value, Value) {
+fn good_parts(key: &KeyPair, jti: &str) -> (Value, Value) {
     (
-        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}),
-        json!({"jti": jti, "htm": "POST", "htu": "https://mcp.example.com/mcp", "iat": NOW, "ath": ath(TOKEN)}),
+        dpop::header(key),
+        dpop::claims("POST", "https://mcp.example.com/mcp", TOKEN, jti, NOW),
     )
 }
 
@@ -66,7 +53,7 @@ fn resource() -> Url {
 }
 
 fn judge(proof: &str, replay: &ReplayCache) -> Result<String, ProofError> {
-    let urls = [resource()];
+    let urls = [normalized_htu(resource().as_str()).unwrap()];
     let target = ProofTarget {
         method: "POST",
         urls: &urls,
@@ -82,19 +69,15 @@ fn fresh() -> ReplayCache {
 
 /// The proof `change` makes from a correct one, judged by a fresh cache.
 fn judged_after(change: impl FnOnce(&mut Value, &mut Value)) -> Result<String, ProofError> {
-    let (key, jwk) = client_key("p256-1");
-    let (mut header, mut claims) = good_parts(&jwk, "one");
+    let key = client_key("p256-1");
+    let (mut header, mut claims) = good_parts(&key, "one");
     change(&mut header, &mut claims);
     judge(&sign(&header, &claims, &key, Algorithm::ES256), &fresh())
 }
 
 #[test]
 fn a_correct_proof_passes_and_names_its_keys_thumbprint() {
-    let (_, jwk) = client_key("p256-1");
-    let expected = serde_json::from_value::<Jwk>(jwk)
-        .unwrap()
-        .thumbprint(ThumbprintHash::SHA256)
-        .unwrap();
+    let expected = client_key("p256-1").kid().to_owned();
     assert_eq!(judged_after(|_, _| {}), Ok(expected));
 }
 
@@ -155,7 +138,7 @@ fn each_rule_refuses_the_proof_that_breaks_it() {
         ),
         (
             "another key",
-            Box::new(|h, _| h["jwk"] = client_key("p256-2").1),
+            Box::new(|h, _| h["jwk"] = dpop::header(&client_key("p256-2"))["jwk"].clone()),
             ProofError::BadSignature,
         ),
         (
@@ -243,6 +226,16 @@ fn each_rule_refuses_the_proof_that_breaks_it() {
             Box::new(|_, c| c["jti"] = json!(7)),
             ProofError::Malformed("claims have invalid types"),
         ),
+        (
+            "empty jti",
+            Box::new(|_, c| c["jti"] = json!("")),
+            ProofError::MissingClaim("jti"),
+        ),
+        (
+            "jti too long for the replay cache",
+            Box::new(|_, c| c["jti"] = json!("j".repeat(257))),
+            ProofError::MissingClaim("jti"),
+        ),
     ];
     for (what, change, expected) in cases {
         assert_eq!(judged_after(change), Err(expected), "{what}");
@@ -278,18 +271,18 @@ fn the_window_is_inclusive_and_htu_ignores_query_fragment_and_spelling() {
 
 #[test]
 fn a_proof_is_accepted_once() {
-    let (key, jwk) = client_key("p256-1");
-    let (header, claims) = good_parts(&jwk, "once");
+    let key = client_key("p256-1");
+    let (header, claims) = good_parts(&key, "once");
     let proof = sign(&header, &claims, &key, Algorithm::ES256);
     let replay = fresh();
     assert!(judge(&proof, &replay).is_ok());
     assert_eq!(judge(&proof, &replay), Err(ProofError::Replayed));
     // A refused proof does not spend its jti: the same jti in a correct proof still passes.
-    let (wrong_header, mut wrong) = good_parts(&jwk, "unspent");
+    let (wrong_header, mut wrong) = good_parts(&key, "unspent");
     wrong["htm"] = json!("GET");
     let refused = sign(&wrong_header, &wrong, &key, Algorithm::ES256);
     assert_eq!(judge(&refused, &replay), Err(ProofError::WrongMethod));
-    let (header, claims) = good_parts(&jwk, "unspent");
+    let (header, claims) = good_parts(&key, "unspent");
     assert!(judge(&sign(&header, &claims, &key, Algorithm::ES256), &replay).is_ok());
 }
 
@@ -317,15 +310,13 @@ fn malformed_proofs_are_refused_before_any_signature_work() {
 
 #[test]
 fn an_rsa_or_ed25519_key_signs_with_its_own_algorithm_only() {
-    let rsa = EncodingKey::from_rsa_pem(fixture("rsa-1.pem").as_bytes()).unwrap();
-    let mut rsa_jwk: Value = serde_json::from_str(&fixture("rsa-1.jwk.json")).unwrap();
-    rsa_jwk.as_object_mut().unwrap().remove("alg");
-    let (mut header, claims) = good_parts(&rsa_jwk, "rsa");
+    let rsa = client_key("rsa-1");
+    let (mut header, claims) = good_parts(&rsa, "rsa");
     header["alg"] = json!("PS256");
     assert!(judge(&sign(&header, &claims, &rsa, Algorithm::PS256), &fresh()).is_ok());
     // The same key claiming an EC algorithm: refused before verifying.
     header["alg"] = json!("ES256");
-    let (ec, _) = client_key("p256-1");
+    let ec = client_key("p256-1");
     assert_eq!(
         judge(&sign(&header, &claims, &ec, Algorithm::ES256), &fresh()),
         Err(ProofError::NoKey)
