@@ -10,7 +10,8 @@
 //   OPAQUE_RESOURCE (for introspection);
 // - knows a confidential client CLIENT_ID / CLIENT_SECRET (client_secret_basic, scope mcp:tools)
 //   and a resource-server client INTROSPECTOR_ID / INTROSPECTOR_SECRET for introspection, with
-//   introspection (RFC 7662) and revocation (RFC 7009) enabled.
+//   introspection (RFC 7662) and revocation (RFC 7009) enabled;
+// - binds a token to the key of a DPoP proof sent with its token request (RFC 9449, no nonce).
 
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -80,6 +81,8 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    // RFC 9449: a token request with a DPoP proof gets a token bound to its key (cnf.jkt).
+    dPoP: { enabled: true },
     devInteractions: { enabled: false },
     resourceIndicators: {
       enabled: true,

@@ -61,6 +61,33 @@ async fn server(listener: tokio::net::TcpListener, issuer: &str) -> RunningServe
     server
 }
 
+/// The server as an operator runs it for the provider's opaque tokens: audience
+/// `urn:mcp:opaque`, each token introspected (never cached) with the server's own credentials at
+/// the endpoint the provider's metadata names.
+async fn introspecting_server(listener: tokio::net::TcpListener, idp: &RealIdp) -> RunningServer {
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = Settings::local(
+        Issuer::parse(&idp.issuer).unwrap(),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    );
+    *settings.validation_mut() = settings.validation().clone().with_audiences(
+        Audience::new(OPAQUE_RESOURCE).unwrap(),
+        settings.validation().audiences().to_vec(),
+    );
+    settings.issuers.primary_mut().remote =
+        Some(RemoteVerification::Introspection(IntrospectionSettings {
+            endpoint: None,
+            client_id: INTROSPECTOR_ID.into(),
+            client_secret: ClientSecret::new(INTROSPECTOR_SECRET),
+            client_auth: ClientAuthMethod::Basic,
+            every_token: false,
+            cache_for: Duration::from_secs(0),
+            audience: IntrospectedAudience::Required,
+        }));
+    let clock = mcp_oauth_server::OffsetClock::default();
+    RunningServer::start(listener, settings, Arc::new(clock)).await
+}
+
 async fn initialize_status(server: &RunningServer, token: &str) -> reqwest::StatusCode {
     no_redirects()
         .post(&server.endpoint)
@@ -233,26 +260,7 @@ async fn an_opaque_token_from_a_certified_provider_is_introspected() {
     let node = node();
     let (listener, port) = RunningServer::bind().await;
     let idp = RealIdp::start(&node, 0, &resources(port));
-    let mut settings = Settings::local(
-        Issuer::parse(&idp.issuer).unwrap(),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-    );
-    *settings.validation_mut() = settings.validation().clone().with_audiences(
-        Audience::new(OPAQUE_RESOURCE).unwrap(),
-        settings.validation().audiences().to_vec(),
-    );
-    settings.issuers.primary_mut().remote =
-        Some(RemoteVerification::Introspection(IntrospectionSettings {
-            endpoint: None,
-            client_id: INTROSPECTOR_ID.into(),
-            client_secret: ClientSecret::new(INTROSPECTOR_SECRET),
-            client_auth: ClientAuthMethod::Basic,
-            every_token: false,
-            cache_for: Duration::from_secs(0),
-            audience: IntrospectedAudience::Required,
-        }));
-    let clock = mcp_oauth_server::OffsetClock::default();
-    let server = RunningServer::start(listener, settings, Arc::new(clock)).await;
+    let server = introspecting_server(listener, &idp).await;
 
     let token = idp.client_credentials(OPAQUE_RESOURCE).await;
     assert_ne!(token.split('.').count(), 3, "an opaque token: {token}");
@@ -277,4 +285,111 @@ async fn an_opaque_token_from_a_certified_provider_is_introspected() {
         initialize_status(&server, &token).await,
         reqwest::StatusCode::UNAUTHORIZED
     );
+}
+
+/// D13, J48 and RFC 9449 §4.3, §7.1, §11.1 with code we did not write: the certified provider (its
+/// `dPoP` feature) binds a client-credentials JWT to a key made by panva's `dpop` package, and
+/// that package's proofs are accepted for initialize and get_me; the same proof replayed, a proof
+/// of another key, a proof for another token, and the bound token as a bearer token are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
+async fn a_dpop_bound_token_from_a_certified_provider_is_accepted_with_an_independent_proof() {
+    use base64::Engine as _;
+
+    let node = node();
+    let (listener, port) = RunningServer::bind().await;
+    let idp = RealIdp::start(&node, 0, &resources(port));
+    let server = server(listener, &idp.issuer).await;
+    let report = dpop_client(&node, &server, &idp, None).await;
+
+    let token = report["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).expect("a JWT access token");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        claims["cnf"]["jkt"].is_string(),
+        "RFC 9449 §6.1: the provider bound the token: {claims}"
+    );
+    assert_accepted_then_refused(&report, &idp, "jwt");
+}
+
+/// P01 and RFC 9449 §6.2: an opaque token the provider bound with DPoP is bound through its
+/// introspection answer's `cnf.jkt`: the independent proof is accepted, every forgery refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_node_modules,
+    ignore = "needs Node 22 and its packages: npm ci --prefix conformance/real-idp"
+)]
+async fn a_dpop_bound_opaque_token_is_bound_through_introspection() {
+    let node = node();
+    let (listener, port) = RunningServer::bind().await;
+    let idp = RealIdp::start(&node, 0, &resources(port));
+    let server = introspecting_server(listener, &idp).await;
+    let report = dpop_client(&node, &server, &idp, Some(OPAQUE_RESOURCE)).await;
+
+    let token = report["access_token"].as_str().unwrap();
+    assert_ne!(token.split('.').count(), 3, "an opaque token: {token}");
+    assert_accepted_then_refused(&report, &idp, "introspection");
+}
+
+/// Runs `dpop-client.mjs` against `server` for a token for `resource` (default: the endpoint).
+async fn dpop_client(
+    node: &std::path::Path,
+    server: &RunningServer,
+    idp: &RealIdp,
+    resource: Option<&str>,
+) -> serde_json::Value {
+    let mut client = script(node, "dpop-client.mjs");
+    client.args([
+        server.endpoint.as_str(),
+        idp.issuer.as_str(),
+        CLIENT_ID,
+        CLIENT_SECRET,
+    ]);
+    client.args(resource);
+    let report = report_of(client, SCRIPT_DEADLINE).await;
+    assert_eq!(report["token_type"], "DPoP", "RFC 9449 §5: {report}");
+    report
+}
+
+/// The script's correct proofs got initialize and get_me answered (verified by `verified_by`);
+/// each forgery got a 401 naming its fault.
+fn assert_accepted_then_refused(report: &serde_json::Value, idp: &RealIdp, verified_by: &str) {
+    let accepted = &report["accepted"];
+    assert_eq!(accepted["initialize"], 200, "{report}");
+    assert_eq!(accepted["get_me"], 200, "{report}");
+    let me = &accepted["result"]["result"]["structuredContent"];
+    assert_eq!(me["client_id"], CLIENT_ID, "{report}");
+    assert_eq!(me["issuer"], idp.issuer, "{report}");
+    assert_eq!(me["verified_by"], verified_by, "{report}");
+
+    for (case, error, description) in [
+        ("replayed", "invalid_dpop_proof", "already used"),
+        (
+            "other_key",
+            "invalid_token",
+            "not the one the access token is bound to",
+        ),
+        ("other_token", "invalid_dpop_proof", "another access token"),
+        (
+            "as_bearer",
+            "invalid_token",
+            "cannot be used as a bearer token",
+        ),
+    ] {
+        let answer = &report[case];
+        assert_eq!(answer["status"], 401, "{case}: {report}");
+        let challenges = answer["challenges"].as_str().unwrap_or_default();
+        assert!(
+            challenges.contains(&format!("error=\"{error}\"")) && challenges.contains(description),
+            "{case}: {challenges}"
+        );
+    }
 }

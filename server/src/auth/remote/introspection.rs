@@ -1,8 +1,9 @@
 //! RFC 7662 token introspection: the request (this server authenticates as a client, §2.1) and
 //! the judgement of the answer. A token is accepted only when `active` is `true` and `aud` names
 //! this server (a missing `aud` only where the deployment says its authorization server never
-//! sends one); `exp`, `nbf`, `iss` and `token_type` are checked when present; a `cnf`
-//! (sender-constrained token) is refused as for JWTs (checklist P01-P03, D04).
+//! sends one); `exp`, `nbf`, `iss` and `token_type` are checked when present; a `cnf.jkt` (or
+//! `token_type: DPoP`) binds the token to a DPoP key as for JWTs, any other `cnf` is refused
+//! (checklist P01-P03, D04).
 
 use serde_json::Value;
 
@@ -52,9 +53,12 @@ pub(super) fn judge(
         }
     };
     // RFC 7662 §2.2 `token_type` is an RFC 6749 §7.1 type; a refresh token that an authorization
-    // server introspects anyway is not an access token.
-    if let Some(kind) = text("token_type")?
-        && !["bearer", "access_token"].contains(&kind.to_ascii_lowercase().as_str())
+    // server introspects anyway is not an access token. RFC 9449 §6.2: a DPoP-bound one is `DPoP`.
+    let token_type = text("token_type")?.map(|kind| kind.to_ascii_lowercase());
+    let says_dpop = token_type.as_deref() == Some("dpop");
+    if let Some(kind) = &token_type
+        && !says_dpop
+        && !["bearer", "access_token"].contains(&kind.as_str())
     {
         return Err(TokenError::NotAnAccessToken);
     }
@@ -96,6 +100,10 @@ pub(super) fn judge(
     }
     // Bound to a DPoP key: kept for the bearer layer, which then needs a proof of that key.
     let dpop_jkt = dpop_binding(answer.get("cnf"))?;
+    // A `DPoP` token whose key the answer does not name cannot be held to it: never a bearer one.
+    if says_dpop && dpop_jkt.is_none() {
+        return Err(TokenError::SenderConstrained);
+    }
     let client_id = text("client_id")?;
     // A client-credentials token may have no `sub`: the client is the caller then.
     let subject = text("sub")?
@@ -173,6 +181,16 @@ mod tests {
             with(json!({"cnf": {"jkt": "x"}})).map(|claims| claims.dpop_jkt),
             Ok(Some("x".to_owned())),
             "a DPoP binding is kept for the bearer layer to check"
+        );
+        assert_eq!(
+            with(json!({"token_type": "DPoP", "cnf": {"jkt": "x"}})).map(|c| c.dpop_jkt),
+            Ok(Some("x".to_owned())),
+            "RFC 9449 §6.2: a bound token's type is DPoP (oidc-provider says so)"
+        );
+        assert_eq!(
+            with(json!({"token_type": "DPoP"})),
+            Err(TokenError::SenderConstrained),
+            "a DPoP token with no key named is never a bearer token"
         );
         for other in [
             json!({"x5t#S256": "y"}),
