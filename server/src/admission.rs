@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::auth::{Authenticator, require_bearer, require_scopes};
+use crate::auth::{Authenticator, NextDpopNonce, require_bearer, require_scopes};
 use crate::guard::{GuardPolicy, check_origin_and_host};
 use crate::rate_limit::{RateLimiter, limit_rate};
 use crate::session::{Sessions, bind_sessions};
@@ -43,7 +43,8 @@ pub(crate) async fn admit(
     {
         return refused;
     }
-    next.run(request).await
+    let nonce = NextDpopNonce::of(&request);
+    NextDpopNonce::stamp(nonce, next.run(request).await)
 }
 
 /// The second step, behind the timeout and the body limit: what the caller may do, and in which
@@ -70,7 +71,10 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     match require_bearer(&auth, request).await {
-        Ok(request) => next.run(request).await,
+        Ok(request) => {
+            let nonce = NextDpopNonce::of(&request);
+            NextDpopNonce::stamp(nonce, next.run(request).await)
+        }
         Err(refused) => refused,
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use challenge::{AuthError, Challenger, DpopRefusal};
@@ -89,6 +89,12 @@ impl DpopCheck {
         self.required
     }
 
+    /// The `DPoP-Nonce` a client should use next, when nonces are on (RFC 9449 §8.2, §9).
+    fn nonce_header(&self, now: i64) -> Option<HeaderValue> {
+        let nonce = self.policy.nonces.as_ref()?.current(now);
+        HeaderValue::from_str(&nonce).ok()
+    }
+
     /// For `settings` (`None` when DPoP is off) at `resource`, with the algorithm allow-list
     /// `algorithms`.
     pub(crate) fn new(
@@ -103,6 +109,10 @@ impl DpopCheck {
             policy: dpop::ProofPolicy {
                 algorithms,
                 window: settings.window,
+                nonces: settings
+                    .nonce
+                    .as_ref()
+                    .map(|secret| dpop::Nonces::new(secret, settings.window)),
             },
             replay: dpop::ReplayCache::new(settings.window, settings.max_replay_entries),
             urls: resource
@@ -158,11 +168,16 @@ impl Authenticator {
         headers: &HeaderMap,
         method: &Method,
         client: Option<IpAddr>,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<(Principal, Scheme), AuthError> {
         let (scheme, token) = credentials(headers, self.dpop.as_ref())?;
         let principal = self.judge(&token, client).await?;
         self.check_binding(scheme, &token, &principal, headers, method)?;
-        Ok(principal)
+        Ok((principal, scheme))
+    }
+
+    /// The nonce to hand out with an answer, when nonces are on.
+    fn next_nonce(&self) -> Option<HeaderValue> {
+        self.dpop.as_ref()?.nonce_header(self.clock.now())
     }
 
     /// A token presented as `Bearer` must not be bound to a key (RFC 9449 §7.2, J48); one
@@ -317,20 +332,53 @@ pub(crate) async fn require_bearer(
         .authenticate(request.headers(), request.method(), client)
         .await
     {
-        Ok(principal) => {
+        Ok((principal, scheme)) => {
             tracing::debug!(
                 iss = principal.claims().issuer.as_str(),
                 client_id = principal.claims().client_id.as_deref(),
                 "authenticated"
             );
             request.extensions_mut().insert(principal);
+            if scheme == Scheme::Dpop
+                && let Some(nonce) = auth.next_nonce()
+            {
+                request.extensions_mut().insert(NextDpopNonce(nonce));
+            }
             Ok(request)
         }
         Err(error) => {
             auth.metrics.refused(error.refusal());
             audit_refusal(&request, &error);
-            Err(auth.respond(&error, request_host(request.headers(), request.uri())))
+            let mut response = auth.respond(&error, request_host(request.headers(), request.uri()));
+            if let Some(nonce) = auth.next_nonce() {
+                response.headers_mut().insert(DPOP_NONCE, nonce);
+            }
+            Err(response)
         }
+    }
+}
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
+/// The nonce a DPoP client should use next, for the answer to its request (RFC 9449 §8.2):
+/// with nonces on, every answer to a DPoP request carries the current one, so a client never
+/// needs a refused request to learn that it rotated.
+#[derive(Debug, Clone)]
+pub(crate) struct NextDpopNonce(HeaderValue);
+
+impl NextDpopNonce {
+    /// The nonce of `request`, taken before it is handed on.
+    pub(crate) fn of(request: &Request) -> Option<Self> {
+        request.extensions().get::<Self>().cloned()
+    }
+
+    /// `response`, with the nonce.
+    pub(crate) fn stamp(nonce: Option<Self>, mut response: Response) -> Response {
+        if let Some(Self(nonce)) = nonce {
+            response.headers_mut().insert(DPOP_NONCE, nonce);
+        }
+        response
     }
 }
 

@@ -20,14 +20,14 @@ use std::time::Duration;
 
 pub(crate) use args::ArgsError;
 pub use args::{
-    Args, AsMetadataArg, ClientAuthArg, DpopArg, IntrospectArg, IntrospectionAudienceArg,
+    Args, AsMetadataArg, ClientAuthArg, DpopArg, IntrospectArg, IntrospectionAudienceArg, OnOff,
     TokenTypesArg, UpstreamIdentityArg,
 };
 use std::sync::Arc;
 pub(crate) use variables::unknown_variables;
 
 use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
-use crate::auth::dpop::{DpopMode, DpopSettings};
+use crate::auth::dpop::{DpopMode, DpopSettings, NonceSecret};
 use crate::auth::fetch::FetchUrl;
 use crate::auth::issuers::TrustedIssuer;
 use crate::auth::keys::KeySourceSettings;
@@ -304,6 +304,27 @@ impl Args {
             window: Duration::from_secs(self.dpop_window_secs),
             ..DpopSettings::default()
         };
+        settings.dpop.nonce = match (self.dpop_nonce, &self.dpop_nonce_secret_file) {
+            (OnOff::Off, None) => None,
+            (OnOff::Off, Some(_)) => {
+                problems.add(
+                    "MCP_DPOP_NONCE_SECRET_FILE",
+                    "the secret makes DPoP nonces: set MCP_DPOP_NONCE=on too",
+                );
+                None
+            }
+            (OnOff::On, None) => problems.check(
+                "MCP_DPOP_NONCE",
+                NonceSecret::random().map_err(|_| "the random source failed"),
+            ),
+            (OnOff::On, Some(path)) => problems.check(
+                "MCP_DPOP_NONCE_SECRET_FILE",
+                read_bounded(path, 4_096).and_then(|bytes| {
+                    NonceSecret::from_bytes(bytes)
+                        .ok_or_else(|| format!("{} holds fewer than 32 bytes", path.display()))
+                }),
+            ),
+        };
         if settings.upstream.is_none() && self.upstream_identity == UpstreamIdentityArg::Jwt {
             problems.add(
                 "MCP_UPSTREAM_IDENTITY",
@@ -499,6 +520,21 @@ impl Problems {
     fn into_error(self) -> ConfigError {
         ConfigError { problems: self.0 }
     }
+}
+
+/// A secret file's bytes, at most `max` of them (a larger file is a mistake, not a secret).
+fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(format!("{} is larger than {max} bytes", path.display()));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -945,5 +981,43 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(error.problems[0].variable, "MCP_UPSTREAM_SIGNING_KEY_FILE");
+    }
+
+    /// `MCP_DPOP_NONCE=on` makes a secret, or reads a shared one; a short or unused secret file
+    /// is a mistake said at start.
+    #[test]
+    fn dpop_nonces_need_a_secret_of_32_bytes_when_shared() {
+        let with = |extra: &[&str]| {
+            args(&[&["--issuer", "https://idp.example.com"], extra].concat()).settings()
+        };
+        assert_eq!(with(&[]).unwrap().dpop.nonce, None, "off by default");
+        assert!(with(&["--dpop-nonce", "on"]).unwrap().dpop.nonce.is_some());
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/keys/p256-1.pem");
+        let shared = ["--dpop-nonce", "on", "--dpop-nonce-secret-file", key];
+        assert_eq!(
+            with(&shared).unwrap().dpop.nonce,
+            with(&shared).unwrap().dpop.nonce,
+            "one file, one secret"
+        );
+        let short = std::env::temp_dir().join(format!("nonce-secret-{}", std::process::id()));
+        std::fs::write(&short, [1; 31]).unwrap();
+        let short = short.to_str().unwrap();
+        for wrong in [
+            &["--dpop-nonce-secret-file", key][..],
+            &[
+                "--dpop-nonce",
+                "on",
+                "--dpop-nonce-secret-file",
+                "/nonexistent",
+            ][..],
+            &["--dpop-nonce", "on", "--dpop-nonce-secret-file", short][..],
+        ] {
+            let error = with(wrong).unwrap_err();
+            assert_eq!(
+                error.problems[0].variable, "MCP_DPOP_NONCE_SECRET_FILE",
+                "{wrong:?}"
+            );
+        }
+        let _ = std::fs::remove_file(short);
     }
 }

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 pub use crate::auth::authorization_server::{AuthorizationServerSettings, Issuer};
-pub use crate::auth::dpop::{DpopMode, DpopSettings};
+pub use crate::auth::dpop::{DpopMode, DpopSettings, NonceSecret};
 pub use crate::auth::fetch::{FetchUrl, UrlError};
 pub use crate::auth::issuers::{TrustError, TrustedIssuer, TrustedIssuers};
 pub use crate::auth::keys::KeySourceSettings;

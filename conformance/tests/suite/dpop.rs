@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use conformance::{TestEnv, initialize_request};
-use mcp_oauth_server::settings::DpopMode;
+use mcp_oauth_server::settings::{DpopMode, NonceSecret};
 use mock_idp::{AccessTokenSpec, Algorithm, KeyPair, dpop};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -266,4 +266,87 @@ async fn challenges_and_metadata_say_what_is_accepted() {
             );
         }
     }
+}
+
+/// §8, §9: with `MCP_DPOP_NONCE=on`, a proof without the server's nonce is refused with
+/// `use_dpop_nonce` and a `DPoP-Nonce` to retry with; the retry passes, and its answer carries the
+/// current nonce. Two rotation periods later that nonce is refused and a new one handed out. A
+/// bearer request is untouched.
+#[tokio::test]
+async fn with_nonces_on_a_proof_carries_the_nonce_the_server_provides() {
+    let env = TestEnv::setup()
+        .configure(|settings| {
+            settings.dpop.nonce = Some(NonceSecret::from_bytes(vec![7; 32]).unwrap());
+        })
+        .start()
+        .await;
+    let key = ProofKey::fixture("p256-1");
+    let token = bound_token(&env, &key).await;
+    let nonce_of = |response: &reqwest::Response| {
+        response.headers()["dpop-nonce"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let with_nonce = |token: &str, nonce: &str, jti: &str, later: i64| {
+        let nonce = nonce.to_owned();
+        key.proof("POST", &env.endpoint, token, jti, move |claims| {
+            claims["nonce"] = json!(nonce);
+            claims["iat"] = json!(claims["iat"].as_i64().unwrap() + later);
+        })
+    };
+    let use_nonce = |response: &reqwest::Response, what: &str| {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        let dpop_challenge = challenges(response)
+            .into_iter()
+            .find(|c| c.starts_with("DPoP "))
+            .unwrap();
+        assert!(
+            dpop_challenge.contains("error=\"use_dpop_nonce\""),
+            "{what}: {dpop_challenge}"
+        );
+    };
+
+    let dpop = format!("DPoP {token}");
+    let without = call(
+        &env,
+        &dpop,
+        Some(&key.proof("POST", &env.endpoint, &token, "a", |_| {})),
+    )
+    .await;
+    use_nonce(&without, "no nonce");
+    let nonce = nonce_of(&without);
+    let retried = call(&env, &dpop, Some(&with_nonce(&token, &nonce, "b", 0))).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(
+        nonce_of(&retried),
+        nonce,
+        "the current nonce, on a success too"
+    );
+    let forged = call(
+        &env,
+        &dpop,
+        Some(&with_nonce(&token, "AAAAAABrSeA", "c", 0)),
+    )
+    .await;
+    use_nonce(&forged, "a nonce the server never made");
+
+    // Ten minutes on, with a token minted then (the first has expired).
+    env.advance(600);
+    let token = bound_token(&env, &key).await;
+    let dpop = format!("DPoP {token}");
+    let rotated_out = call(&env, &dpop, Some(&with_nonce(&token, &nonce, "d", 600))).await;
+    use_nonce(&rotated_out, "two periods on");
+    let fresh = nonce_of(&rotated_out);
+    assert_ne!(fresh, nonce, "rotated");
+    let again = call(&env, &dpop, Some(&with_nonce(&token, &fresh, "e", 600))).await;
+    assert_eq!(again.status(), StatusCode::OK);
+
+    let plain = env.token().await;
+    let bearer = call(&env, &format!("Bearer {plain}"), None).await;
+    assert_eq!(bearer.status(), StatusCode::OK);
+    assert!(
+        bearer.headers().get("dpop-nonce").is_none(),
+        "bearer answers are untouched"
+    );
 }

@@ -76,6 +76,8 @@ impl DpopRefusal {
     /// binding ones `invalid_token`.
     fn code(self) -> &'static str {
         match self {
+            // §9: the client retries with the nonce the answer carries.
+            Self::Proof(ProofError::UseNonce) => "use_dpop_nonce",
             Self::NotOneProof | Self::Proof(_) => "invalid_dpop_proof",
             Self::NotBound | Self::KeyMismatch => "invalid_token",
         }
@@ -284,6 +286,7 @@ impl AuthError {
             Self::OverRemoteBudget(_) => "introspection_budget",
             Self::Dpop(refusal) => match refusal {
                 DpopRefusal::NotOneProof => "dpop_proof_missing",
+                DpopRefusal::Proof(ProofError::UseNonce) => "dpop_nonce_required",
                 DpopRefusal::Proof(_) => "dpop_proof_invalid",
                 DpopRefusal::NotBound => "dpop_token_not_bound",
                 DpopRefusal::KeyMismatch => "dpop_key_mismatch",

@@ -20,6 +20,10 @@ use super::digest::sha256;
 use super::policy::AlgorithmAllowList;
 use super::token::is_one_object_with_unique_members;
 
+mod nonce;
+pub use nonce::NonceSecret;
+pub(crate) use nonce::Nonces;
+
 /// Why a proof is refused: each one answers `invalid_dpop_proof` (RFC 9449 §7.1), with this as
 /// its description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +67,10 @@ pub(crate) enum ProofError {
     /// This proof (its `jti`) was seen before within the window.
     #[error("the DPoP proof was already used")]
     Replayed,
+    /// Nonces are on and the proof's `nonce` is absent, not this server's, or rotated out (§9):
+    /// the answer carries a fresh one in `DPoP-Nonce`.
+    #[error("the DPoP proof must carry the nonce this server provides")]
+    UseNonce,
 }
 
 /// Whether DPoP-bound access tokens (RFC 9449) are accepted, with their proofs.
@@ -88,6 +96,9 @@ pub struct DpopSettings {
     pub window: Duration,
     /// How many proofs the replay cache remembers; past it the oldest are forgotten early.
     pub max_replay_entries: u64,
+    /// Server-provided nonces (RFC 9449 §9), made with this secret and rotated every `window`:
+    /// a proof must carry a recent one. `None`: no nonces.
+    pub nonce: Option<NonceSecret>,
 }
 
 impl Default for DpopSettings {
@@ -98,18 +109,21 @@ impl Default for DpopSettings {
             mode: DpopMode::Allowed,
             window: Duration::from_secs(300),
             max_replay_entries: 100_000,
+            nonce: None,
         }
     }
 }
 
 /// What a proof must satisfy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct ProofPolicy {
     /// Asymmetric algorithms only (the allow-list type refuses others).
     pub(crate) algorithms: AlgorithmAllowList,
     /// How far `iat` may be from now, either way (RFC 9449 §11.1; the MCP profile proposes five
     /// minutes).
     pub(crate) window: Duration,
+    /// The nonces a proof must carry one of, when nonces are on.
+    pub(crate) nonces: Option<Nonces>,
 }
 
 /// The request a proof must be for.
@@ -173,12 +187,13 @@ struct Claims {
     htu: Option<String>,
     iat: Option<i64>,
     ath: Option<String>,
+    nonce: Option<String>,
 }
 
 /// Members of a JWK that only a private (or symmetric) key has (RFC 7518 §6).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// Judges `proof` for `target` (RFC 9449 §4.3 steps 1-12, the nonce aside) and, when it passes,
+/// Judges `proof` for `target` (RFC 9449 §4.3 steps 1-12) and, when it passes,
 /// records its `jti`. Returns the RFC 7638 SHA-256 thumbprint of the proof's key.
 pub(crate) fn check_proof(
     proof: &str,
@@ -259,6 +274,13 @@ pub(crate) fn check_proof(
     }
     if ath != URL_SAFE_NO_PAD.encode(sha256(target.access_token.as_bytes())) {
         return Err(ProofError::WrongTokenHash);
+    }
+    if let Some(nonces) = &policy.nonces
+        && !claims
+            .nonce
+            .is_some_and(|nonce| nonces.accepts(&nonce, target.now))
+    {
+        return Err(ProofError::UseNonce);
     }
     let thumbprint = jwk
         .thumbprint(ThumbprintHash::SHA256)

@@ -149,6 +149,14 @@ pub struct Args {
     /// How far a DPoP proof's `iat` may be from now, either way, seconds.
     #[arg(long, env = "MCP_DPOP_WINDOW_SECS", default_value_t = 300)]
     pub dpop_window_secs: u64,
+    /// Server-provided DPoP nonces (RFC 9449 §9): `on` makes every proof carry a nonce this
+    /// server handed out (in `DPoP-Nonce`) within the last one to two windows.
+    #[arg(long, env = "MCP_DPOP_NONCE", value_enum, default_value_t = OnOff::Off)]
+    pub dpop_nonce: OnOff,
+    /// At least 32 bytes the nonces are made with, shared by replicas (without it each process
+    /// makes its own, and replicas behind one address refuse each other's nonces).
+    #[arg(long, env = "MCP_DPOP_NONCE_SECRET_FILE")]
+    pub dpop_nonce_secret_file: Option<std::path::PathBuf>,
     /// Gateway mode: forward every request that passes the checks to this MCP endpoint (e.g.
     /// `http://127.0.0.1:8000/mcp`, a server with no auth of its own) instead of serving this
     /// server's tools. It must be reachable only through the gateway.
@@ -278,6 +286,15 @@ pub enum DpopArg {
     Allowed,
     /// DPoP-bound tokens with their proofs only.
     Required,
+}
+
+/// A feature switched on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// Off.
+    Off,
+    /// On.
+    On,
 }
 
 /// `--upstream-identity`: how a gateway's upstream learns who the caller is.

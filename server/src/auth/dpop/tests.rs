@@ -45,6 +45,7 @@ fn policy() -> ProofPolicy {
     ProofPolicy {
         algorithms: AlgorithmAllowList::default(),
         window: Duration::from_secs(300),
+        nonces: None,
     }
 }
 
@@ -362,5 +363,54 @@ proptest! {
             normalized_htu(&format!("https://{a}.example/mcp")),
             normalized_htu(&format!("https://{b}.example/mcp"))
         );
+    }
+}
+
+/// §9: with nonces on, a proof passes only with a nonce this server issued, of now's period or
+/// the one before; none, a forged one and a rotated-out one are `use_dpop_nonce`.
+#[test]
+fn with_nonces_on_a_proof_needs_a_recent_nonce_of_ours() {
+    let secret = NonceSecret::from_bytes(vec![5; 32]).unwrap();
+    let period = Duration::from_secs(300);
+    let nonces = Nonces::new(&secret, period);
+    let policy = ProofPolicy {
+        nonces: Some(Nonces::new(&secret, period)),
+        ..policy()
+    };
+    let key = client_key("p256-1");
+    let urls = [normalized_htu(resource().as_str()).unwrap()];
+    let target = ProofTarget {
+        method: "POST",
+        urls: &urls,
+        access_token: TOKEN,
+        now: NOW,
+    };
+    let with_nonce = |jti: &str, nonce: Option<String>| {
+        let (header, mut claims) = good_parts(&key, jti);
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        check_proof(
+            &sign(&header, &claims, &key, Algorithm::ES256),
+            &target,
+            &policy,
+            &fresh(),
+        )
+    };
+    assert_eq!(
+        with_nonce("current", Some(nonces.current(NOW))),
+        Ok(key.kid().to_owned())
+    );
+    assert!(with_nonce("previous", Some(nonces.current(NOW - 300))).is_ok());
+    for (what, nonce) in [
+        ("none", None),
+        ("rotated out", Some(nonces.current(NOW - 600))),
+        ("forged", Some("AAAAAABrSeA".to_owned())),
+        (
+            "another secret",
+            Some(Nonces::new(&NonceSecret::from_bytes(vec![6; 32]).unwrap(), period).current(NOW)),
+        ),
+    ] {
+        assert_eq!(with_nonce(what, nonce), Err(ProofError::UseNonce), "{what}");
     }
 }
