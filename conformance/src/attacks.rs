@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 use crate::{TestEnv, fixtures_dir};
 
+pub mod proof;
+pub use proof::{ProofRecipe, Sending};
+
 /// One case of the corpus.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +46,10 @@ pub struct AttackCase {
     /// How it is sent.
     #[serde(default)]
     pub request: RequestRecipe,
+    /// The DPoP proof sent with it, a [`ProofRecipe`] with placeholders (and then
+    /// `Authorization: DPoP {token}` by default).
+    #[serde(default)]
+    pub dpop: Option<Value>,
     /// What the server must answer.
     pub expect: Expectation,
 }
@@ -115,7 +122,8 @@ pub enum Transform {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestRecipe {
-    /// `Authorization` header values, each once, `{token}` replaced (default `Bearer {token}`).
+    /// `Authorization` header values, each once, `{token}` replaced (default `Bearer {token}`,
+    /// or `DPoP {token}` for a case with a proof).
     pub authorization: Vec<String>,
     /// Also (or only, with `authorization: []`) put the token in `?access_token=`.
     pub query_token: bool,
@@ -144,9 +152,17 @@ pub struct Expectation {
     /// challenge has no error). Required, so every case says which rule must catch it.
     #[serde(deserialize_with = "required")]
     pub error_description: Option<String>,
+    /// The scheme of the challenge that carries the error (`Bearer`, or `DPoP` for a proof's
+    /// fault, RFC 9449 §7.1).
+    #[serde(default = "bearer")]
+    pub challenge: String,
     /// A tenant of the IdP whose JWKS must never be fetched (jku/x5u pointing at it: J11, J12).
     #[serde(default)]
     pub never_fetched_tenant: Option<String>,
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
 }
 
 /// A member that must be present, even if `null`.
@@ -168,8 +184,16 @@ pub fn load_corpus() -> Vec<(String, AttackCase)> {
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(&path).unwrap();
-            let case: AttackCase =
+            let mut case: AttackCase =
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if let Some(recipe) = &case.dpop {
+                if let Err(e) = serde_json::from_value::<ProofRecipe>(recipe.clone()) {
+                    panic!("{name}: the proof recipe: {e}");
+                }
+                if !text.contains("\"authorization\"") {
+                    case.request.authorization = vec!["DPoP {token}".into()];
+                }
+            }
             assert!(
                 case.token.is_some() != case.credential.is_some(),
                 "{name}: give either a token or a credential"
@@ -192,6 +216,31 @@ impl AttackCase {
                     env.idp.issuer().publish_jwk(jwk);
                 }
             }
+        }
+    }
+
+    /// How this case's proof is sent, when it has one.
+    pub fn dpop_sending(&self) -> Option<Sending> {
+        let recipe = self.dpop.as_ref()?;
+        serde_json::from_value::<ProofRecipe>(recipe.clone())
+            .ok()
+            .map(|recipe| recipe.send)
+    }
+
+    /// The `DPoP` header values this case sends with `token` to `env` (none without a recipe).
+    pub fn proofs(&self, env: &TestEnv, token: &str) -> Vec<String> {
+        use mcp_oauth_server::Clock as _;
+        let Some(recipe) = &self.dpop else {
+            return Vec::new();
+        };
+        let places = Placeholders::new(env);
+        let recipe: ProofRecipe = serde_json::from_value(places.fill_value(recipe))
+            .unwrap_or_else(|e| panic!("{}: the proof recipe: {e}", self.title));
+        let proof = recipe.proof("POST", &env.endpoint, token, env.clock.now());
+        match recipe.send {
+            Sending::None => Vec::new(),
+            Sending::Once | Sending::Replayed => vec![proof],
+            Sending::Twice => vec![proof.clone(), proof],
         }
     }
 
@@ -262,6 +311,7 @@ impl Placeholders {
 
     fn fill(&self, text: &str) -> String {
         let text = text
+            .replace("$PROOF_JKT", crate::fixture_key(proof::PROOF_KEY).kid())
             .replace("$ISSUER_UPPER", &self.issuer.to_uppercase())
             .replace("$ISSUER", &self.issuer)
             .replace("$RESOURCE", &self.resource)

@@ -457,9 +457,23 @@ where
 
 /// The parameters of a `WWW-Authenticate: Bearer ...` challenge, in order (quoted values unquoted).
 pub fn challenge_params(header: &str) -> Vec<(String, String)> {
-    let rest = header
-        .strip_prefix("Bearer ")
-        .unwrap_or_else(|| panic!("not a Bearer challenge: {header}"));
+    scheme_params(header, "Bearer").unwrap_or_else(|| panic!("not a Bearer challenge: {header}"))
+}
+
+/// The parameters of the `scheme` challenge among a response's `WWW-Authenticate` headers
+/// (`Bearer`, `DPoP`); empty when there is none.
+pub fn challenge_of(headers: &reqwest::header::HeaderMap, scheme: &str) -> Vec<(String, String)> {
+    headers
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|header| scheme_params(header, scheme))
+        .unwrap_or_default()
+}
+
+/// The parameters of `header` when it is a `scheme` challenge.
+fn scheme_params(header: &str, scheme: &str) -> Option<Vec<(String, String)>> {
+    let rest = header.strip_prefix(scheme)?.strip_prefix(' ')?;
     let mut params = Vec::new();
     let mut chars = rest.chars().peekable();
     loop {
@@ -468,7 +482,7 @@ pub fn challenge_params(header: &str) -> Vec<(String, String)> {
         }
         let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
         if name.is_empty() {
-            return params;
+            return Some(params);
         }
         assert_eq!(
             chars.next(),

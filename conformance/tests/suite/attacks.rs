@@ -1,9 +1,9 @@
 //! The attack corpus (`fixtures/attacks/*.json`, checklist §3 J01-J50 and header-level abuse):
 //! none may be accepted, none may produce a 5xx, and the server keeps serving after each.
 
-use conformance::attacks::{AttackCase, EnvKind, load_corpus};
+use conformance::attacks::{AttackCase, EnvKind, Sending, load_corpus};
 use conformance::upstream::{RequestLog, Upstream};
-use conformance::{Setup, TestEnv, challenge_params, initialize_request};
+use conformance::{Setup, TestEnv, challenge_of, initialize_request};
 use mock_idp::Algorithm;
 use reqwest::StatusCode;
 
@@ -24,39 +24,31 @@ async fn env_for(kind: EnvKind, setup: &dyn Fn() -> Setup) -> TestEnv {
 /// upstream: the attack must not reach it.
 async fn run(env: &TestEnv, case: &AttackCase, upstream: Option<&Upstream>) -> Result<(), String> {
     case.prepare(env).await;
+    let token = case.credential(env).await;
+    let proofs = case.proofs(env, &token);
+    if case.dpop_sending() == Some(Sending::Replayed) {
+        let first = send(env, case, &token, &proofs).await?.status();
+        if first != StatusCode::OK {
+            return Err(format!("the proof's first use got {first}"));
+        }
+    }
     let posts_before = match upstream {
         Some(upstream) => Some(posts_in(upstream.settled_log().await)),
         None => None,
     };
-    let token = case.credential(env).await;
-    let url = if case.request.query_token {
-        format!("{}?access_token={token}", env.endpoint)
-    } else {
-        env.endpoint.clone()
-    };
-    let mut request = env
-        .http
-        .post(&url)
-        .headers(env.mcp_headers(None, None))
-        .json(&initialize_request());
-    for template in &case.request.authorization {
-        let value = template.replace("{token}", &token);
-        let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|e| format!("unsendable header: {e}"))?;
-        request = request.header("authorization", value);
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("transport error: {e}"))?;
+    let response = send(env, case, &token, &proofs).await?;
     let status = response.status();
     if status.is_server_error() {
         return Err(format!("answered {status}: a 5xx"));
     }
-    if let Some(upstream) = upstream
-        && Some(posts_in(upstream.settled_log().await)) != posts_before
-    {
-        return Err("the refused request reached the upstream".into());
+    let accepted = case.expect.status < 300;
+    if let (Some(upstream), Some(before)) = (upstream, posts_before) {
+        let reached = posts_in(upstream.settled_log().await) - before;
+        match (accepted, reached) {
+            (false, 0) | (true, 1) => {}
+            (false, _) => return Err("the refused request reached the upstream".into()),
+            (true, _) => return Err(format!("the accepted request reached it {reached} times")),
+        }
     }
     if status.as_u16() != case.expect.status {
         return Err(format!(
@@ -64,12 +56,7 @@ async fn run(env: &TestEnv, case: &AttackCase, upstream: Option<&Upstream>) -> R
             case.expect.status
         ));
     }
-    let params = response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .map(challenge_params)
-        .unwrap_or_default();
+    let params = challenge_of(response.headers(), &case.expect.challenge);
     let param = |name: &str| {
         params
             .iter()
@@ -109,6 +96,40 @@ async fn run(env: &TestEnv, case: &AttackCase, upstream: Option<&Upstream>) -> R
         return Err(format!("a valid request after the attack got {after}"));
     }
     Ok(())
+}
+
+/// The case's request: initialize with its credential as its `request` says, and its proofs.
+async fn send(
+    env: &TestEnv,
+    case: &AttackCase,
+    token: &str,
+    proofs: &[String],
+) -> Result<reqwest::Response, String> {
+    let url = if case.request.query_token {
+        format!("{}?access_token={token}", env.endpoint)
+    } else {
+        env.endpoint.clone()
+    };
+    let mut request = env
+        .http
+        .post(&url)
+        .headers(env.mcp_headers(None, None))
+        .json(&initialize_request());
+    for template in &case.request.authorization {
+        let value = template.replace("{token}", token);
+        let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|e| format!("unsendable header: {e}"))?;
+        request = request.header("authorization", value);
+    }
+    for proof in proofs {
+        let value = reqwest::header::HeaderValue::from_bytes(proof.as_bytes())
+            .map_err(|e| format!("unsendable proof: {e}"))?;
+        request = request.header("dpop", value);
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| format!("transport error: {e}"))
 }
 
 /// Every case of the corpus, each against a fresh-enough environment of its algorithm; all

@@ -268,7 +268,7 @@ async fn challenges_and_metadata_say_what_is_accepted() {
     }
 }
 
-/// §8, §9: with `MCP_DPOP_NONCE=on`, a proof without the server's nonce is refused with
+/// D19 (RFC 9449 §8, §9): with `MCP_DPOP_NONCE=on`, a proof without the server's nonce is refused with
 /// `use_dpop_nonce` and a `DPoP-Nonce` to retry with; the retry passes, and its answer carries the
 /// current nonce. Two rotation periods later that nonce is refused and a new one handed out. A
 /// bearer request is untouched.
