@@ -85,3 +85,34 @@ pub fn proof(
         &claims(method, htu, access_token, jti, iat),
     )
 }
+
+/// A proof for a token request (RFC 9449 §4.2, §5): `POST` at the token endpoint `htu`, no `ath`,
+/// and the authorization server's `nonce` when it asked for one (§8). The token that comes back
+/// is bound to `key`: its `cnf.jkt` is `key.kid()`.
+///
+/// ```
+/// use mock_idp::{KeyFamily, KeyPair, dpop};
+///
+/// let key = KeyPair::generate(KeyFamily::P256).unwrap();
+/// let proof =
+///     dpop::token_request_proof(&key, "https://idp.example/token", "1", 1_800_000_000, None)
+///         .unwrap();
+/// // Sent as the `DPoP` header of the token request.
+/// assert_eq!(proof.split('.').count(), 3);
+/// ```
+///
+/// # Errors
+/// [`IdpError::Signing`] when the key cannot sign.
+pub fn token_request_proof(
+    key: &KeyPair,
+    htu: &str,
+    jti: &str,
+    iat: i64,
+    nonce: Option<&str>,
+) -> Result<String, IdpError> {
+    let mut claims = json!({"jti": jti, "htm": "POST", "htu": htu, "iat": iat});
+    if let Some(nonce) = nonce {
+        claims["nonce"] = nonce.into();
+    }
+    sign(key, key.family().default_algorithm(), &header(key), &claims)
+}

@@ -127,6 +127,11 @@ pub enum OAuthErrorCode {
     /// The IdP cannot serve the request now (RFC 6749 §4.1.2.1): too many client metadata
     /// documents are being fetched. Answered with 503.
     TemporarilyUnavailable,
+    /// Token endpoint: the DPoP proof is invalid (RFC 9449 §5).
+    InvalidDpopProof,
+    /// Token endpoint: the DPoP proof must carry the nonce the answer's `DPoP-Nonce` gives
+    /// (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
@@ -145,6 +150,8 @@ impl OAuthErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidToken => "invalid_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -173,7 +180,9 @@ impl OAuthError {
             | OAuthErrorCode::InvalidGrant
             | OAuthErrorCode::InvalidRedirectUri
             | OAuthErrorCode::InvalidClientMetadata
-            | OAuthErrorCode::UnsupportedResponseType => StatusCode::BAD_REQUEST,
+            | OAuthErrorCode::UnsupportedResponseType
+            | OAuthErrorCode::InvalidDpopProof
+            | OAuthErrorCode::UseDpopNonce => StatusCode::BAD_REQUEST,
             OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -51,6 +51,9 @@ pub(crate) struct RefreshGrant {
     pub(crate) auth_time: i64,
     pub(crate) expires_at: i64,
     pub(crate) family: u64,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449 §5): only a proof of
+    /// that key may use it.
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 /// An issued access token, as introspection (RFC 7662) and userinfo see it.
@@ -62,6 +65,8 @@ pub(crate) struct AccessRecord {
     pub(crate) audience: Vec<String>,
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
+    /// The DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6).
+    pub(crate) dpop_jkt: Option<String>,
     family: Option<u64>,
     revoked: bool,
 }
@@ -81,9 +86,16 @@ impl AccessRecord {
             audience,
             issued_at,
             expires_at,
+            dpop_jkt: None,
             family: None,
             revoked: false,
         }
+    }
+
+    /// The record of a token bound to the DPoP key `jkt`, if any.
+    pub(crate) fn bound_to(mut self, jkt: Option<&str>) -> Self {
+        self.dpop_jkt = jkt.map(str::to_owned);
+        self
     }
 }
 
@@ -204,20 +216,30 @@ impl Grants {
         token
     }
 
-    /// Uses a refresh token once (rotation). Reusing one revokes its whole family.
-    pub(crate) fn use_refresh(&self, token: &str, now: i64) -> Result<RefreshGrant, GrantRefusal> {
+    /// Uses a refresh token once (rotation). Reusing one revokes its whole family. `binding`
+    /// checks the request against an unused grant (its client, its DPoP key) first: a request
+    /// that fails it changes nothing, so a thief cannot spend, and so deny, the client's token
+    /// (as for codes, see [`Grants::redeem_code`]).
+    pub(crate) fn use_refresh<E>(
+        &self,
+        token: &str,
+        now: i64,
+        binding: impl FnOnce(&RefreshGrant) -> Result<(), E>,
+    ) -> Result<RefreshGrant, CodeRefusal<E>> {
         let mut state = self.lock();
         match state.refresh.get_mut(token) {
             Some((grant, used @ false)) if grant.expires_at > now => {
+                binding(grant).map_err(CodeRefusal::Binding)?;
                 *used = true;
                 Ok(grant.clone())
             }
             Some((grant, true)) => {
+                // Reuse is theft by someone (OAuth 2.1 §4.3.1): revoke, whoever asks.
                 let family = grant.family;
                 revoke_family(&mut state, family);
-                Err(GrantRefusal::Reused)
+                Err(CodeRefusal::Grant(GrantRefusal::Reused))
             }
-            _ => Err(GrantRefusal::Unknown),
+            _ => Err(CodeRefusal::Grant(GrantRefusal::Unknown)),
         }
     }
 
@@ -398,17 +420,32 @@ mod tests {
             auth_time: 0,
             expires_at: 100,
             family: 7,
+            dpop_jkt: Some("key".into()),
         };
+        let any = |_: &RefreshGrant| Ok::<(), ()>(());
         let first = grants.issue_refresh(grant.clone(), 0);
-        grants.use_refresh(&first, 1).unwrap();
+        let other_key = |g: &RefreshGrant| {
+            if g.dpop_jkt.as_deref() == Some("other") {
+                Ok(())
+            } else {
+                Err("another key")
+            }
+        };
+        assert_eq!(
+            grants.use_refresh(&first, 1, other_key).unwrap_err(),
+            CodeRefusal::Binding("another key"),
+        );
+        grants
+            .use_refresh(&first, 1, any)
+            .expect("a refused stranger did not spend it");
         let second = grants.issue_refresh(grant, 1);
         assert_eq!(
-            grants.use_refresh(&first, 2).unwrap_err(),
-            GrantRefusal::Reused
+            grants.use_refresh(&first, 2, any).unwrap_err(),
+            CodeRefusal::Grant(GrantRefusal::Reused)
         );
         assert_eq!(
-            grants.use_refresh(&second, 2).unwrap_err(),
-            GrantRefusal::Unknown,
+            grants.use_refresh(&second, 2, any).unwrap_err(),
+            CodeRefusal::Grant(GrantRefusal::Unknown),
             "the rotated one is gone with its family"
         );
     }

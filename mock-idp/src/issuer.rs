@@ -37,6 +37,8 @@ pub(crate) struct Issuer {
     pub(crate) monitor: EndpointMonitor,
     /// Codes, refresh tokens, pending sign-ins and issued access tokens.
     pub(crate) grants: Grants,
+    /// DPoP proofs seen at the token endpoint, and its nonces.
+    pub(crate) proofs: crate::proofs::ProofLedger,
 }
 
 /// Where an issuer lives: `base` (scheme, host, port) and its tenant path, if any.
@@ -84,6 +86,7 @@ impl Issuer {
             rotating: tokio::sync::Mutex::new(()),
             monitor: EndpointMonitor::default(),
             grants: Grants::default(),
+            proofs: crate::proofs::ProofLedger::default(),
         }
     }
 

@@ -25,6 +25,7 @@ mod grants;
 mod issuer;
 mod issuers;
 mod keys;
+mod proofs;
 mod routes;
 mod server;
 mod tokens;

@@ -25,6 +25,9 @@ mod discovery;
 #[path = "api/documents.rs"]
 mod documents;
 #[cfg(test)]
+#[path = "api/dpop.rs"]
+mod dpop;
+#[cfg(test)]
 #[path = "api/faults.rs"]
 mod faults;
 #[cfg(test)]

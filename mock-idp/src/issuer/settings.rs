@@ -35,6 +35,9 @@ pub struct IssuerSettings {
     /// Resources whose access tokens are opaque random strings rather than JWTs: the resource
     /// server must introspect them (RFC 7662), as Okta, Auth0 and Keycloak can be set to do.
     pub opaque_resources: Vec<String>,
+    /// Whether a DPoP proof at the token endpoint must carry the nonce this issuer provides
+    /// (RFC 9449 §8): without it the answer is `use_dpop_nonce` with a `DPoP-Nonce` to retry with.
+    pub dpop_nonce: bool,
 }
 
 impl Default for IssuerSettings {
@@ -48,6 +51,7 @@ impl Default for IssuerSettings {
             jwks_max_age: Duration::from_secs(300),
             default_audience: "http://localhost:8000/mcp".into(),
             opaque_resources: Vec::new(),
+            dpop_nonce: false,
         }
     }
 }

@@ -63,6 +63,10 @@ fn metadata(sign_in: &SignIn, issuer: &Issuer) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": crate::proofs::PROOF_ALGORITHMS
+            .iter()
+            .map(|alg| format!("{alg:?}"))
+            .collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,

@@ -55,6 +55,11 @@ pub(super) async fn introspect(
                         if !record.scopes.is_empty() {
                             answer["scope"] = record.scopes.join(" ").into();
                         }
+                        // RFC 9449 §6.2: a bound token says so, and to which key.
+                        if let Some(jkt) = &record.dpop_jkt {
+                            answer["token_type"] = "DPoP".into();
+                            answer["cnf"] = json!({ "jkt": jkt });
+                        }
                         match record.audience.as_slice() {
                             [] => {}
                             [one] => answer["aud"] = one.clone().into(),

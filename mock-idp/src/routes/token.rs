@@ -3,6 +3,9 @@
 //! with rotation (§6, OAuth 2.1 §4.3.1). Client authentication by `client_secret_basic`,
 //! `client_secret_post` or, for public clients, `none` (exactly one method, §2.3); RFC 8707
 //! `resource` as `aud`; ID tokens when `openid` was granted; §5.2 errors for everything else.
+//! A request with a DPoP proof (RFC 9449 §5) gets tokens bound to its key: `token_type` `DPoP`,
+//! `cnf.jkt` in the access token and its introspection, and a public client's refresh token
+//! usable only with a proof of that key.
 
 use std::time::Duration;
 
@@ -25,6 +28,7 @@ use crate::error::{OAuthError, OAuthErrorCode};
 use crate::faults::Endpoint;
 use crate::grants::{AccessRecord, CodeRefusal, GrantRefusal, RefreshGrant};
 use crate::issuer::Issuer;
+use crate::proofs::{ProofRefusal, ProofTarget, proof_key};
 use crate::tokens::AccessTokenSpec;
 
 pub(super) async fn token(
@@ -35,11 +39,18 @@ pub(super) async fn token(
 ) -> Response {
     let routes = state.clone();
     serve_endpoint(&routes, tenant, Endpoint::Token, |issuer| async move {
-        match issue(&state, &issuer, &headers, &body).await {
+        let mut response = match issue(&state, &issuer, &headers, &body).await {
             Ok(response) => response,
             Err(Refused::OAuth(refusal)) => refusal.into_response(),
             Err(Refused::Internal(error)) => internal_error(&error),
+        };
+        // RFC 9449 §8: the nonce to use next, on every answer while nonces are required.
+        if issuer.settings.dpop_nonce
+            && let Ok(nonce) = HeaderValue::from_str(&issuer.proofs.nonce(issuer.clock.now()))
+        {
+            response.headers_mut().insert("dpop-nonce", nonce);
         }
+        response
     })
     .await
 }
@@ -85,10 +96,23 @@ async fn issue(
         )
         .into());
     }
+    let target = ProofTarget {
+        htu: &format!("{}/token", issuer.url),
+        now: issuer.clock.now(),
+        nonce_required: issuer.settings.dpop_nonce,
+    };
+    let jkt = proof_key(headers, &target, &issuer.proofs).map_err(|refusal| match refusal {
+        ProofRefusal::Invalid(why) => OAuthError::new(OAuthErrorCode::InvalidDpopProof, why),
+        ProofRefusal::UseNonce => OAuthError::new(
+            OAuthErrorCode::UseDpopNonce,
+            "the DPoP proof must carry the nonce in DPoP-Nonce",
+        ),
+    })?;
+    let jkt = jkt.as_deref();
     match grant {
-        GrantType::ClientCredentials => client_credentials(state, &client, issuer, &form),
-        GrantType::AuthorizationCode => authorization_code(state, &client, issuer, &form),
-        GrantType::RefreshToken => refresh(state, &client, issuer, &form),
+        GrantType::ClientCredentials => client_credentials(state, &client, issuer, &form, jkt),
+        GrantType::AuthorizationCode => authorization_code(state, &client, issuer, &form, jkt),
+        GrantType::RefreshToken => refresh(state, &client, issuer, &form, jkt),
     }
 }
 
@@ -97,6 +121,7 @@ fn client_credentials(
     client: &Client,
     issuer: &Issuer,
     form: &Form,
+    jkt: Option<&str>,
 ) -> Result<Response, Refused> {
     let scopes = granted_scopes(client, &state.sign_in, form.single("scope")?)?;
     let resources = granted_resources(client, &state.sign_in, &form.all("resource"))?;
@@ -113,6 +138,9 @@ fn client_credentials(
     if let Some(audience) = audience(&resources) {
         spec = spec.audience(audience);
     }
+    if let Some(jkt) = jkt {
+        spec = spec.claim("cnf", json!({ "jkt": jkt }));
+    }
     let access_token = if issuer.opaque_for(&resources) {
         crate::grants::random_token()
     } else {
@@ -127,11 +155,19 @@ fn client_credentials(
             scopes.clone(),
             resources,
             (now, now + secs(lifetime)),
-        ),
+        )
+        .bound_to(jkt),
         None,
     );
     tracing::debug!(client_id = %client.client_id, scope = %scopes.join(" "), "access token issued (client_credentials)");
-    Ok(token_response(&access_token, lifetime, &scopes, None, None))
+    Ok(token_response(
+        &access_token,
+        lifetime,
+        &scopes,
+        jkt.is_some(),
+        None,
+        None,
+    ))
 }
 
 fn authorization_code(
@@ -139,6 +175,7 @@ fn authorization_code(
     client: &Client,
     issuer: &Issuer,
     form: &Form,
+    jkt: Option<&str>,
 ) -> Result<Response, Refused> {
     let invalid_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
     let code = form
@@ -190,6 +227,7 @@ fn authorization_code(
             nonce: grant.nonce,
             auth_time: grant.auth_time,
             family,
+            dpop_jkt: jkt.map(str::to_owned),
         },
     )
 }
@@ -199,6 +237,7 @@ fn refresh(
     client: &Client,
     issuer: &Issuer,
     form: &Form,
+    jkt: Option<&str>,
 ) -> Result<Response, Refused> {
     let invalid_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
     let token = form
@@ -207,16 +246,33 @@ fn refresh(
     let now = issuer.clock.now();
     let grant = issuer
         .grants
-        .use_refresh(token, now)
+        .use_refresh(token, now, |grant| {
+            if grant.client_id != client.client_id {
+                return Err(invalid_grant(
+                    "the refresh token was issued to another client",
+                ));
+            }
+            // RFC 9449 §5: a public client's bound refresh token needs a proof of its key.
+            match (&grant.dpop_jkt, jkt) {
+                (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
+                (Some(_), Some(_)) => Err(invalid_grant(
+                    "the refresh token is bound to another DPoP key",
+                )),
+                (Some(_), None) => Err(invalid_grant(
+                    "the refresh token is bound to a DPoP key: send a proof of it",
+                )),
+                (None, _) => Ok(()),
+            }
+        })
         .map_err(|refusal| match refusal {
-            GrantRefusal::Unknown => invalid_grant("the refresh token is invalid or expired"),
-            GrantRefusal::Reused => {
+            CodeRefusal::Binding(error) => error,
+            CodeRefusal::Grant(GrantRefusal::Unknown) => {
+                invalid_grant("the refresh token is invalid or expired")
+            }
+            CodeRefusal::Grant(GrantRefusal::Reused) => {
                 invalid_grant("the refresh token was used before; its whole family is revoked")
             }
         })?;
-    if grant.client_id != client.client_id {
-        return Err(invalid_grant("the refresh token was issued to another client").into());
-    }
     // §6: a narrower scope (and, RFC 8707 §2.2, narrower resources) may be asked for, never more.
     let scopes = match form.single("scope")? {
         None => grant.scopes.clone(),
@@ -265,6 +321,7 @@ fn refresh(
             nonce: None,
             auth_time: grant.auth_time,
             family: grant.family,
+            dpop_jkt: jkt.map(str::to_owned),
         },
     )
 }
@@ -277,6 +334,8 @@ struct UserGrant {
     nonce: Option<String>,
     auth_time: i64,
     family: u64,
+    /// The key of the request's DPoP proof: its tokens are bound to it.
+    dpop_jkt: Option<String>,
 }
 
 /// An access token for the user, a rotated refresh token when the client may refresh, and an ID
@@ -300,6 +359,9 @@ fn user_tokens(
     for (name, value) in user.map(|u| &u.claims).into_iter().flatten() {
         spec = spec.claim(name, value.clone());
     }
+    if let Some(jkt) = &grant.dpop_jkt {
+        spec = spec.claim("cnf", json!({ "jkt": jkt }));
+    }
     let access_token = if issuer.opaque_for(&grant.resources) {
         crate::grants::random_token()
     } else {
@@ -313,7 +375,8 @@ fn user_tokens(
             grant.scopes.clone(),
             grant.resources.clone(),
             (now, now + secs(lifetime)),
-        ),
+        )
+        .bound_to(grant.dpop_jkt.as_deref()),
         Some(grant.family),
     );
     let refresh_token = client.allows(GrantType::RefreshToken).then(|| {
@@ -326,6 +389,8 @@ fn user_tokens(
                 auth_time: grant.auth_time,
                 expires_at: now + REFRESH_LIFETIME_SECS,
                 family: grant.family,
+                // §5: a confidential client's refresh token is bound to its authentication.
+                dpop_jkt: grant.dpop_jkt.clone().filter(|_| client.is_public()),
             },
             now,
         )
@@ -353,6 +418,7 @@ fn user_tokens(
         &access_token,
         lifetime,
         &grant.scopes,
+        grant.dpop_jkt.is_some(),
         refresh_token.as_deref(),
         id_token.as_deref(),
     ))
@@ -372,12 +438,13 @@ fn token_response(
     access_token: &str,
     lifetime: Duration,
     scopes: &[String],
+    dpop_bound: bool,
     refresh_token: Option<&str>,
     id_token: Option<&str>,
 ) -> Response {
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if dpop_bound { "DPoP" } else { "Bearer" },
         "expires_in": lifetime.as_secs(),
     });
     if !scopes.is_empty() {
