@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use conformance::examples::{RunningExample, ServingExample};
 use conformance::{TestEnv, challenge_params, eventually, fixture_supply, jsonrpc_body};
+use mcp_oauth_server::settings::{DpopMode, Transport};
 use mock_idp::{AccessTokenSpec, Endpoint, Fault, IssuerSettings, MockIdp};
 use serde_json::{Value, json};
 
@@ -74,6 +75,74 @@ async fn the_machine_client_example_renews_its_token_before_it_expires() {
         last_issue >= first_expiry,
         "the session outlives its first token: {calls:?}"
     );
+}
+
+/// D14-D18 and RFC 9449 §5 end to end with the example a user copies: with `--dpop` the machine
+/// client binds its token to a key it makes (the mock IdP checks the token request's proof and
+/// says `token_type: DPoP`) and proves that key on every request of its session. The server
+/// requires DPoP, so a bearer token could not have passed. `--print-curl` prints one call that
+/// works as printed against a stateless server.
+#[tokio::test]
+async fn the_machine_client_example_binds_its_token_with_dpop() {
+    for stateless in [false, true] {
+        let env = TestEnv::setup()
+            .confidential_client("agent", "agent-secret")
+            .configure(move |settings| {
+                settings.dpop.mode = DpopMode::Required;
+                if stateless {
+                    settings.transport = Transport::Stateless;
+                }
+            })
+            .start()
+            .await;
+        let base = [
+            "--server-url",
+            env.endpoint.as_str(),
+            "--client-id",
+            "agent",
+            "--dpop",
+        ];
+        let secret = [("MCP_CLIENT_SECRET", "agent-secret")];
+        let extra: &[&str] = if stateless {
+            &["--print-curl"]
+        } else {
+            &["--calls", "2"]
+        };
+        let args = [&base[..], extra].concat();
+        let (lines, status) = RunningExample::start("machine_client", &args, &secret)
+            .finish(DEADLINE)
+            .await;
+        assert!(
+            status.success(),
+            "stateless {stateless}: {status}: {lines:?}"
+        );
+        let outputs = match stateless {
+            false => lines,
+            true => {
+                let curl = lines.last().expect("a curl line").clone();
+                assert!(
+                    curl.contains("'authorization: DPoP ") && curl.contains("'dpop: "),
+                    "{curl}"
+                );
+                let output = tokio::process::Command::new("bash")
+                    .arg("-c")
+                    .arg(&curl)
+                    .kill_on_drop(true)
+                    .output()
+                    .await
+                    .unwrap();
+                let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+                let answer: Value =
+                    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+                vec![answer["result"]["structuredContent"].to_string()]
+            }
+        };
+        assert!(!outputs.is_empty());
+        for line in outputs {
+            let me: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(me["client_id"], "agent", "stateless {stateless}: {me}");
+        }
+    }
 }
 
 /// Wrong credentials: the example stops with the provider's refusal and a non-zero status.
