@@ -414,3 +414,19 @@ fn with_nonces_on_a_proof_needs_a_recent_nonce_of_ours() {
         assert_eq!(with_nonce(what, nonce), Err(ProofError::UseNonce), "{what}");
     }
 }
+
+/// The replay cache is bounded: a flood of distinct proofs never holds more than its capacity
+/// (each entry a 32-byte hash of the `jti`, however long the `jti` was).
+#[test]
+fn the_replay_cache_holds_at_most_its_capacity() {
+    let cache = ReplayCache::new(Duration::from_secs(300), 1_000);
+    for n in 0..20_000 {
+        assert!(cache.first_use(&format!("{n:0>200}")), "each jti is new");
+    }
+    cache.seen.run_pending_tasks();
+    assert!(
+        cache.seen.entry_count() <= 1_000,
+        "{} entries",
+        cache.seen.entry_count()
+    );
+}
