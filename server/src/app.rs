@@ -631,12 +631,15 @@ impl Server {
                 HeaderName::from_static("last-event-id"),
                 HeaderName::from_static("mcp-method"),
                 HeaderName::from_static("mcp-name"),
+                // RFC 9449: a browser client sends its proof, and reads the nonce to use next.
+                HeaderName::from_static("dpop"),
             ])
             .expose_headers([
                 header::WWW_AUTHENTICATE,
                 header::RETRY_AFTER,
                 SESSION_HEADER.clone(),
                 HeaderName::from_static("mcp-protocol-version"),
+                HeaderName::from_static("dpop-nonce"),
             ])
             .max_age(Duration::from_secs(600))
     }

@@ -12,8 +12,9 @@ use mock_idp::AccessTokenSpec;
 use serde_json::{Value, json};
 
 /// The headers a client acts on; everything else (date, request id, vary) is left out.
-const HEADERS: [&str; 13] = [
+const HEADERS: [&str; 14] = [
     "content-type",
+    "dpop-nonce",
     "www-authenticate",
     "cache-control",
     "location",
@@ -56,6 +57,8 @@ async fn view(env: &TestEnv, response: reqwest::Response) -> Value {
                     let value = v.to_str().unwrap_or("<binary>");
                     Value::String(if *name == "mcp-session-id" {
                         "[session id]".to_owned()
+                    } else if *name == "dpop-nonce" {
+                        "[nonce]".to_owned()
                     } else {
                         normalise(env, value)
                     })
@@ -106,6 +109,80 @@ async fn rfc6750_bad_token() {
     insta::assert_json_snapshot!("rfc6750_expired_token", view(&env, response).await);
     let response = env.post(Some("x.y.z"), None, &initialize_request()).await;
     insta::assert_json_snapshot!("rfc6750_malformed_token", view(&env, response).await);
+}
+
+/// D14, D18, D19, B15 (RFC 9449 §7.1, §9): the DPoP refusals a client acts on. A proof's fault
+/// is told in the `DPoP` challenge (`invalid_dpop_proof`), a key that is not the token's in it
+/// as `invalid_token`; with nonces on, `use_dpop_nonce` and a `DPoP-Nonce`; with DPoP required,
+/// the 401 without credentials offers the `DPoP` scheme alone.
+#[tokio::test]
+async fn rfc9449_challenges() {
+    use mcp_oauth_server::settings::{DpopMode, NonceSecret};
+    use mock_idp::{Algorithm, dpop};
+
+    let proof_key = conformance::fixture_key("p256-1");
+    let proof =
+        |env: &TestEnv, key: &mock_idp::KeyPair, token: &str, jti: &str, nonce: Option<&str>| {
+            use mcp_oauth_server::Clock as _;
+            let mut claims = dpop::claims("POST", &env.endpoint, token, jti, env.clock.now());
+            if let Some(nonce) = nonce {
+                claims["nonce"] = json!(nonce);
+            }
+            dpop::sign(key, Algorithm::ES256, &dpop::header(key), &claims).unwrap()
+        };
+    let bound_spec = || {
+        AccessTokenSpec::user("alice")
+            .scope(["mcp:tools"])
+            .claim("cnf", json!({"jkt": proof_key.kid()}))
+    };
+    async fn send(env: &TestEnv, token: &str, proof: Option<String>) -> reqwest::Response {
+        let authorization = format!("DPoP {token}");
+        let mut headers = vec![("authorization", authorization.as_str())];
+        headers.extend(proof.as_deref().map(|p| ("dpop", p)));
+        env.post_with(None, None, &headers, &initialize_request())
+            .await
+    }
+
+    let env = env().await;
+    let token = env.mint(bound_spec()).await;
+    let stale = proof(&env, &proof_key, &token, "w1", None);
+    let first = send(&env, &token, Some(stale.clone())).await;
+    assert_eq!(first.status(), 200);
+    let replayed = send(&env, &token, Some(stale)).await;
+    insta::assert_json_snapshot!("rfc9449_invalid_dpop_proof", view(&env, replayed).await);
+    let other_key = conformance::fixture_key("p256-2");
+    let mismatch = send(
+        &env,
+        &token,
+        Some(proof(&env, &other_key, &token, "w2", None)),
+    )
+    .await;
+    insta::assert_json_snapshot!("rfc9449_key_mismatch", view(&env, mismatch).await);
+
+    let with_nonces = TestEnv::setup()
+        .required_scopes(&["mcp:tools"])
+        .configure(|s| s.dpop.nonce = Some(NonceSecret::from_bytes(vec![3; 32]).unwrap()))
+        .start()
+        .await;
+    let token = with_nonces.mint(bound_spec()).await;
+    let no_nonce = send(
+        &with_nonces,
+        &token,
+        Some(proof(&with_nonces, &proof_key, &token, "w3", None)),
+    )
+    .await;
+    insta::assert_json_snapshot!("rfc9449_use_dpop_nonce", view(&with_nonces, no_nonce).await);
+
+    let required = TestEnv::setup()
+        .required_scopes(&["mcp:tools"])
+        .configure(|s| s.dpop.mode = DpopMode::Required)
+        .start()
+        .await;
+    let anonymous = required.post(None, None, &initialize_request()).await;
+    insta::assert_json_snapshot!(
+        "rfc9449_required_no_token",
+        view(&required, anonymous).await
+    );
 }
 
 /// B13: the 400 for a malformed request (two credentials).
