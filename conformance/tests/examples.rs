@@ -166,14 +166,31 @@ async fn the_machine_client_example_reports_refused_credentials() {
 /// itself, prints the authorization URL and waits on its loopback redirect URI. A person opens
 /// the URL (here: plain HTTP doing what the browser does) and picks bob on the login page; the
 /// IdP redirects to the client, which exchanges the code and calls get_me as bob.
+///
+/// With `--dpop` (D14-D18, RFC 9449 §5) against a server that requires DPoP, the same sign-in
+/// ends with get_me answered: the code exchange bound the token to the client's key, and each
+/// MCP request proved it.
 #[tokio::test]
 async fn the_user_client_example_signs_a_user_in_through_the_login_page() {
-    let env = TestEnv::start().await;
-    let mut example = RunningExample::start(
-        "user_client",
-        &["--server-url", &env.endpoint, "--timeout", "60"],
-        &[],
-    );
+    for dpop in [false, true] {
+        let env = TestEnv::setup()
+            .configure(move |settings| {
+                if dpop {
+                    settings.dpop.mode = DpopMode::Required;
+                }
+            })
+            .start()
+            .await;
+        sign_in_with_the_user_client(&env, dpop).await;
+    }
+}
+
+async fn sign_in_with_the_user_client(env: &TestEnv, dpop: bool) {
+    let mut args = vec!["--server-url", env.endpoint.as_str(), "--timeout", "60"];
+    if dpop {
+        args.push("--dpop");
+    }
+    let mut example = RunningExample::start("user_client", &args, &[]);
     let url = loop {
         let line = example.next_line(DEADLINE).await.expect("a URL to open");
         if line.starts_with("http") {

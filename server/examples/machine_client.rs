@@ -13,33 +13,34 @@
 //! grant and the scopes the server requires.
 //!
 //! With `--dpop` the token is bound to a key this process makes (RFC 9449): the token request and
-//! every MCP request carry a proof signed by it ([`ProofKey`]), so a token that leaks is useless
-//! without the key. `--print-curl` prints one ready `curl` call of `get_me` with such a token and
-//! proof (for a `--stateless` server; the proof is good once, for five minutes) instead of calling.
+//! every MCP request carry a proof signed by it (`shared/dpop.rs`), so a token that leaks is
+//! useless without the key. `--print-curl` prints one ready `curl` call of `get_me` with such a
+//! token and proof (for a `--stateless` server; the proof is good once, for five minutes).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use oauth2::TokenResponse as _;
 use rmcp::ServiceExt as _;
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::auth::{AuthError, AuthorizationManager, ClientCredentialsConfig};
+use rmcp::transport::auth::{
+    AuthError, AuthorizationManager, ClientCredentialsConfig, default_oauth_http_client,
+};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
     StreamableHttpPostResponse, StreamableHttpResponseLimits,
 };
 use tokio::sync::Mutex;
+
+#[path = "shared/dpop.rs"]
+mod dpop;
+use dpop::{DpopHttp, DpopOAuthHttpClient, ProofKey};
 
 /// Calls `get_me` with a client-credentials token, renewing the token before it expires.
 #[derive(Parser)]
@@ -102,26 +103,38 @@ async fn main() -> anyhow::Result<()> {
         scopes: args.scopes,
         resource: Some(args.resource.unwrap_or_else(|| args.server_url.clone())),
     };
-    let dpop = if args.dpop {
-        Some(ProofKey::generate().context("making a DPoP key")?)
+    let key = if args.dpop {
+        Some(Arc::new(ProofKey::generate().context("making a DPoP key")?))
     } else {
         None
     };
-    let tokens = TokenManager::discover(&args.server_url, credentials, dpop)
-        .await
-        .context("discovering the authorization server")?;
+    let tokens = Arc::new(
+        TokenManager::discover(&args.server_url, credentials, key.clone())
+            .await
+            .context("discovering the authorization server")?,
+    );
     if args.print_curl {
         println!("{}", tokens.curl_call(&args.server_url).await?);
         return Ok(());
     }
-    let transport = StreamableHttpClientTransport::with_client(
-        RenewingClient {
-            http: reqwest::Client::new(),
-            tokens: Arc::new(tokens),
-        },
-        StreamableHttpClientTransportConfig::with_uri(args.server_url),
-    );
-    let client = ().serve(transport).await.context("connecting")?;
+    let config = StreamableHttpClientTransportConfig::with_uri(args.server_url);
+    let http = reqwest::Client::new();
+    let client = match key {
+        None => {
+            let client = RenewingClient { http, tokens };
+            ().serve(StreamableHttpClientTransport::with_client(client, config))
+                .await
+        }
+        Some(key) => {
+            let client = RenewingClient {
+                http: DpopHttp { http, key },
+                tokens,
+            };
+            ().serve(StreamableHttpClientTransport::with_client(client, config))
+                .await
+        }
+    }
+    .context("connecting")?;
     for call in 1..=args.calls {
         if call > 1 {
             tokio::time::sleep(interval).await;
@@ -144,10 +157,8 @@ async fn main() -> anyhow::Result<()> {
 struct TokenManager {
     manager: AuthorizationManager,
     credentials: ClientCredentialsConfig,
-    /// The token endpoint, for DPoP token requests (rmcp's grant cannot carry a proof).
-    token_endpoint: String,
     /// With DPoP, the key tokens are bound to.
-    dpop: Option<ProofKey>,
+    dpop: Option<Arc<ProofKey>>,
     /// The token in use and when to stop using it; the lock also makes concurrent requests
     /// share one renewal.
     current: Mutex<Option<(String, Instant)>>,
@@ -159,136 +170,27 @@ impl TokenManager {
     async fn discover(
         server_url: &str,
         credentials: ClientCredentialsConfig,
-        dpop: Option<ProofKey>,
+        dpop: Option<Arc<ProofKey>>,
     ) -> Result<Self, AuthError> {
-        let mut manager = AuthorizationManager::new(server_url).await?;
+        let mut manager = match &dpop {
+            None => AuthorizationManager::new(server_url).await?,
+            Some(key) => {
+                let client =
+                    DpopOAuthHttpClient::new(default_oauth_http_client()?, Arc::clone(key));
+                AuthorizationManager::new_with_oauth_http_client(server_url, Arc::new(client))
+                    .await?
+            }
+        };
         let resolution = manager.resolve_metadata().await?;
-        let token_endpoint = resolution.metadata.token_endpoint.clone();
         manager.set_metadata(resolution.metadata);
         manager.validate_client_credentials_metadata(&credentials)?;
         manager.configure_client_credentials(&credentials)?;
         Ok(Self {
             manager,
             credentials,
-            token_endpoint,
             dpop,
             current: Mutex::new(None),
         })
-    }
-
-    /// A new token and its lifetime, by rmcp's grant or, with DPoP, by a token request with a
-    /// proof (retried once with the authorization server's nonce if it asks for one, §8).
-    async fn new_token(&self) -> Result<(String, Option<Duration>), AuthError> {
-        let Some(key) = &self.dpop else {
-            let response = self
-                .manager
-                .exchange_client_credentials(&self.credentials)
-                .await?;
-            return Ok((
-                response.access_token().secret().clone(),
-                response.expires_in(),
-            ));
-        };
-        let ClientCredentialsConfig::ClientSecret {
-            client_id,
-            client_secret,
-            scopes,
-            resource,
-        } = &self.credentials
-        else {
-            return Err(AuthError::TokenExchangeFailed(
-                "DPoP here needs a client secret".into(),
-            ));
-        };
-        let failed = |e: &dyn std::fmt::Display| AuthError::TokenExchangeFailed(e.to_string());
-        let mut form = vec![("grant_type", "client_credentials".to_owned())];
-        if !scopes.is_empty() {
-            form.push(("scope", scopes.join(" ")));
-        }
-        if let Some(resource) = resource {
-            form.push(("resource", resource.clone()));
-        }
-        let mut nonce = None;
-        for _ in 0..2 {
-            let proof = key
-                .proof("POST", &self.token_endpoint, None, nonce.as_deref())
-                .map_err(|e| failed(&e))?;
-            let response = reqwest::Client::new()
-                .post(&self.token_endpoint)
-                .basic_auth(client_id, Some(client_secret))
-                .header("dpop", proof)
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| failed(&e))?;
-            let asked_nonce = response
-                .headers()
-                .get("dpop-nonce")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body: serde_json::Value = response.json().await.map_err(|e| failed(&e))?;
-            if body["error"] == "use_dpop_nonce" && nonce.is_none() && asked_nonce.is_some() {
-                nonce = asked_nonce;
-                continue;
-            }
-            let token = body["access_token"].as_str();
-            if body["token_type"].as_str().map(str::to_ascii_lowercase) != Some("dpop".into())
-                || token.is_none()
-            {
-                return Err(AuthError::TokenExchangeFailed(format!(
-                    "no DPoP-bound token: {}",
-                    body["error_description"]
-                        .as_str()
-                        .unwrap_or("the provider ignored the proof")
-                )));
-            }
-            let lifetime = body["expires_in"].as_u64().map(Duration::from_secs);
-            return Ok((token.unwrap_or_default().to_owned(), lifetime));
-        }
-        Err(AuthError::TokenExchangeFailed(
-            "the provider asked for a nonce twice".into(),
-        ))
-    }
-
-    /// The headers that authorize a `method` request to `url` with `token`: `Authorization:
-    /// Bearer`, or with DPoP `Authorization: DPoP` and a fresh proof.
-    fn authorization(
-        &self,
-        method: &str,
-        url: &str,
-        token: &str,
-    ) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> {
-        let Some(key) = &self.dpop else {
-            return Ok(vec![(
-                http::header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {token}"))?,
-            )]);
-        };
-        Ok(vec![
-            (
-                http::header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("DPoP {token}"))?,
-            ),
-            (
-                HeaderName::from_static("dpop"),
-                HeaderValue::from_str(&key.proof(method, url, Some(token), None)?)?,
-            ),
-        ])
-    }
-
-    /// A ready `curl` call of `get_me` at `server_url` (one stateless request).
-    async fn curl_call(&self, server_url: &str) -> anyhow::Result<String> {
-        let token = self.access_token().await?;
-        let mut call = format!("curl -s {server_url}");
-        for (name, value) in self.authorization("POST", server_url, &token)? {
-            call.push_str(&format!(" -H '{name}: {}'", value.to_str()?));
-        }
-        call.push_str(concat!(
-            " -H 'MCP-Protocol-Version: 2025-06-18' -H 'Content-Type: application/json'",
-            " -H 'Accept: application/json, text/event-stream'",
-            r#" -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{}}}'"#
-        ));
-        Ok(call)
     }
 
     /// The token to send now.
@@ -299,15 +201,34 @@ impl TokenManager {
         {
             return Ok(token.clone());
         }
-        let (token, lifetime) = self.new_token().await?;
+        let response = match self
+            .manager
+            .exchange_client_credentials(&self.credentials)
+            .await
+        {
+            // The authorization server may have asked for a DPoP nonce (RFC 9449 §8): the proof
+            // of the second request carries it.
+            Err(_) if self.dpop.is_some() => {
+                self.manager
+                    .exchange_client_credentials(&self.credentials)
+                    .await?
+            }
+            response => response?,
+        };
+        // RFC 9449 §5: a provider that ignored the proof sent a bearer token.
+        if self.dpop.is_some() && !response.token_type().as_ref().eq_ignore_ascii_case("dpop") {
+            return Err(AuthError::TokenExchangeFailed(
+                "the provider did not bind the token to the DPoP key".into(),
+            ));
+        }
+        let token = response.access_token().secret().clone();
         // Without `expires_in` the token is kept until the server refuses it.
-        let lifetime = lifetime.unwrap_or(Duration::MAX);
+        let lifetime = response.expires_in().unwrap_or(Duration::MAX);
         let renew_at = Instant::now()
             .checked_add(lifetime.saturating_sub(Self::renew_margin(lifetime)))
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
         tracing::info!(
             expires_in_secs = lifetime.as_secs(),
-            dpop = self.dpop.is_some(),
             "obtained a client-credentials token"
         );
         *current = Some((token.clone(), renew_at));
@@ -320,56 +241,62 @@ impl TokenManager {
         Duration::from_secs(60).min(lifetime / 2)
     }
 
+    /// A ready `curl` call of `get_me` at `server_url` (one stateless request).
+    async fn curl_call(&self, server_url: &str) -> anyhow::Result<String> {
+        let token = self.access_token().await?;
+        let authorization = match &self.dpop {
+            Some(key) => key
+                .authorization("POST", server_url, &token)?
+                .iter()
+                .map(|(name, value)| Ok(format!(" -H '{name}: {}'", value.to_str()?)))
+                .collect::<anyhow::Result<String>>()?,
+            None => format!(" -H 'authorization: Bearer {token}'"),
+        };
+        Ok(format!(
+            "curl -s {server_url}{authorization}{}",
+            concat!(
+                " -H 'MCP-Protocol-Version: 2025-06-18' -H 'Content-Type: application/json'",
+                " -H 'Accept: application/json, text/event-stream'",
+                r#" -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{}}}'"#
+            )
+        ))
+    }
+
     /// Forgets the token (the server refused it: revoked, or the keys changed).
     async fn forget(&self) {
         *self.current.lock().await = None;
     }
 }
 
-/// rmcp's reqwest client, with the token from a [`TokenManager`] on every request, and one new
-/// token and one retry when the server answers 401.
+/// rmcp's reqwest client (or, with DPoP, [`DpopHttp`]), with the token from a [`TokenManager`]
+/// on every request, and one new token and one retry when the server answers 401.
 #[derive(Clone)]
-struct RenewingClient {
-    http: reqwest::Client,
+struct RenewingClient<C> {
+    http: C,
     tokens: Arc<TokenManager>,
 }
 
-impl RenewingClient {
-    /// Runs `call` with `custom_headers` plus the headers that authorize a `method` request to
-    /// `uri` (rmcp's own `Bearer` header is not used: a DPoP request needs two headers); after a
-    /// 401, once more with a new token.
-    async fn with_token<T, F, Fut>(
-        &self,
-        method: &str,
-        uri: &str,
-        custom_headers: &HashMap<HeaderName, HeaderValue>,
-        call: F,
-    ) -> Result<T, StreamableHttpError<reqwest::Error>>
+impl<C: StreamableHttpClient<Error = reqwest::Error>> RenewingClient<C> {
+    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, StreamableHttpError<reqwest::Error>>
     where
-        F: Fn(HashMap<HeaderName, HeaderValue>) -> Fut,
+        F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
     {
-        let headers = |token: String| {
-            let mut headers = custom_headers.clone();
-            let authorization = self
-                .tokens
-                .authorization(method, uri, &token)
-                .map_err(|e| AuthError::InternalError(e.to_string()))?;
-            headers.extend(authorization);
-            Ok::<_, StreamableHttpError<reqwest::Error>>(headers)
-        };
         let token = self.tokens.access_token().await?;
-        match call(headers(token)?).await {
+        match call(token).await {
             Err(StreamableHttpError::AuthRequired(_)) => {
                 self.tokens.forget().await;
-                call(headers(self.tokens.access_token().await?)?).await
+                call(self.tokens.access_token().await?).await
             }
             result => result,
         }
     }
 }
 
-impl StreamableHttpClient for RenewingClient {
+impl<C> StreamableHttpClient for RenewingClient<C>
+where
+    C: StreamableHttpClient<Error = reqwest::Error> + Clone + Send + Sync + 'static,
+{
     type Error = reqwest::Error;
 
     async fn post_message(
@@ -380,13 +307,13 @@ impl StreamableHttpClient for RenewingClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.with_token("POST", &uri, &custom_headers, |headers| {
+        self.with_token(|token| {
             self.http.post_message(
                 uri.clone(),
                 message.clone(),
                 session_id.clone(),
-                None,
-                headers,
+                Some(token),
+                custom_headers.clone(),
             )
         })
         .await
@@ -401,13 +328,13 @@ impl StreamableHttpClient for RenewingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.with_token("POST", &uri, &custom_headers, |headers| {
+        self.with_token(|token| {
             self.http.post_message_with_response_limits(
                 uri.clone(),
                 message.clone(),
                 session_id.clone(),
-                None,
-                headers,
+                Some(token),
+                custom_headers.clone(),
                 limits,
             )
         })
@@ -421,9 +348,13 @@ impl StreamableHttpClient for RenewingClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.with_token("DELETE", &uri, &custom_headers, |headers| {
-            self.http
-                .delete_session(uri.clone(), session_id.clone(), None, headers)
+        self.with_token(|token| {
+            self.http.delete_session(
+                uri.clone(),
+                session_id.clone(),
+                Some(token),
+                custom_headers.clone(),
+            )
         })
         .await
     }
@@ -439,13 +370,13 @@ impl StreamableHttpClient for RenewingClient {
         BoxStream<'static, Result<sse_stream::Sse, SseError>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_token("GET", &uri, &custom_headers, |headers| {
+        self.with_token(|token| {
             self.http.get_stream(
                 uri.clone(),
                 session_id.clone(),
                 last_event_id.clone(),
-                None,
-                headers,
+                Some(token),
+                custom_headers.clone(),
             )
         })
         .await
@@ -463,71 +394,16 @@ impl StreamableHttpClient for RenewingClient {
         BoxStream<'static, Result<sse_stream::Sse, SseError>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_token("GET", &uri, &custom_headers, |headers| {
+        self.with_token(|token| {
             self.http.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),
                 last_event_id.clone(),
-                None,
-                headers,
+                Some(token),
+                custom_headers.clone(),
                 max_sse_event_size,
             )
         })
         .await
-    }
-}
-
-/// A DPoP key (RFC 9449): a P-256 key made at start and never written anywhere. Tokens are bound
-/// to its RFC 7638 thumbprint, and each request carries a fresh proof it signs (§4.2): for this
-/// method and URL, now, once, and with the token's hash.
-struct ProofKey {
-    key: EncodingKey,
-    jwk: Jwk,
-}
-
-impl ProofKey {
-    fn generate() -> anyhow::Result<Self> {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &aws_lc_rs::rand::SystemRandom::new(),
-        )
-        .map_err(|_| anyhow::anyhow!("the random source failed"))?;
-        let key = EncodingKey::from_ec_der(pkcs8.as_ref());
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256)?;
-        jwk.common = Default::default();
-        Ok(Self { key, jwk })
-    }
-
-    /// A proof for a `method` request to `url`, with `access_token`'s hash when one is sent and
-    /// the server's `nonce` when it asked for one.
-    fn proof(
-        &self,
-        method: &str,
-        url: &str,
-        access_token: Option<&str>,
-        nonce: Option<&str>,
-    ) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("dpop+jwt".into());
-        header.jwk = Some(self.jwk.clone());
-        let mut htu = url::Url::parse(url)?;
-        htu.set_query(None);
-        htu.set_fragment(None);
-        let mut jti = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut jti).map_err(|_| anyhow::anyhow!("the random source failed"))?;
-        let mut claims = serde_json::json!({
-            "jti": URL_SAFE_NO_PAD.encode(jti),
-            "htm": method,
-            "htu": htu.as_str(),
-            "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
-        });
-        if let Some(token) = access_token {
-            let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-            claims["ath"] = URL_SAFE_NO_PAD.encode(hash).into();
-        }
-        if let Some(nonce) = nonce {
-            claims["nonce"] = nonce.into();
-        }
-        Ok(jsonwebtoken::encode(&header, &claims, &self.key)?)
     }
 }

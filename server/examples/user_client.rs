@@ -9,11 +9,15 @@
 //! token for the server's resource (RFC 8707), and calls the tool. rmcp refreshes the token with
 //! its refresh token when it nears expiry.
 //!
+//! With `--dpop` the tokens are bound to a key this process makes (RFC 9449): the code exchange,
+//! every refresh and every MCP request carry a proof signed by it (`shared/dpop.rs`).
+//!
 //! Against the demo (`cargo run --example demo`): run it, open the URL, choose alice or bob.
 //! Against a real provider: a public client whose redirect URI is
 //! `http://127.0.0.1:PORT/callback` (`--client-id`, `--callback-port PORT`).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -27,10 +31,15 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{
     AuthClient, AuthorizationManager, AuthorizationRequest, AuthorizationSession,
+    default_oauth_http_client,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+
+#[path = "shared/dpop.rs"]
+mod dpop;
+use dpop::{DpopHttp, DpopOAuthHttpClient, ProofKey};
 
 /// Signs a user in and calls `get_me` as that user.
 #[derive(Parser)]
@@ -72,6 +81,9 @@ struct Args {
     /// How long to wait for the user to sign in, seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Bind the tokens to a key of this process and prove it on every request (DPoP, RFC 9449).
+    #[arg(long)]
+    dpop: bool,
 }
 
 #[tokio::main]
@@ -90,9 +102,23 @@ async fn main() -> anyhow::Result<()> {
         .context("binding the callback listener")?;
     let redirect_uri = format!("http://{}/callback", listener.local_addr()?);
 
-    let mut manager = AuthorizationManager::new(args.server_url.as_str())
-        .await
-        .context("reading the server URL")?;
+    let key = if args.dpop {
+        Some(Arc::new(ProofKey::generate().context("making a DPoP key")?))
+    } else {
+        None
+    };
+    let mut manager = match &key {
+        None => AuthorizationManager::new(args.server_url.as_str()).await,
+        Some(key) => {
+            let client = DpopOAuthHttpClient::new(default_oauth_http_client()?, Arc::clone(key));
+            AuthorizationManager::new_with_oauth_http_client(
+                args.server_url.as_str(),
+                Arc::new(client),
+            )
+            .await
+        }
+    }
+    .context("reading the server URL")?;
     let resolution = manager
         .resolve_metadata()
         .await
@@ -128,11 +154,21 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("exchanging the code")?;
 
-    let transport = StreamableHttpClientTransport::with_client(
-        AuthClient::new(reqwest::Client::new(), session.auth_manager),
-        StreamableHttpClientTransportConfig::with_uri(args.server_url),
-    );
-    let client = ().serve(transport).await.context("connecting")?;
+    let config = StreamableHttpClientTransportConfig::with_uri(args.server_url);
+    let http = reqwest::Client::new();
+    let client = match key {
+        None => {
+            let client = AuthClient::new(http, session.auth_manager);
+            ().serve(StreamableHttpClientTransport::with_client(client, config))
+                .await
+        }
+        Some(key) => {
+            let client = AuthClient::new(DpopHttp { http, key }, session.auth_manager);
+            ().serve(StreamableHttpClientTransport::with_client(client, config))
+                .await
+        }
+    }
+    .context("connecting")?;
     let result = client
         .call_tool(CallToolRequestParams::new("get_me"))
         .await
