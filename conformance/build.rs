@@ -1,5 +1,6 @@
-//! Decides, when the tests are compiled, whether the real-IdP and browser tests can run here:
-//! without what they need (Node 22 and its packages, a headless Chromium) they are compiled
+//! Decides, when the tests are compiled, whether the real-IdP, browser, Python-upstream and
+//! shared-state tests can run here: without what they need (Node 22 and its packages, a headless
+//! Chromium, the MCP Python SDK, `redis-server`) they are compiled
 //! `#[ignore = "needs …"]`, outside CI only. The rules are `src/real_idp/prerequisites.rs`.
 
 use std::path::{Path, PathBuf};
@@ -46,5 +47,19 @@ fn main() {
     println!("cargo::rerun-if-changed={}", watched.display());
     if prerequisites::ignores(ci.as_deref()) && prerequisites::python_sdk_missing(&python) {
         println!("cargo::rustc-cfg={}", prerequisites::MISSING_PYTHON_SDK);
+    }
+    println!(
+        "cargo::rustc-check-cfg=cfg({})",
+        prerequisites::MISSING_REDIS
+    );
+    println!("cargo::rerun-if-env-changed=REDIS_SERVER");
+    println!("cargo::rerun-if-env-changed=PATH");
+    match prerequisites::redis_server() {
+        Some(found) => println!("cargo::rerun-if-changed={}", found.display()),
+        // Installing it (apt-get install redis-server) changes the directory.
+        None => println!("cargo::rerun-if-changed=/usr/bin"),
+    }
+    if prerequisites::ignores(ci.as_deref()) && prerequisites::redis_server().is_none() {
+        println!("cargo::rustc-cfg={}", prerequisites::MISSING_REDIS);
     }
 }

@@ -15,6 +15,7 @@ pub mod coverage;
 pub mod examples;
 pub mod logs;
 pub mod real_idp;
+pub mod redis;
 pub mod server;
 pub mod upstream;
 

@@ -16,9 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use conformance::examples::server_binary;
+use conformance::redis::RedisServer;
 use conformance::server::RunningServer;
 use conformance::{TestEnv, eventually, fixture_supply, initialize_request, no_redirects};
-use mcp_oauth_server::settings::{Issuer, ResourceUrl, Transport};
+use mcp_oauth_server::settings::{Issuer, ResourceUrl, SharedStateSettings, StateUrl, Transport};
+use mcp_oauth_server::shared_state::Revocation;
 use mcp_oauth_server::{Settings, SystemClock};
 use mock_idp::{AccessTokenSpec, MockIdp};
 use reqwest::StatusCode;
@@ -769,4 +771,344 @@ async fn an_unusable_issuer_is_named_with_the_step_the_url_and_the_setting() {
         .filter(|v| v["level"] == "WARN" && v["target"] == "mcp_oauth_server::auth::keys")
         .count();
     assert_eq!(warnings, 1, "{lines:#?}");
+}
+
+/// Two stateless replicas sharing `redis` behind a round-robin forwarder, `per_minute` requests
+/// each principal.
+async fn shared_replicas(
+    idp: &MockIdp,
+    redis: &RedisServer,
+    per_minute: u32,
+) -> (String, Vec<RunningServer>, Arc<Vec<AtomicUsize>>) {
+    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource =
+        ResourceUrl::parse(&format!("http://{}/mcp", front.local_addr().unwrap())).unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let (listener, port) = RunningServer::bind().await;
+        let mut settings = Settings::new(
+            Issuer::parse(idp.url()).unwrap(),
+            resource.clone(),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        );
+        settings.transport = Transport::Stateless;
+        settings.rate_limit.per_minute = std::num::NonZeroU32::new(per_minute);
+        settings.shared_state = Some(SharedStateSettings {
+            revocation_poll: Duration::from_millis(100),
+            // Generous for a busy machine: a failure here would be the fallback, not the test.
+            timeout: Duration::from_secs(2),
+            ..SharedStateSettings::new(StateUrl::parse(&redis.url()).unwrap())
+        });
+        let server = RunningServer::start(listener, settings, Arc::new(SystemClock)).await;
+        assert!(eventually(Duration::from_secs(10), || async { server.app.is_ready() }).await);
+        replicas.push(server);
+    }
+    let served = round_robin(front, replicas.iter().map(|r| r.settings.listen).collect());
+    (resource.as_str().to_owned(), replicas, served)
+}
+
+/// One stateless `tools/list` at `endpoint` (through the forwarder: a new connection, so the
+/// next replica) with `authorization` and, when given, a DPoP proof.
+async fn list_tools(endpoint: &str, authorization: &str, proof: Option<&str>) -> reqwest::Response {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut request = http
+        .post(endpoint)
+        .header("authorization", authorization)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    request.send().await.unwrap()
+}
+
+/// A DPoP proof by the fixture key `p256-1` for a POST to `endpoint` with `token`.
+fn proof_for(endpoint: &str, token: &str, jti: &str) -> String {
+    let key = conformance::fixture_key("p256-1");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    mock_idp::dpop::proof(
+        &key,
+        "POST",
+        endpoint,
+        token,
+        jti,
+        i64::try_from(now).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Issue 21 with a real `redis-server` and two replicas behind a round-robin forwarder: one
+/// principal's budget is one budget across both (the sixth request of five a minute is a 429,
+/// whichever replica gets it, while another principal is unaffected); a DPoP proof accepted by
+/// one replica is refused as a replay by the other; a revocation pushed once (a token by the
+/// library, a `jti` by `mcp-oauth-server revoke`) is honoured by both within the poll bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_redis,
+    ignore = "needs redis-server: apt-get install redis-server, or set REDIS_SERVER"
+)]
+async fn replicas_share_one_budget_one_replay_cache_and_one_revocation_list() {
+    let redis = RedisServer::start();
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let (endpoint, replicas, served) = shared_replicas(&idp, &redis, 5).await;
+    let mint = |spec: AccessTokenSpec| {
+        let issuer = idp.issuer().clone();
+        let endpoint = endpoint.clone();
+        async move {
+            issuer
+                .mint(&spec.audience(endpoint.as_str()))
+                .await
+                .unwrap()
+        }
+    };
+
+    let alice = format!("Bearer {}", mint(AccessTokenSpec::user("alice")).await);
+    for n in 1..=5 {
+        let status = list_tools(&endpoint, &alice, None).await.status();
+        assert_eq!(status, StatusCode::OK, "request {n} of the budget");
+    }
+    let over = list_tools(&endpoint, &alice, None).await;
+    assert_eq!(
+        over.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "one budget, not two"
+    );
+    assert!(over.headers().contains_key("retry-after"));
+    assert!(
+        served.iter().all(|n| n.load(Ordering::SeqCst) >= 2),
+        "both replicas served"
+    );
+    let bob = format!("Bearer {}", mint(AccessTokenSpec::user("bob")).await);
+    assert_eq!(
+        list_tools(&endpoint, &bob, None).await.status(),
+        StatusCode::OK
+    );
+
+    let key = conformance::fixture_key("p256-1");
+    let bound = mint(AccessTokenSpec::user("carol").claim("cnf", json!({"jkt": key.kid()}))).await;
+    let proof = proof_for(&endpoint, &bound, "shared-1");
+    let dpop = format!("DPoP {bound}");
+    let before: Vec<usize> = served.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+    assert_eq!(
+        list_tools(&endpoint, &dpop, Some(&proof)).await.status(),
+        StatusCode::OK
+    );
+    let replayed = list_tools(&endpoint, &dpop, Some(&proof)).await;
+    let after: Vec<usize> = served.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| a - b == 1),
+        "one request to each replica: {before:?} → {after:?}"
+    );
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<String> = replayed
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        challenges.iter().any(|c| c.contains("already used")),
+        "the other replica saw the proof: {challenges:?}"
+    );
+
+    let dave = mint(AccessTokenSpec::user("dave")).await;
+    let erin = mint(AccessTokenSpec::user("erin").claim("jti", json!("erin-token-1"))).await;
+    for replica in &replicas {
+        for token in [&dave, &erin] {
+            assert_eq!(status_at(replica, token).await, StatusCode::OK);
+        }
+    }
+    let shared = replicas[0].settings.shared_state.clone().unwrap();
+    mcp_oauth_server::shared_state::push_revocation(
+        &shared,
+        &Revocation::token(&dave, now(), Duration::from_secs(3_600)),
+    )
+    .await
+    .unwrap();
+    let revoke = tokio::process::Command::new(server_binary())
+        .args(["revoke", "--jti", "erin-token-1", "--issuer", idp.url()])
+        .env("MCP_STATE_URL", redis.url())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    assert!(String::from_utf8_lossy(&revoke.stdout).contains("revoked the token \"erin-token-1\""));
+    for replica in &replicas {
+        for token in [&dave, &erin] {
+            let refused = eventually(Duration::from_secs(10), || async {
+                status_at(replica, token).await == StatusCode::UNAUTHORIZED
+            })
+            .await;
+            assert!(refused, "a replica still accepts a revoked token");
+        }
+        assert_eq!(
+            status_at(replica, &bob[7..]).await,
+            StatusCode::OK,
+            "others unaffected"
+        );
+    }
+}
+
+/// Issue 21, the store's failure as a decision: with `redis-server` stopped mid-run, bearer
+/// requests are still served (the rate limit falls back to each replica's own budget), a DPoP
+/// request is a 503 with `Retry-After` (the replay check fails closed), a revocation read before
+/// stays in force, `/readyz` says the store is down and nothing answers 500. With the store back
+/// (empty), sharing resumes by itself: a proof replayed at the other replica is refused again,
+/// and a new revocation is honoured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_redis,
+    ignore = "needs redis-server: apt-get install redis-server, or set REDIS_SERVER"
+)]
+async fn with_the_store_down_each_use_does_as_configured_and_sharing_resumes() {
+    let mut redis = RedisServer::start();
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let (endpoint, replicas, _) = shared_replicas(&idp, &redis, 1_000).await;
+    let mint = |spec: AccessTokenSpec| {
+        let issuer = idp.issuer().clone();
+        let endpoint = endpoint.clone();
+        async move {
+            issuer
+                .mint(&spec.audience(endpoint.as_str()))
+                .await
+                .unwrap()
+        }
+    };
+    let alice = mint(AccessTokenSpec::user("alice")).await;
+    let revoked = mint(AccessTokenSpec::user("mallory")).await;
+    let shared = replicas[0].settings.shared_state.clone().unwrap();
+    mcp_oauth_server::shared_state::push_revocation(
+        &shared,
+        &Revocation::token(&revoked, now(), Duration::from_secs(3_600)),
+    )
+    .await
+    .unwrap();
+    for replica in &replicas {
+        let refused = eventually(Duration::from_secs(10), || async {
+            status_at(replica, &revoked).await == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        assert!(refused);
+    }
+
+    redis.stop();
+    let key = conformance::fixture_key("p256-1");
+    let bound = mint(AccessTokenSpec::user("carol").claim("cnf", json!({"jkt": key.kid()}))).await;
+    let dpop = format!("DPoP {bound}");
+    for n in 0..4 {
+        let bearer = list_tools(&endpoint, &format!("Bearer {alice}"), None).await;
+        assert_eq!(
+            bearer.status(),
+            StatusCode::OK,
+            "bearer request {n}: local budget"
+        );
+        let proof = proof_for(&endpoint, &bound, &format!("down-{n}"));
+        let refused = list_tools(&endpoint, &dpop, Some(&proof)).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DPoP fails closed"
+        );
+        assert_eq!(refused.headers()["retry-after"], "1");
+    }
+    for replica in &replicas {
+        assert_eq!(
+            status_at(replica, &revoked).await,
+            StatusCode::UNAUTHORIZED,
+            "still revoked"
+        );
+        let down = eventually(Duration::from_secs(10), || async {
+            let ready: Value = reqwest::get(format!("http://{}/readyz", replica.settings.listen))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            ready["status"] == "ready" && ready["shared_state"] == "down"
+        })
+        .await;
+        assert!(down, "/readyz says the store is down, and stays ready");
+    }
+
+    redis.restart();
+    let resumed = eventually(Duration::from_secs(15), || async {
+        let proof = proof_for(&endpoint, &bound, &format!("back-{}", now_nanos()));
+        list_tools(&endpoint, &dpop, Some(&proof)).await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(resumed, "DPoP is served again once the store is back");
+    // Both replicas back on the store: the same proof is accepted once across the two.
+    let mut statuses = Vec::new();
+    let proof = proof_for(&endpoint, &bound, "after-restart");
+    for _ in 0..2 {
+        statuses.push(list_tools(&endpoint, &dpop, Some(&proof)).await.status());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::UNAUTHORIZED]);
+    let later = mint(AccessTokenSpec::user("trent")).await;
+    mcp_oauth_server::shared_state::push_revocation(
+        &shared,
+        &Revocation::token(&later, now(), Duration::from_secs(3_600)),
+    )
+    .await
+    .unwrap();
+    for replica in &replicas {
+        let refused = eventually(Duration::from_secs(10), || async {
+            status_at(replica, &later).await == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        assert!(refused, "revocations are read again");
+    }
+}
+
+/// The status of one bearer `tools/list` straight at `replica` (by its resource's host name).
+async fn status_at(replica: &RunningServer, token: &str) -> StatusCode {
+    no_redirects()
+        .post(format!("http://{}/mcp", replica.settings.listen))
+        .bearer_auth(token)
+        .header("host", replica.settings.resource.url.as_url().authority())
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }

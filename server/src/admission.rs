@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::auth::{Authenticator, NextDpopNonce, require_bearer, require_scopes};
+use crate::auth::{Authenticator, NextDpopNonce, Principal, require_bearer, require_scopes};
 use crate::guard::{GuardPolicy, check_origin_and_host};
 use crate::rate_limit::{RateLimiter, limit_rate};
 use crate::session::{Sessions, bind_sessions};
@@ -39,7 +39,8 @@ pub(crate) async fn admit(
         Err(refused) => return refused,
     };
     if let Some(limiter) = &admission.rate_limiter
-        && let Some(refused) = limit_rate(limiter, &request)
+        && let Some(refused) =
+            limit_rate(limiter, request.extensions().get::<Principal>().cloned()).await
     {
         return refused;
     }

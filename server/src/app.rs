@@ -39,7 +39,7 @@ use crate::auth::keys::{KeySources, RefreshError};
 use crate::auth::policy::AlgorithmAllowList;
 use crate::auth::scopes::ToolLookup;
 use crate::auth::token_cache::TokenCache;
-use crate::auth::{Authenticator, DpopCheck};
+use crate::auth::{Authenticator, DpopCheck, SharedChecks};
 use crate::clock::Clock;
 use crate::edge::limit_headers;
 use crate::gateway::{CallerIdentity, Forwarder};
@@ -49,6 +49,9 @@ use crate::rate_limit::RateLimiter;
 use crate::resource::metadata_path;
 use crate::session::{EndsSessions, SESSION_HEADER, SessionLimits, Sessions, Transport};
 use crate::settings::Settings;
+use crate::shared_state::SharedStore;
+use crate::shared_state::redis_store::RedisStore;
+use crate::shared_state::revocations::RevocationList;
 use crate::telemetry::{
     ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
     take_client_request_id,
@@ -96,6 +99,9 @@ pub enum StartError {
         "the settings name an upstream (MCP_UPSTREAM_URL) but the server was given its own tools: build it with `gateway()`, or unset the upstream"
     )]
     UpstreamAndTools,
+    /// The shared state store's URL cannot be used.
+    #[error("MCP_STATE_URL: {0}")]
+    SharedState(String),
 }
 
 /// An OAuth-protected MCP server over an rmcp handler: every check in front of the handler's
@@ -132,9 +138,20 @@ pub struct Server {
     guard: Arc<GuardPolicy>,
     metadata: Arc<Metadata>,
     metrics: Arc<Metrics>,
+    /// The store replicas share, and the revocations read from it.
+    shared: Option<SharedState>,
     shutdown: CancellationToken,
     /// Whether the background tasks were started.
     background: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A server's link to the state replicas share.
+#[derive(Clone)]
+struct SharedState {
+    store: Arc<dyn SharedStore>,
+    revocations: Arc<RevocationList>,
+    poll: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Server {
@@ -326,15 +343,41 @@ impl Server {
             dpop.as_ref()
                 .map(|check| (proof_algorithms.names(), check.required())),
         ));
-        let auth = Arc::new(Authenticator::new(
-            verifiers,
-            TokenCache::new(settings.token_cache),
-            Arc::clone(&clock),
-            challenger,
-            settings.scopes.clone(),
-            Arc::clone(&metrics),
-            dpop,
-        ));
+        let shared = match &settings.shared_state {
+            None => None,
+            Some(shared) => {
+                let store = RedisStore::new(shared)
+                    .map_err(|error| StartError::SharedState(error.to_string()))?;
+                metrics.shared_state_expected();
+                Some(SharedState {
+                    store: Arc::new(store),
+                    revocations: Arc::new(RevocationList::default()),
+                    poll: shared.revocation_poll,
+                    clock: Arc::clone(&clock),
+                })
+            }
+        };
+        let auth = Arc::new(
+            Authenticator::new(
+                verifiers,
+                TokenCache::new(settings.token_cache),
+                Arc::clone(&clock),
+                challenger,
+                settings.scopes.clone(),
+                Arc::clone(&metrics),
+                dpop,
+            )
+            .with_shared_state(
+                shared
+                    .as_ref()
+                    .zip(settings.shared_state.as_ref())
+                    .map(|(state, shared)| SharedChecks {
+                        store: Arc::clone(&state.store),
+                        replay_on_failure: shared.dpop_replay_on_failure,
+                        revocations: Arc::clone(&state.revocations),
+                    }),
+            ),
+        );
         let keys = Arc::new(KeySources::new(sources));
         let (serving, sessions) = match (handler, &settings.upstream) {
             (Some(handler), _) => {
@@ -363,10 +406,17 @@ impl Server {
             }
             (None, None) => return Err(StartError::NoUpstream),
         };
-        let rate_limiter = settings
-            .rate_limit
-            .per_minute
-            .map(|per_minute| Arc::new(RateLimiter::new(per_minute, Arc::clone(&metrics))));
+        let rate_limiter = settings.rate_limit.per_minute.map(|per_minute| {
+            let shared_budget = shared
+                .as_ref()
+                .zip(settings.shared_state.as_ref())
+                .map(|(state, shared)| (Arc::clone(&state.store), shared.rate_limit_on_failure));
+            Arc::new(RateLimiter::new(
+                per_minute,
+                Arc::clone(&metrics),
+                shared_budget,
+            ))
+        });
         let guard = Arc::new(settings.guard.clone());
         let admission = Arc::new(Admission {
             guard: Arc::clone(&guard),
@@ -385,6 +435,7 @@ impl Server {
             rate_limiter,
             metadata,
             metrics,
+            shared,
             shutdown: CancellationToken::new(),
             background: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
@@ -583,6 +634,7 @@ impl Server {
                     Serving::Upstream(forwarder) => Some(Arc::clone(forwarder)),
                     Serving::Tools(_) => None,
                 },
+                metrics: Arc::clone(&self.metrics),
             })
     }
 
@@ -718,6 +770,7 @@ impl Server {
         }
         self.spawn_key_loaders();
         self.spawn_rate_limit_pruner();
+        self.spawn_revocation_follower();
     }
 
     /// Ends every MCP session and stops the background tasks: call it when the server serving

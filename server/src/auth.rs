@@ -6,7 +6,6 @@
 pub(crate) mod authorization_server;
 pub(crate) mod challenge;
 pub(crate) mod claims;
-pub(crate) mod digest;
 pub(crate) mod dpop;
 pub(crate) mod fetch;
 pub(crate) mod issuers;
@@ -71,6 +70,19 @@ pub(crate) struct Authenticator {
     metrics: Arc<Metrics>,
     /// DPoP proofs, when DPoP is on.
     dpop: Option<DpopCheck>,
+    /// What is shared with other replicas, when a store is configured.
+    shared: Option<SharedChecks>,
+}
+
+/// The checks that consult state shared by replicas: DPoP proofs seen anywhere, and revocations.
+#[derive(Debug)]
+pub(crate) struct SharedChecks {
+    /// The store.
+    pub(crate) store: Arc<dyn crate::shared_state::SharedStore>,
+    /// What the replay check does when the store fails.
+    pub(crate) replay_on_failure: crate::shared_state::OnFailure,
+    /// The revocations read from the store.
+    pub(crate) revocations: Arc<crate::shared_state::revocations::RevocationList>,
 }
 
 /// What checking DPoP proofs needs, when DPoP is on.
@@ -150,7 +162,14 @@ impl Authenticator {
             scopes,
             metrics,
             dpop,
+            shared: None,
         }
+    }
+
+    /// The same, consulting the state replicas share (when `shared` is given).
+    pub(crate) fn with_shared_state(mut self, shared: Option<SharedChecks>) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The response for an auth failure of a request addressed to `host`.
@@ -171,8 +190,57 @@ impl Authenticator {
     ) -> Result<(Principal, Scheme), AuthError> {
         let (scheme, token) = credentials(headers, self.dpop.as_ref())?;
         let principal = self.judge(&token, client).await?;
-        self.check_binding(scheme, &token, &principal, headers, method)?;
+        if let Some(shared) = &self.shared {
+            let claims = principal.claims();
+            let facts = crate::shared_state::revocations::TokenFacts {
+                issuer: &claims.issuer,
+                subject: &claims.subject,
+                issued_at: claims.issued_at,
+                token_id: claims.token_id.as_deref(),
+            };
+            if shared
+                .revocations
+                .revokes(&token_hash(token.expose()), &facts)
+            {
+                return Err(AuthError::InvalidToken(TokenError::Revoked));
+            }
+        }
+        self.check_binding(scheme, &token, &principal, headers, method)
+            .await?;
         Ok((principal, scheme))
+    }
+
+    /// Records a proof's `jti` where replays are looked for: the shared store when there is one
+    /// (a proof replayed at another replica is caught), else this process's cache.
+    async fn first_use_of_proof(&self, check: &DpopCheck, jti: &str) -> Result<(), AuthError> {
+        let replayed = || AuthError::Dpop(DpopRefusal::Proof(dpop::ProofError::Replayed));
+        let Some(shared) = &self.shared else {
+            return if check.replay.first_use(jti) {
+                Ok(())
+            } else {
+                Err(replayed())
+            };
+        };
+        let key = format!("mcp:dpop:{}", crate::shared_state::hex(&token_hash(jti)));
+        match shared
+            .store
+            .first_use(&key, check.policy.window.saturating_mul(2))
+            .await
+        {
+            Ok(first) => {
+                self.metrics.shared_state("dpop_replay", true);
+                if first { Ok(()) } else { Err(replayed()) }
+            }
+            Err(error) => {
+                self.metrics.shared_state("dpop_replay", false);
+                tracing::warn!(%error, "DPoP replay check: the shared state failed");
+                match shared.replay_on_failure {
+                    crate::shared_state::OnFailure::Local if check.replay.first_use(jti) => Ok(()),
+                    crate::shared_state::OnFailure::Local => Err(replayed()),
+                    crate::shared_state::OnFailure::Refuse => Err(AuthError::StateUnavailable),
+                }
+            }
+        }
     }
 
     /// The nonce to hand out with an answer, when nonces are on.
@@ -182,7 +250,7 @@ impl Authenticator {
 
     /// A token presented as `Bearer` must not be bound to a key (RFC 9449 §7.2, J48); one
     /// presented as `DPoP` must be, to the key of a valid proof for this request (§7.1).
-    fn check_binding(
+    async fn check_binding(
         &self,
         scheme: Scheme,
         token: &BearerToken<'_>,
@@ -212,13 +280,12 @@ impl Authenticator {
                     access_token: token.expose(),
                     now: self.clock.now(),
                 };
-                let thumbprint = dpop::check_proof(proof, &target, &check.policy, &check.replay)
+                let proven = dpop::verify_proof(proof, &target, &check.policy)
                     .map_err(|error| AuthError::Dpop(DpopRefusal::Proof(error)))?;
-                if thumbprint == jkt {
-                    Ok(())
-                } else {
-                    Err(AuthError::Dpop(DpopRefusal::KeyMismatch))
+                if proven.thumbprint != jkt {
+                    return Err(AuthError::Dpop(DpopRefusal::KeyMismatch));
                 }
+                self.first_use_of_proof(check, &proven.jti).await
             }
         }
     }

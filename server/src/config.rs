@@ -20,8 +20,8 @@ use std::time::Duration;
 
 pub(crate) use args::ArgsError;
 pub use args::{
-    Args, AsMetadataArg, ClientAuthArg, DpopArg, IntrospectArg, IntrospectionAudienceArg, OnOff,
-    TokenTypesArg, UpstreamIdentityArg,
+    Args, AsMetadataArg, ClientAuthArg, DpopArg, IntrospectArg, IntrospectionAudienceArg,
+    OnFailureArg, OnOff, TokenTypesArg, UpstreamIdentityArg,
 };
 use std::sync::Arc;
 pub(crate) use variables::unknown_variables;
@@ -43,6 +43,7 @@ use crate::rate_limit::RateLimit;
 use crate::resource::ResourceUrl;
 use crate::session::{SessionLimits, Transport};
 use crate::settings::Settings;
+use crate::shared_state::{OnFailure, SharedStateSettings, StateUrl};
 
 /// Everything wrong with the configuration, each naming its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -304,6 +305,38 @@ impl Args {
             window: Duration::from_secs(self.dpop_window_secs),
             ..DpopSettings::default()
         };
+        let on_failure = |arg: OnFailureArg| match arg {
+            OnFailureArg::Local => OnFailure::Local,
+            OnFailureArg::Refuse => OnFailure::Refuse,
+        };
+        settings.shared_state = self
+            .state_url
+            .as_deref()
+            .and_then(|url| problems.check("MCP_STATE_URL", StateUrl::parse(url)))
+            .and_then(|url| match &self.state_password_file {
+                None => Some(url),
+                Some(path) => problems.check(
+                    "MCP_STATE_PASSWORD_FILE",
+                    read_bounded(path, 4_096)
+                        .and_then(|bytes| {
+                            String::from_utf8(bytes).map_err(|_| "the password is not UTF-8".into())
+                        })
+                        .and_then(|password| url.with_password(password.trim_end())),
+                ),
+            })
+            .map(|url| SharedStateSettings {
+                timeout: Duration::from_millis(self.state_timeout_ms),
+                revocation_poll: Duration::from_millis(self.state_revocation_poll_ms),
+                rate_limit_on_failure: on_failure(self.state_rate_limit_on_failure),
+                dpop_replay_on_failure: on_failure(self.state_dpop_replay_on_failure),
+                ..SharedStateSettings::new(url)
+            });
+        if self.state_url.is_none() && self.state_password_file.is_some() {
+            problems.add(
+                "MCP_STATE_PASSWORD_FILE",
+                "the password is for the shared state store: set MCP_STATE_URL too",
+            );
+        }
         settings.dpop.nonce = match (self.dpop_nonce, &self.dpop_nonce_secret_file) {
             (OnOff::Off, None) => None,
             (OnOff::Off, Some(_)) => {
@@ -443,6 +476,11 @@ impl Args {
             ("MCP_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
             ("MCP_UPSTREAM_TIMEOUT_SECS", self.upstream_timeout_secs),
             ("MCP_DPOP_WINDOW_SECS", self.dpop_window_secs),
+            ("MCP_STATE_TIMEOUT_MS", self.state_timeout_ms),
+            (
+                "MCP_STATE_REVOCATION_POLL_MS",
+                self.state_revocation_poll_ms,
+            ),
         ] {
             if value == 0 {
                 problems.add(name, "must be at least 1");

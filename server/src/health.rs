@@ -1,6 +1,11 @@
 //! Liveness and readiness for orchestrators: `/healthz` answers while the process serves;
 //! `/readyz` only once every trusted authorization server's keys are loaded (and not past their stale
 //! window), so traffic is not routed to an instance that would refuse every token.
+//!
+//! A shared state store that does not answer is reported in the body (`"shared_state": "down"`)
+//! but does not make the instance unready: every use of it has a configured fallback, and taking
+//! every replica out of rotation at once would turn a store outage into a full one. Alert on
+//! `mcp_shared_state_up` instead.
 
 use std::sync::Arc;
 
@@ -12,6 +17,7 @@ use serde_json::json;
 
 use crate::auth::keys::KeySources;
 use crate::gateway::Forwarder;
+use crate::telemetry::Metrics;
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> Response {
@@ -23,6 +29,7 @@ pub(crate) async fn healthz() -> Response {
 pub(crate) struct Readiness {
     pub(crate) keys: Arc<KeySources>,
     pub(crate) upstream: Option<Arc<Forwarder>>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// `GET /readyz`: 200 when keys are loaded (and a gateway's upstream answers), 503 otherwise.
@@ -42,5 +49,11 @@ pub(crate) async fn readyz(State(readiness): State<Readiness>) -> Response {
     {
         return not_ready("the upstream MCP server does not answer");
     }
-    Json(json!({"status": "ready"})).into_response()
+    match readiness.metrics.shared_state_is_up() {
+        None => Json(json!({"status": "ready"})).into_response(),
+        Some(up) => {
+            Json(json!({"status": "ready", "shared_state": if up { "up" } else { "down" }}))
+                .into_response()
+        }
+    }
 }

@@ -4,13 +4,14 @@
 //! budget: 429 with `Retry-After` and a JSON-RPC error. The limiter is governor's GCRA; its state
 //! is a few bytes per principal, keyed by a keyed hash of issuer and subject, and principals idle
 //! for a whole period are dropped, so memory stays bounded by the principals active in one period.
+//! With a shared state store the budget is one for every replica: the same GCRA, run by the store
+//! (keyed by a SHA-256 of issuer and subject); when the store fails, the configured fallback
+//! decides (this replica's own budget, or 503).
 
 use std::hash::BuildHasher as _;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-
-use axum::extract::Request;
 
 use crate::telemetry::Metrics;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::auth::{Principal, no_principal_attached};
 use crate::jsonrpc::{ErrorCode, error_response};
+use crate::shared_state::{OnFailure, SharedStore};
 
 /// How many requests to `/mcp` one principal may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,25 +55,63 @@ pub(crate) struct RateLimiter {
     keys: std::hash::RandomState,
     clock: DefaultClock,
     metrics: Arc<Metrics>,
+    per_minute: NonZeroU32,
+    /// The store every replica spends from, and what to do when it fails.
+    shared: Option<(Arc<dyn SharedStore>, OnFailure)>,
+}
+
+/// The verdict on one request.
+enum Verdict {
+    Admitted,
+    /// Over budget: how long until the next request would be admitted.
+    Over(Duration),
+    /// The shared budget cannot be read, and the limit fails closed.
+    Unavailable,
 }
 
 impl RateLimiter {
-    /// A limiter for `per_minute` requests per principal.
-    pub(crate) fn new(per_minute: NonZeroU32, metrics: Arc<Metrics>) -> Self {
+    /// A limiter for `per_minute` requests per principal, shared through `shared` when given.
+    pub(crate) fn new(
+        per_minute: NonZeroU32,
+        metrics: Arc<Metrics>,
+        shared: Option<(Arc<dyn SharedStore>, OnFailure)>,
+    ) -> Self {
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
             keys: std::hash::RandomState::new(),
             clock: DefaultClock::default(),
             metrics,
+            per_minute,
+            shared,
         }
     }
 
-    /// `Ok` if `principal` may make one more request now, else how long until it may.
-    fn check(&self, principal: &Principal) -> Result<(), Duration> {
+    /// Whether `principal` may make one more request now.
+    async fn check(&self, principal: &Principal) -> Verdict {
+        if let Some((store, on_failure)) = &self.shared {
+            let (issuer, subject) = principal.identity();
+            let identity =
+                crate::digest::sha256(format!("{}\n{issuer}\n{subject}", issuer.len()).as_bytes());
+            let key = format!("mcp:rate:{}", crate::shared_state::hex(&identity));
+            match store.spend(&key, self.per_minute.get()).await {
+                Ok(wait) => {
+                    self.metrics.shared_state("rate_limit", true);
+                    return wait.map_or(Verdict::Admitted, Verdict::Over);
+                }
+                Err(error) => {
+                    self.metrics.shared_state("rate_limit", false);
+                    tracing::warn!(%error, "rate limit: the shared state failed");
+                    if *on_failure == OnFailure::Refuse {
+                        return Verdict::Unavailable;
+                    }
+                }
+            }
+        }
         let key = self.keys.hash_one(principal.identity());
-        self.limiter
-            .check_key(&key)
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        match self.limiter.check_key(&key) {
+            Ok(()) => Verdict::Admitted,
+            Err(not_until) => Verdict::Over(not_until.wait_time_from(self.clock.now())),
+        }
     }
 
     /// Drops the state of principals whose budget is full again (idle for a period): what bounds
@@ -88,12 +128,30 @@ pub(crate) fn retry_after(wait: Duration) -> HeaderValue {
     HeaderValue::from(seconds.max(1))
 }
 
-/// Admission, after authentication: the 429 once the caller's budget is spent.
-pub(crate) fn limit_rate(limiter: &RateLimiter, request: &Request) -> Option<Response> {
-    let Some(principal) = request.extensions().get::<Principal>() else {
+/// Admission, after authentication: the 429 once the caller's budget is spent (503 when a
+/// shared budget that fails closed cannot be read).
+/// `principal` is the request's (an `Arc` clone: the request is not held across the store's
+/// answer).
+pub(crate) async fn limit_rate(
+    limiter: &RateLimiter,
+    principal: Option<Principal>,
+) -> Option<Response> {
+    let Some(principal) = principal else {
         return Some(no_principal_attached());
     };
-    if let Err(wait) = limiter.check(principal) {
+    let verdict = limiter.check(&principal).await;
+    if let Verdict::Unavailable = verdict {
+        let mut response = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServerBusy,
+            "The rate limit cannot be checked now; retry after the time in Retry-After",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Some(response);
+    }
+    if let Verdict::Over(wait) = verdict {
         tracing::debug!(wait_ms = wait.as_millis(), "rate limit reached");
         limiter.metrics.rate_limited();
         let mut response = error_response(

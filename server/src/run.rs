@@ -36,6 +36,9 @@ pub enum RunError {
     /// The server cannot start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// `mcp-oauth-server revoke` failed.
+    #[error("{0}")]
+    Revoke(String),
 }
 
 /// Settings read as the binary reads them, and the listener bound for them.
@@ -129,6 +132,16 @@ where
     F: Fn() -> H + Send + Sync + 'static,
     H: ServerHandler,
 {
+    if crate::revoke::asked() {
+        // Its own small command: the server's settings do not apply.
+        return match crate::revoke::run().await {
+            Ok(done) => {
+                println!("{done}");
+                Ok(())
+            }
+            Err(message) => Err(RunError::Revoke(message)),
+        };
+    }
     let served = serve_until_signalled(make).await;
     flush_logs();
     served

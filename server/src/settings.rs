@@ -28,6 +28,7 @@ pub use crate::metadata::AsMetadataMode;
 pub use crate::rate_limit::RateLimit;
 pub use crate::resource::{Resource, ResourceUrl};
 pub use crate::session::{SessionLimits, Transport};
+pub use crate::shared_state::{OnFailure, SharedStateSettings, StateUrl};
 
 /// The whole configuration of one server.
 #[derive(Debug, Clone)]
@@ -62,6 +63,9 @@ pub struct Settings {
     /// Gateway mode: the MCP endpoint requests are forwarded to once they pass every check
     /// ([`crate::ServerBuilder::gateway`]); `None`: the server's own tools answer.
     pub upstream: Option<Upstream>,
+    /// State shared by replicas (rate limits, DPoP proofs, revocations) on Redis or Valkey;
+    /// `None`: each process keeps its own.
+    pub shared_state: Option<SharedStateSettings>,
 }
 
 impl Settings {
@@ -105,6 +109,7 @@ impl Settings {
             metrics_addr: None,
             upstream: None,
             dpop: DpopSettings::default(),
+            shared_state: None,
         }
     }
 

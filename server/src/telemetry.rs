@@ -67,6 +67,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UseLabel {
+    purpose: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IssuerLabel {
     issuer: String,
 }
@@ -86,6 +91,8 @@ pub(crate) struct Metrics {
     rate_limited: Counter,
     log_lines_dropped: Counter,
     upstream: Family<OutcomeLabel, Counter>,
+    shared_state_failures: Family<UseLabel, Counter>,
+    shared_state_up: Gauge,
     /// How many dropped log lines `log_lines_dropped` has counted so far.
     log_lines_counted: std::sync::atomic::AtomicU64,
     /// The tools this server has: a denial for any other name is counted as `other`.
@@ -164,8 +171,23 @@ impl Metrics {
             "Gateway mode: requests forwarded to the upstream, by outcome (answered, unreachable, timeout, invalid, refused)",
             upstream.clone(),
         );
+        let shared_state_failures = Family::<UseLabel, Counter>::default();
+        registry.register(
+            "shared_state_failures",
+            "Calls to the shared state store (MCP_STATE_URL) that failed or timed out, by purpose (rate_limit, dpop_replay, revocations); each met its configured fallback",
+            shared_state_failures.clone(),
+        );
+        let shared_state_up = Gauge::default();
+        registry.register(
+            "shared_state_up",
+            "1 while the shared state store answered the last call, 0 after a failure; -1 without a store",
+            shared_state_up.clone(),
+        );
+        shared_state_up.set(-1);
         Self {
             upstream,
+            shared_state_failures,
+            shared_state_up,
             registry,
             requests,
             latency,
@@ -222,6 +244,29 @@ impl Metrics {
     /// A gateway's request to its upstream, by outcome.
     pub(crate) fn upstream_answered(&self, outcome: &'static str) {
         self.upstream.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// A call to the shared state store for `purpose`: whether it answered.
+    pub(crate) fn shared_state(&self, purpose: &'static str, answered: bool) {
+        self.shared_state_up.set(i64::from(answered));
+        if !answered {
+            self.shared_state_failures
+                .get_or_create(&UseLabel { purpose })
+                .inc();
+        }
+    }
+
+    /// A store is configured: down until it first answers.
+    pub(crate) fn shared_state_expected(&self) {
+        self.shared_state_up.set(0);
+    }
+
+    /// Whether the shared state store answered its last call (`None` without a store).
+    pub(crate) fn shared_state_is_up(&self) -> Option<bool> {
+        match self.shared_state_up.get() {
+            -1 => None,
+            up => Some(up == 1),
+        }
     }
 
     /// A 429.

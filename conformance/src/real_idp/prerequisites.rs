@@ -169,3 +169,16 @@ pub fn python_sdk_missing(project: &Path) -> bool {
 #[cfg(test)]
 #[path = "prerequisites/tests.rs"]
 mod tests;
+
+/// The cfg under which the shared-state tests are ignored: no `redis-server` here.
+pub const MISSING_REDIS: &str = "missing_redis";
+
+/// Where the shared-state tests find `redis-server`: `REDIS_SERVER`, else the `PATH`.
+pub fn redis_server() -> Option<PathBuf> {
+    if let Some(explicit) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(explicit));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}

@@ -42,6 +42,22 @@ impl Server {
     }
 
     /// Once a minute, drops the rate-limit state of principals idle for a whole period.
+    /// Reads the revocations other replicas (or `mcp-oauth-server revoke`) pushed, every poll
+    /// interval, when a shared state store is configured.
+    pub(super) fn spawn_revocation_follower(&self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        tokio::spawn(crate::shared_state::revocations::follow(
+            shared.store,
+            shared.revocations,
+            shared.poll,
+            shared.clock,
+            Arc::clone(&self.metrics),
+            self.shutdown.clone(),
+        ));
+    }
+
     pub(super) fn spawn_rate_limit_pruner(&self) {
         let Some(limiter) = self.rate_limiter.as_ref().map(Arc::clone) else {
             return;

@@ -52,6 +52,10 @@ pub(crate) enum AuthError {
     /// A token presented with the `DPoP` scheme, refused for its proof or its binding.
     #[error(transparent)]
     Dpop(#[from] DpopRefusal),
+    /// The shared state a check needs cannot be reached, and that check fails closed
+    /// (`MCP_STATE_DPOP_REPLAY_ON_FAILURE=refuse`).
+    #[error("the shared state is unavailable")]
+    StateUnavailable,
 }
 
 /// Why a token presented with the `DPoP` scheme is refused (RFC 9449 §7.1).
@@ -176,6 +180,17 @@ impl Challenger {
                     .insert(header::RETRY_AFTER, retry_after(over.retry_after));
                 return response;
             }
+            AuthError::StateUnavailable => {
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "temporarily_unavailable", "error_description": "the DPoP replay check is temporarily unavailable"})),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
             AuthError::KeysUnavailable(_) | AuthError::RemoteUnavailable(_) => {
                 // Per request, so `debug`: the key source and the remote verifier log the
                 // outage itself when it begins.
@@ -268,7 +283,10 @@ impl AuthError {
     /// had, the 503 of keys or introspection that cannot be reached; `refused` otherwise) and its
     /// reason, one per kind of `error_description`: the label set is fixed.
     pub(crate) fn refusal(&self) -> (&'static str, &'static str) {
-        let outcome = if matches!(self, Self::KeysUnavailable(_) | Self::RemoteUnavailable(_)) {
+        let outcome = if matches!(
+            self,
+            Self::KeysUnavailable(_) | Self::RemoteUnavailable(_) | Self::StateUnavailable
+        ) {
             "unavailable"
         } else {
             "refused"
@@ -284,6 +302,7 @@ impl AuthError {
             Self::KeysUnavailable(_) => "keys_unavailable",
             Self::RemoteUnavailable(_) => "introspection_unavailable",
             Self::OverRemoteBudget(_) => "introspection_budget",
+            Self::StateUnavailable => "shared_state_unavailable",
             Self::Dpop(refusal) => match refusal {
                 DpopRefusal::NotOneProof => "dpop_proof_missing",
                 DpopRefusal::Proof(ProofError::UseNonce) => "dpop_nonce_required",
@@ -310,6 +329,7 @@ impl AuthError {
                 TokenError::NotAnAccessToken => "not_an_access_token",
                 TokenError::Inactive => "inactive",
                 TokenError::SenderConstrained => "sender_constrained",
+                TokenError::Revoked => "revoked",
             },
         }
     }

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use url::Url;
 
-use super::digest::sha256;
 use super::policy::AlgorithmAllowList;
 use super::token::is_one_object_with_unique_members;
+use crate::digest::sha256;
 
 mod nonce;
 pub use nonce::NonceSecret;
@@ -160,7 +160,7 @@ impl ReplayCache {
     }
 
     /// Records `jti`; whether it was new.
-    fn first_use(&self, jti: &str) -> bool {
+    pub(crate) fn first_use(&self, jti: &str) -> bool {
         self.seen
             .entry(sha256(jti.as_bytes()))
             .or_insert(())
@@ -194,13 +194,36 @@ struct Claims {
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// Judges `proof` for `target` (RFC 9449 §4.3 steps 1-12) and, when it passes,
-/// records its `jti`. Returns the RFC 7638 SHA-256 thumbprint of the proof's key.
+/// records its `jti` in `replay`. Returns the RFC 7638 SHA-256 thumbprint of the proof's key.
+#[cfg(test)]
 pub(crate) fn check_proof(
     proof: &str,
     target: &ProofTarget<'_>,
     policy: &ProofPolicy,
     replay: &ReplayCache,
 ) -> Result<String, ProofError> {
+    let proven = verify_proof(proof, target, policy)?;
+    if !replay.first_use(&proven.jti) {
+        return Err(ProofError::Replayed);
+    }
+    Ok(proven.thumbprint)
+}
+
+/// A proof that passed every check but the replay check.
+#[derive(Debug)]
+pub(crate) struct Proven {
+    /// The RFC 7638 SHA-256 thumbprint of its key.
+    pub(crate) thumbprint: String,
+    /// Its `jti`, for the caller to record (in this process or in the shared state).
+    pub(crate) jti: String,
+}
+
+/// Every check of [`check_proof`] but the replay check, which needs the caller's store.
+pub(crate) fn verify_proof(
+    proof: &str,
+    target: &ProofTarget<'_>,
+    policy: &ProofPolicy,
+) -> Result<Proven, ProofError> {
     if proof.len() > MAX_PROOF_BYTES {
         return Err(ProofError::TooLarge);
     }
@@ -285,10 +308,7 @@ pub(crate) fn check_proof(
     let thumbprint = jwk
         .thumbprint(ThumbprintHash::SHA256)
         .map_err(|_| ProofError::NoKey)?;
-    if !replay.first_use(&jti) {
-        return Err(ProofError::Replayed);
-    }
-    Ok(thumbprint)
+    Ok(Proven { thumbprint, jti })
 }
 
 fn decode(part: &str, why: &'static str) -> Result<Vec<u8>, ProofError> {

@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 
-use super::digest::sha256;
+use crate::digest::sha256;
 
 /// A verification key from the AS's JWKS.
 #[derive(Clone)]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::claims::VerifiedClaims;
-use super::digest::sha256;
 use super::key_set::{KeyFingerprint, KeySet};
+use crate::digest::sha256;
 
 /// How much the cache may hold and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,4 +61,7 @@ pub enum TokenError {
     /// The token is bound to a key (`cnf`: DPoP or mTLS) and was presented as a bearer token.
     #[error("token is bound to a key and cannot be used as a bearer token")]
     SenderConstrained,
+    /// The token (or its subject, or its `jti`) was revoked through the shared state.
+    #[error("token revoked")]
+    Revoked,
 }

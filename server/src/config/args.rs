@@ -157,6 +157,28 @@ pub struct Args {
     /// makes its own, and replicas behind one address refuse each other's nonces).
     #[arg(long, env = "MCP_DPOP_NONCE_SECRET_FILE")]
     pub dpop_nonce_secret_file: Option<std::path::PathBuf>,
+    /// State shared by replicas on Redis or Valkey (`redis://host:6379/0`, `rediss://` for TLS):
+    /// one rate-limit budget per principal, one DPoP replay cache, revocations pushed once.
+    /// Unset: each process keeps its own.
+    #[arg(long, env = "MCP_STATE_URL")]
+    pub state_url: Option<String>,
+    /// A file holding the store's password (instead of one in the URL).
+    #[arg(long, env = "MCP_STATE_PASSWORD_FILE")]
+    pub state_password_file: Option<std::path::PathBuf>,
+    /// The longest one call to the store may take, milliseconds (longer counts as a failure).
+    #[arg(long, env = "MCP_STATE_TIMEOUT_MS", default_value_t = 100)]
+    pub state_timeout_ms: u64,
+    /// How often each replica reads new revocations, milliseconds: how late one may take effect.
+    #[arg(long, env = "MCP_STATE_REVOCATION_POLL_MS", default_value_t = 1000)]
+    pub state_revocation_poll_ms: u64,
+    /// When the store fails, the rate limit uses this replica's own budget (`local`) or answers
+    /// 503 (`refuse`).
+    #[arg(long, env = "MCP_STATE_RATE_LIMIT_ON_FAILURE", value_enum, default_value_t = OnFailureArg::Local)]
+    pub state_rate_limit_on_failure: OnFailureArg,
+    /// When the store fails, the DPoP replay check answers 503 (`refuse`) or uses this replica's
+    /// own cache (`local`).
+    #[arg(long, env = "MCP_STATE_DPOP_REPLAY_ON_FAILURE", value_enum, default_value_t = OnFailureArg::Refuse)]
+    pub state_dpop_replay_on_failure: OnFailureArg,
     /// Gateway mode: forward every request that passes the checks to this MCP endpoint (e.g.
     /// `http://127.0.0.1:8000/mcp`, a server with no auth of its own) instead of serving this
     /// server's tools. It must be reachable only through the gateway.
@@ -286,6 +308,15 @@ pub enum DpopArg {
     Allowed,
     /// DPoP-bound tokens with their proofs only.
     Required,
+}
+
+/// What a use of the shared state does when the store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnFailureArg {
+    /// This replica's own state, as without a store.
+    Local,
+    /// 503 with `Retry-After`.
+    Refuse,
 }
 
 /// A feature switched on or off.

@@ -147,7 +147,7 @@ impl IdentitySigner {
             key_input.extend_from_slice(&(part.len() as u64).to_be_bytes());
             key_input.extend_from_slice(part.as_bytes());
         }
-        let cache_key = crate::auth::digest::sha256(&key_input);
+        let cache_key = crate::digest::sha256(&key_input);
         if let Some(token) = self.recent.get(&cache_key) {
             return Ok(token);
         }
