@@ -8,6 +8,7 @@
 #   SKIP_MEMORY=1 bench/load.sh without the memory run
 #   ONLY_MEMORY=1 bench/load.sh only the memory run
 #   ONLY_GATEWAY=1 bench/load.sh only the gateway scenarios (SKIP_GATEWAY=1: without them)
+#   ONLY_SHARED_STATE=1 bench/load.sh only the shared-state scenarios (SKIP_SHARED_STATE=1: without)
 #
 # Scenarios, in session mode (SSE responses) and stateless mode (JSON):
 #   get_me            tools/call get_me with a valid token (every check on)
@@ -20,6 +21,9 @@
 # an upstream, stateless, on CLIENT_CPU; get_me driven at it alone, then through the gateway (the
 # release server with MCP_UPSTREAM_URL) on SERVER_CPU. wrk shares CLIENT_CPU with the upstream in
 # both runs: on a two-core machine nothing has a core of its own in the second.
+# Shared state: stateless get_me with the per-principal rate limit on, its budget in this process
+# (as without MCP_STATE_URL), then in a redis-server on CLIENT_CPU (MCP_STATE_URL): one GCRA
+# script per request and the revocation check; 32 connections, then one request in flight.
 # Memory: 100,000 distinct valid ES256 tokens round-robin for 60 s (stateless), the server's RSS
 # sampled every second.
 set -euo pipefail
@@ -84,7 +88,7 @@ mint() { # idp-port json-recipe
 
 start_server() { # binary port stateless(true|false)
   OAUTH_ISSUER="http://127.0.0.1:$IDP_PORT" PORT="$2" MCP_STATELESS="$3" \
-    MCP_RATE_LIMIT_PER_MINUTE=0 RUST_LOG="${RUST_LOG:-info}" \
+    MCP_RATE_LIMIT_PER_MINUTE="${RATE_LIMIT:-0}" RUST_LOG="${RUST_LOG:-info}" \
     taskset -c "$SERVER_CPU" "$1" >/dev/null 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
@@ -130,7 +134,7 @@ expired=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"s
 bad_signature=$(mint "$IDP_PORT" "{\"subject\":\"load\",\"audience\":\"$audience\",\"scope\":\"mcp:tools\",\"expires_in\":86400,\"signature\":{\"bytes_b64url\":\"$(python3 -c 'import base64; print(base64.urlsafe_b64encode(bytes(256)).decode().rstrip("="))')\"}}")
 
 declare -A checked_rps unchecked_rps
-if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${ONLY_GATEWAY:-}" ]; then
+if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${ONLY_GATEWAY:-}" ] && [ -z "${ONLY_SHARED_STATE:-}" ]; then
 echo "| mode | scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for stateless in false true; do
@@ -163,7 +167,7 @@ for mode in sessions stateless; do
 done
 fi
 
-if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${SKIP_GATEWAY:-}" ]; then
+if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${SKIP_GATEWAY:-}" ] && [ -z "${ONLY_SHARED_STATE:-}" ]; then
   echo
   echo "| mode | scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
@@ -189,7 +193,42 @@ if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${SKIP_GATEWAY:-}" ]; then
     "$alone_one" "$through_one"
 fi
 
-[ -n "${SKIP_MEMORY:-}" ] || [ -n "${ONLY_GATEWAY:-}" ] && exit 0
+if [ -z "${ONLY_MEMORY:-}" ] && [ -z "${ONLY_GATEWAY:-}" ] && [ -z "${SKIP_SHARED_STATE:-}" ]; then
+  if ! command -v redis-server >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
+  fi
+  REDIS_PORT=18003
+  taskset -c "$CLIENT_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
+    --appendonly no >/dev/null 2>&1 &
+  pids+=($!)
+  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+  echo
+  echo "| budget | scenario | requests/s | p50 | p99 | p99.9 | non-2xx |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  declare -A shared_results
+  for where in memory redis; do
+    if [ "$where" = redis ]; then
+      MCP_STATE_URL="redis://127.0.0.1:$REDIS_PORT/0" RATE_LIMIT=1000000000 start_server "$SERVER" "$PORT" true
+    else
+      RATE_LIMIT=1000000000 start_server "$SERVER" "$PORT" true
+    fi
+    drive "$PORT" "$good" "" tools/call 2s >/dev/null
+    shared_results[$where]=$(drive "$PORT" "$good" "" tools/call)
+    row "$where" "get_me, rate limit on" "${shared_results[$where]}"
+    shared_results[$where-one]=$(CONNECTIONS=1 drive "$PORT" "$good" "" tools/call)
+    row "$where" "get_me, rate limit on, one request in flight" "${shared_results[$where-one]}"
+    stop_server
+  done
+  echo
+  python3 -c "import sys; m, r = sys.argv[1].split(), sys.argv[2].split(); print(f'shared state: redis/memory = {float(r[0]):.0f}/{float(m[0]):.0f} = {float(r[0]) / float(m[0]):.2f}; per request {1e6 / float(r[0]) - 1e6 / float(m[0]):.1f} µs of server time')" \
+    "${shared_results[memory]}" "${shared_results[redis]}"
+  python3 -c "import sys; m, r = sys.argv[1].split(), sys.argv[2].split(); print(f'shared state, one request in flight: p50 {float(m[1]):.0f} → {float(r[1]):.0f} µs, added {float(r[1]) - float(m[1]):.0f} µs')" \
+    "${shared_results[memory-one]}" "${shared_results[redis-one]}"
+fi
+
+[ -n "${SKIP_MEMORY:-}" ] || [ -n "${ONLY_GATEWAY:-}" ] || [ -n "${ONLY_SHARED_STATE:-}" ] && exit 0
 
 echo >&2 "== memory: 100,000 distinct ES256 tokens for 60 s"
 start_idp "$IDP_ES_PORT" ES256

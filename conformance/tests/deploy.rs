@@ -596,3 +596,120 @@ fn the_gateway_sidecar_keeps_the_upstream_on_loopback() {
         "the gateway Service",
     );
 }
+
+/// Issue 21's deployment: `deploy/k8s/shared-state` is the base plus a Valkey. The overlay lists
+/// every manifest it has; the server's patch points `MCP_STATE_URL` at the Valkey Service by name
+/// and port and reads the password from the file the Secret is mounted as (the same Secret
+/// Valkey's `--requirepass` reads); Valkey runs unprivileged on a read-only root, and only the
+/// server's pods may reach it, on its port, which the server's added egress rule allows.
+#[test]
+fn the_shared_state_overlay_wires_the_replicas_to_one_valkey() {
+    let dir = "deploy/k8s/shared-state";
+    let kustomization = manifest_in(dir, "kustomization.yaml");
+    let mut listed: Vec<&str> = resources(&kustomization);
+    assert_eq!(listed.first(), Some(&"../"), "the base first");
+    listed.remove(0);
+    let patch_name = text(&kustomization["patches"][0]["path"], "patch");
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| {
+            name.ends_with(".yaml")
+                && !["kustomization.yaml", "secret.example.yaml", patch_name]
+                    .contains(&name.as_str())
+        })
+        .collect();
+    on_disk.sort();
+    listed.sort_unstable();
+    assert_eq!(on_disk, listed, "the overlay lists every manifest");
+
+    let service = manifest_in(dir, "valkey-service.yaml");
+    let service_name = text(&service["metadata"]["name"], "service name");
+    let port = service["spec"]["ports"][0]["port"].as_i64().unwrap();
+    let patch = manifest_in(dir, patch_name);
+    let container = &patch["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        text(&container["name"], "container"),
+        "server",
+        "patches the base's container"
+    );
+    let env = |name: &str| {
+        container["env"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|e| text(&e["name"], "env name") == name)
+            .map(|e| text(&e["value"], name).to_owned())
+            .unwrap_or_else(|| panic!("{name} not set"))
+    };
+    assert_eq!(
+        env("MCP_STATE_URL"),
+        format!("redis://{service_name}:{port}/0")
+    );
+    let password_file = env("MCP_STATE_PASSWORD_FILE");
+    let mount = text(&container["volumeMounts"][0]["mountPath"], "mount");
+    let volume = &patch["spec"]["template"]["spec"]["volumes"][0];
+    let secret = text(&volume["secret"]["secretName"], "secret");
+    let key_path = text(&volume["secret"]["items"][0]["path"], "path");
+    assert_eq!(password_file, format!("{mount}/{key_path}"));
+    let example = manifest_in(dir, "secret.example.yaml");
+    assert_eq!(text(&example["metadata"]["name"], "secret name"), secret);
+    for setting in [
+        "MCP_STATE_RATE_LIMIT_ON_FAILURE",
+        "MCP_STATE_DPOP_REPLAY_ON_FAILURE",
+    ] {
+        assert!(read("docs/configuration.md").contains(&format!("`{setting}`")));
+        assert!(["local", "refuse"].contains(&env(setting).as_str()));
+    }
+
+    let valkey = manifest_in(dir, "valkey.yaml");
+    let pod = &valkey["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    let valkey_container = &pod["containers"][0];
+    assert_eq!(
+        valkey_container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        text(
+            &valkey_container["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+            "secret"
+        ),
+        secret
+    );
+    let args: Vec<&str> = valkey_container["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| text(a, "arg"))
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--requirepass", "$(VALKEY_PASSWORD)"])
+    );
+
+    let server_label = "mcp-oauth-server";
+    let ingress = manifest_in(dir, "valkey-networkpolicy.yaml");
+    let rule = &ingress["spec"]["ingress"][0];
+    assert_eq!(
+        text(
+            &rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+            "from"
+        ),
+        server_label
+    );
+    assert_eq!(rule["ports"][0]["port"].as_i64(), Some(port));
+    let egress = manifest_in(dir, "server-egress-networkpolicy.yaml");
+    assert_eq!(
+        text(
+            &egress["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+            "pods"
+        ),
+        server_label
+    );
+    assert_eq!(
+        egress["spec"]["egress"][0]["ports"][0]["port"].as_i64(),
+        Some(port)
+    );
+}

@@ -777,7 +777,7 @@ async fn an_unusable_issuer_is_named_with_the_step_the_url_and_the_setting() {
 /// each principal.
 async fn shared_replicas(
     idp: &MockIdp,
-    redis: &RedisServer,
+    redis_url: &str,
     per_minute: u32,
 ) -> (String, Vec<RunningServer>, Arc<Vec<AtomicUsize>>) {
     let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -797,7 +797,7 @@ async fn shared_replicas(
             revocation_poll: Duration::from_millis(100),
             // Generous for a busy machine: a failure here would be the fallback, not the test.
             timeout: Duration::from_secs(2),
-            ..SharedStateSettings::new(StateUrl::parse(&redis.url()).unwrap())
+            ..SharedStateSettings::new(StateUrl::parse(redis_url).unwrap())
         });
         let server = RunningServer::start(listener, settings, Arc::new(SystemClock)).await;
         assert!(eventually(Duration::from_secs(10), || async { server.app.is_ready() }).await);
@@ -856,12 +856,35 @@ fn proof_for(endpoint: &str, token: &str, jti: &str) -> String {
 )]
 async fn replicas_share_one_budget_one_replay_cache_and_one_revocation_list() {
     let redis = RedisServer::start();
+    replicas_share(&redis.url()).await;
+}
+
+/// The same with Redis 7 in a container (testcontainers), as GitHub's Docker job runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Docker: cargo test -p conformance --test operations -- --ignored"]
+async fn replicas_share_state_in_a_redis_container() {
+    use testcontainers::core::{IntoContainerPort as _, WaitFor};
+    use testcontainers::runners::AsyncRunner as _;
+    use testcontainers::{GenericImage, ImageExt as _};
+
+    let container = GenericImage::new("redis", "7-alpine")
+        .with_exposed_port(6379.tcp())
+        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+        .with_startup_timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .expect("Redis starts (this test needs Docker)");
+    let port = container.get_host_port_ipv4(6379).await.unwrap();
+    replicas_share(&format!("redis://127.0.0.1:{port}/0")).await;
+}
+
+async fn replicas_share(redis_url: &str) {
     let idp = MockIdp::builder()
         .keys(fixture_supply())
         .start()
         .await
         .unwrap();
-    let (endpoint, replicas, served) = shared_replicas(&idp, &redis, 5).await;
+    let (endpoint, replicas, served) = shared_replicas(&idp, redis_url, 5).await;
     let mint = |spec: AccessTokenSpec| {
         let issuer = idp.issuer().clone();
         let endpoint = endpoint.clone();
@@ -938,7 +961,7 @@ async fn replicas_share_one_budget_one_replay_cache_and_one_revocation_list() {
     .unwrap();
     let revoke = tokio::process::Command::new(server_binary())
         .args(["revoke", "--jti", "erin-token-1", "--issuer", idp.url()])
-        .env("MCP_STATE_URL", redis.url())
+        .env("MCP_STATE_URL", redis_url)
         .kill_on_drop(true)
         .output()
         .await
@@ -983,7 +1006,7 @@ async fn with_the_store_down_each_use_does_as_configured_and_sharing_resumes() {
         .start()
         .await
         .unwrap();
-    let (endpoint, replicas, _) = shared_replicas(&idp, &redis, 1_000).await;
+    let (endpoint, replicas, _) = shared_replicas(&idp, &redis.url(), 1_000).await;
     let mint = |spec: AccessTokenSpec| {
         let issuer = idp.issuer().clone();
         let endpoint = endpoint.clone();
