@@ -780,6 +780,16 @@ async fn shared_replicas(
     redis_url: &str,
     per_minute: u32,
 ) -> (String, Vec<RunningServer>, Arc<Vec<AtomicUsize>>) {
+    shared_replicas_with(idp, redis_url, per_minute, |_| {}).await
+}
+
+/// The same, each replica's settings changed by `configure` too.
+async fn shared_replicas_with(
+    idp: &MockIdp,
+    redis_url: &str,
+    per_minute: u32,
+    configure: impl Fn(&mut Settings),
+) -> (String, Vec<RunningServer>, Arc<Vec<AtomicUsize>>) {
     let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let resource =
         ResourceUrl::parse(&format!("http://{}/mcp", front.local_addr().unwrap())).unwrap();
@@ -799,6 +809,7 @@ async fn shared_replicas(
             timeout: Duration::from_secs(2),
             ..SharedStateSettings::new(StateUrl::parse(redis_url).unwrap())
         });
+        configure(&mut settings);
         let server = RunningServer::start(listener, settings, Arc::new(SystemClock)).await;
         assert!(eventually(Duration::from_secs(10), || async { server.app.is_ready() }).await);
         replicas.push(server);
@@ -1134,4 +1145,54 @@ fn now_nanos() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos()
+}
+
+/// Issue 21 item 4: an opaque token one replica introspected is accepted by the other from the
+/// answer it shared, without a second call to the authorization server; a token only one
+/// replica was asked about is introspected once in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_redis,
+    ignore = "needs redis-server: apt-get install redis-server, or set REDIS_SERVER"
+)]
+async fn an_introspection_answer_is_shared_by_the_replicas() {
+    use mcp_oauth_server::settings::{
+        ClientAuthMethod, ClientSecret, IntrospectedAudience, IntrospectionSettings,
+        RemoteVerification,
+    };
+    let redis = RedisServer::start();
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .client(mock_idp::Client::new(
+            "mcp-server",
+            "server-secret",
+            "urn:unused",
+        ))
+        .start()
+        .await
+        .unwrap();
+    let (endpoint, replicas, _) = shared_replicas_with(&idp, &redis.url(), 1_000, |settings| {
+        settings.issuers.primary_mut().remote =
+            Some(RemoteVerification::Introspection(IntrospectionSettings {
+                endpoint: None,
+                client_id: "mcp-server".into(),
+                client_secret: ClientSecret::new("server-secret"),
+                client_auth: ClientAuthMethod::Basic,
+                every_token: false,
+                cache_for: Duration::from_secs(60),
+                audience: IntrospectedAudience::Required,
+            }));
+    })
+    .await;
+    let token = idp
+        .issuer()
+        .mint_opaque(&AccessTokenSpec::user("alice").audience(endpoint.as_str()))
+        .await
+        .unwrap();
+    let calls = || idp.issuer().requests(mock_idp::Endpoint::Introspection);
+    let before = calls();
+    assert_eq!(status_at(&replicas[0], &token).await, StatusCode::OK);
+    assert_eq!(calls() - before, 1, "the first replica asked");
+    assert_eq!(status_at(&replicas[1], &token).await, StatusCode::OK);
+    assert_eq!(calls() - before, 1, "the second used the shared answer");
 }

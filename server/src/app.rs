@@ -305,7 +305,22 @@ impl Server {
     ) -> Result<Self, StartError> {
         let fetcher = Fetcher::new(settings.keys.timeout, settings.keys.max_bytes)?;
         let metrics = Arc::new(Metrics::new(tools));
+        let shared = match &settings.shared_state {
+            None => None,
+            Some(shared) => {
+                let store = RedisStore::new(shared)
+                    .map_err(|error| StartError::SharedState(error.to_string()))?;
+                metrics.shared_state_expected();
+                Some(SharedState {
+                    store: Arc::new(store),
+                    revocations: Arc::new(RevocationList::default()),
+                    poll: shared.revocation_poll,
+                    clock: Arc::clone(&clock),
+                })
+            }
+        };
         let mut sources = Vec::new();
+        let store = shared.as_ref().map(|state| &state.store);
         let first = issuer_verifier(
             settings.issuers.primary(),
             &settings,
@@ -313,13 +328,22 @@ impl Server {
             &clock,
             &metrics,
             &mut sources,
+            store,
         )
         .await?;
         let mut more = Vec::new();
         for trusted in settings.issuers.iter().skip(1) {
             more.push(
-                issuer_verifier(trusted, &settings, &fetcher, &clock, &metrics, &mut sources)
-                    .await?,
+                issuer_verifier(
+                    trusted,
+                    &settings,
+                    &fetcher,
+                    &clock,
+                    &metrics,
+                    &mut sources,
+                    store,
+                )
+                .await?,
             );
         }
         let verifiers = Verifiers::new(first, more);
@@ -343,20 +367,6 @@ impl Server {
             dpop.as_ref()
                 .map(|check| (proof_algorithms.names(), check.required())),
         ));
-        let shared = match &settings.shared_state {
-            None => None,
-            Some(shared) => {
-                let store = RedisStore::new(shared)
-                    .map_err(|error| StartError::SharedState(error.to_string()))?;
-                metrics.shared_state_expected();
-                Some(SharedState {
-                    store: Arc::new(store),
-                    revocations: Arc::new(RevocationList::default()),
-                    poll: shared.revocation_poll,
-                    clock: Arc::clone(&clock),
-                })
-            }
-        };
         let auth = Arc::new(
             Authenticator::new(
                 verifiers,

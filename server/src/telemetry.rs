@@ -174,7 +174,7 @@ impl Metrics {
         let shared_state_failures = Family::<UseLabel, Counter>::default();
         registry.register(
             "shared_state_failures",
-            "Calls to the shared state store (MCP_STATE_URL) that failed or timed out, by purpose (rate_limit, dpop_replay, revocations); each met its configured fallback",
+            "Calls to the shared state store (MCP_STATE_URL) that failed or timed out, by purpose (rate_limit, dpop_replay, revocations, introspection); each met its configured fallback",
             shared_state_failures.clone(),
         );
         let shared_state_up = Gauge::default();

@@ -10,6 +10,7 @@ use crate::auth::keys::KeySource;
 use crate::auth::remote::RemoteVerifier;
 use crate::clock::Clock;
 use crate::settings::Settings;
+use crate::shared_state::SharedStore;
 use crate::telemetry::Metrics;
 
 /// One trusted issuer, ready to judge tokens: its authorization server, its keys (first load
@@ -21,6 +22,7 @@ pub(super) async fn issuer_verifier(
     clock: &Arc<dyn Clock>,
     metrics: &Arc<Metrics>,
     sources: &mut Vec<Arc<KeySource>>,
+    shared: Option<&Arc<dyn SharedStore>>,
 ) -> Result<IssuerVerifier, StartError> {
     let authorization_server = Arc::new(AuthorizationServer::new(
         trusted.issuer().clone(),
@@ -53,6 +55,7 @@ pub(super) async fn issuer_verifier(
             Arc::clone(clock),
             settings.rate_limit.remote_checks_per_address,
         )
+        .with_shared_answers(shared.map(|store| (Arc::clone(store), Arc::clone(metrics))))
     });
     Ok(IssuerVerifier {
         policy: trusted.validation.clone(),

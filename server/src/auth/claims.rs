@@ -3,14 +3,15 @@
 //! (checklist D02-D07, D13, E02-E09, E13, J23-J34, J48). What passes becomes [`VerifiedClaims`],
 //! the only form in which the rest of the server sees a token's contents.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::policy::{PermissionClaims, ValidationPolicy};
 use super::token_error::TokenError;
 
-/// The claims of an accepted token, as the tools see them.
-#[derive(Debug, Clone, PartialEq)]
+/// The claims of an accepted token, as the tools see them (and as replicas share an
+/// introspection answer, in JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifiedClaims {
     /// `iss`.
     pub issuer: String,

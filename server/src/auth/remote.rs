@@ -12,6 +12,11 @@
 //! short or too long to be an access token is refused unasked, each client address has a
 //! budget of calls for tokens not in the cache (429 past it), and a refused token's answer is
 //! kept for at least [`REFUSAL_KEPT`], so repeating it costs nothing.
+//!
+//! With a shared state store, an accepted answer is also kept there (for the same time, keyed by
+//! the issuer, this server's audiences and the token's hash), so the other replicas do not ask
+//! about a token one of them already asked about. Refusals stay local. A store that fails is
+//! passed over: the authorization server is asked, as without one.
 
 mod budget;
 mod introspection;
@@ -36,6 +41,8 @@ use super::token::looks_like_jwt;
 use super::token_cache::TokenHash;
 use super::token_error::TokenError;
 use crate::clock::Clock;
+use crate::shared_state::SharedStore;
+use crate::telemetry::Metrics;
 
 /// How an issuer's tokens are judged when they are not verified locally.
 #[derive(Debug, Clone)]
@@ -183,6 +190,17 @@ pub(crate) struct RemoteVerifier {
     budget: Option<AddressBudget>,
     /// Whether the last call failed: an outage is logged once when it begins.
     failing: AtomicBool,
+    /// Where replicas share accepted answers, and the key prefix of this verifier's.
+    shared: Option<SharedAnswers>,
+}
+
+/// Accepted answers shared by replicas.
+struct SharedAnswers {
+    store: Arc<dyn SharedStore>,
+    metrics: Arc<Metrics>,
+    /// `mcp:answer:` and a hash of the issuer and the audiences: a store serving several
+    /// deployments never hands one an answer judged for another's audience.
+    prefix: String,
 }
 
 impl fmt::Debug for RemoteVerifier {
@@ -239,7 +257,73 @@ impl RemoteVerifier {
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             budget: budget_per_minute.map(AddressBudget::new),
             failing: AtomicBool::new(false),
+            shared: None,
         }
+    }
+
+    /// The same, sharing accepted answers through `store` (when given).
+    pub(crate) fn with_shared_answers(
+        mut self,
+        store: Option<(Arc<dyn SharedStore>, Arc<Metrics>)>,
+    ) -> Self {
+        self.shared = store.map(|(store, metrics)| {
+            let mut scope = self.policy.issuer().as_str().to_owned();
+            for audience in self.policy.audiences() {
+                scope.push('\n');
+                scope.push_str(audience.as_str());
+            }
+            let scope = crate::digest::sha256(scope.as_bytes());
+            SharedAnswers {
+                store,
+                metrics,
+                prefix: format!("mcp:answer:{}:", crate::shared_state::hex(&scope[..12])),
+            }
+        });
+        self
+    }
+
+    /// An accepted answer another replica shared, still usable now.
+    async fn shared_answer(&self, key: &TokenHash) -> Option<VerifiedClaims> {
+        let shared = self.shared.as_ref()?;
+        let stored = shared
+            .store
+            .get_text(&format!(
+                "{}{}",
+                shared.prefix,
+                crate::shared_state::hex(key)
+            ))
+            .await;
+        shared.metrics.shared_state("introspection", stored.is_ok());
+        let claims: VerifiedClaims = serde_json::from_str(&stored.ok()??).ok()?;
+        // Never past the token's own expiry, whatever the store kept.
+        let live = claims.expires_at.is_none_or(|exp| self.clock.now() <= exp);
+        live.then_some(claims)
+    }
+
+    /// Shares an accepted `verdict` with the other replicas, for as long as it may be reused.
+    async fn share(&self, key: &TokenHash, verdict: &Verdict) {
+        let (Some(shared), Ok(claims)) = (&self.shared, &verdict.judged) else {
+            return;
+        };
+        let Ok(text) = serde_json::to_string(claims) else {
+            return;
+        };
+        let left = verdict.reuse_until.saturating_sub(self.clock.now());
+        let Ok(left) = u64::try_from(left) else {
+            return;
+        };
+        if left == 0 {
+            return;
+        }
+        let stored = shared
+            .store
+            .put_text(
+                &format!("{}{}", shared.prefix, crate::shared_state::hex(key)),
+                &text,
+                Duration::from_secs(left),
+            )
+            .await;
+        shared.metrics.shared_state("introspection", stored.is_ok());
     }
 
     /// Whether JWTs go here too.
@@ -290,8 +374,12 @@ impl RemoteVerifier {
                 .cache
                 .entry(key)
                 .or_try_insert_with(async {
-                    let judged = self.ask(token).await?;
-                    Ok::<_, RemoteUnavailable>(Arc::new(self.verdict(judged)))
+                    if let Some(claims) = self.shared_answer(&key).await {
+                        return Ok(Arc::new(self.verdict(Ok(claims))));
+                    }
+                    let verdict = self.verdict(self.ask(token).await?);
+                    self.share(&key, &verdict).await;
+                    Ok::<_, RemoteUnavailable>(Arc::new(verdict))
                 })
                 .await
                 .map_err(|error: Arc<RemoteUnavailable>| (*error).clone())?;
