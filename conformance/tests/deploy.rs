@@ -688,6 +688,12 @@ fn the_shared_state_overlay_wires_the_replicas_to_one_valkey() {
         args.windows(2)
             .any(|w| w == ["--requirepass", "$(VALKEY_PASSWORD)"])
     );
+    // Full is a failure the server meets with its fallbacks, never a silent eviction of a proof
+    // still in its window or of a budget.
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--maxmemory-policy", "noeviction"])
+    );
 
     let server_label = "mcp-oauth-server";
     let ingress = manifest_in(dir, "valkey-networkpolicy.yaml");

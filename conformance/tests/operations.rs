@@ -1002,7 +1002,8 @@ async fn replicas_share(redis_url: &str) {
 /// Issue 21, the store's failure as a decision: with `redis-server` stopped mid-run, bearer
 /// requests are still served (the rate limit falls back to each replica's own budget), a DPoP
 /// request is a 503 with `Retry-After` (the replay check fails closed), a revocation read before
-/// stays in force, `/readyz` says the store is down and nothing answers 500. With the store back
+/// stays in force, `/readyz` says the store is down and nothing answers 500; a replica that boots
+/// meanwhile is not ready (it cannot know the revocations in force). With the store back
 /// (empty), sharing resumes by itself: a proof replayed at the other replica is refused again,
 /// and a new revocation is honoured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1084,7 +1085,26 @@ async fn with_the_store_down_each_use_does_as_configured_and_sharing_resumes() {
         assert!(down, "/readyz says the store is down, and stays ready");
     }
 
+    // A replica that boots now cannot know the revocations in force: not ready.
+    let (listener, port) = RunningServer::bind().await;
+    let mut settings = replicas[0].settings.clone();
+    settings.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let late = RunningServer::start(listener, settings, Arc::new(SystemClock)).await;
+    let readyz = || async {
+        reqwest::get(format!("http://{}/readyz", late.settings.listen))
+            .await
+            .unwrap()
+    };
+    let unready = readyz().await;
+    assert_eq!(unready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(unready.text().await.unwrap().contains("revocations"));
+
     redis.restart();
+    let caught_up = eventually(Duration::from_secs(15), || async {
+        readyz().await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(caught_up, "ready once the store answers");
     let resumed = eventually(Duration::from_secs(15), || async {
         let proof = proof_for(&endpoint, &bound, &format!("back-{}", now_nanos()));
         list_tools(&endpoint, &dpop, Some(&proof)).await.status() == StatusCode::OK

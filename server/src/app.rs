@@ -456,10 +456,14 @@ impl Server {
         &self.settings
     }
 
-    /// Whether the authorization server's keys are loaded and not past their stale window: what
-    /// `/readyz` answers.
+    /// Whether the authorization server's keys are loaded and not past their stale window (and,
+    /// with a shared state store, the revocations in force read once): what `/readyz` answers.
     pub fn is_ready(&self) -> bool {
         self.keys.is_ready()
+            && self
+                .shared
+                .as_ref()
+                .is_none_or(|state| state.revocations.caught_up())
     }
 
     /// How many MCP sessions are open (0 in stateless mode).
@@ -645,6 +649,10 @@ impl Server {
                     Serving::Tools(_) => None,
                 },
                 metrics: Arc::clone(&self.metrics),
+                revocations: self
+                    .shared
+                    .as_ref()
+                    .map(|state| Arc::clone(&state.revocations)),
             })
     }
 

@@ -198,10 +198,10 @@ impl Authenticator {
                 issued_at: claims.issued_at,
                 token_id: claims.token_id.as_deref(),
             };
-            if shared
-                .revocations
-                .revokes(&token_hash(token.expose()), &facts)
-            {
+            if shared.revocations.revokes(
+                &crate::shared_state::token_fingerprint(token.expose()),
+                &facts,
+            ) {
                 return Err(AuthError::InvalidToken(TokenError::Revoked));
             }
         }
@@ -214,12 +214,13 @@ impl Authenticator {
     /// (a proof replayed at another replica is caught), else this process's cache.
     async fn first_use_of_proof(&self, check: &DpopCheck, jti: &str) -> Result<(), AuthError> {
         let replayed = || AuthError::Dpop(DpopRefusal::Proof(dpop::ProofError::Replayed));
+        // Recorded here too, whatever the store says: a replay at this replica is caught even
+        // while the store is down (and costs no call).
+        if !check.replay.first_use(jti) {
+            return Err(replayed());
+        }
         let Some(shared) = &self.shared else {
-            return if check.replay.first_use(jti) {
-                Ok(())
-            } else {
-                Err(replayed())
-            };
+            return Ok(());
         };
         let key = format!("mcp:dpop:{}", crate::shared_state::hex(&token_hash(jti)));
         match shared
@@ -235,8 +236,8 @@ impl Authenticator {
                 self.metrics.shared_state("dpop_replay", false);
                 tracing::warn!(%error, "DPoP replay check: the shared state failed");
                 match shared.replay_on_failure {
-                    crate::shared_state::OnFailure::Local if check.replay.first_use(jti) => Ok(()),
-                    crate::shared_state::OnFailure::Local => Err(replayed()),
+                    // Already recorded in this replica's cache above.
+                    crate::shared_state::OnFailure::Local => Ok(()),
                     crate::shared_state::OnFailure::Refuse => Err(AuthError::StateUnavailable),
                 }
             }

@@ -2,7 +2,10 @@
 //! `/readyz` only once every trusted authorization server's keys are loaded (and not past their stale
 //! window), so traffic is not routed to an instance that would refuse every token.
 //!
-//! A shared state store that does not answer is reported in the body (`"shared_state": "down"`)
+//! With a shared state store, a replica is ready only once it has read the revocations in force
+//! (at start), so a new replica never serves a token revoked before it booted.
+//!
+//! A shared state store that does not answer later is reported in the body (`"shared_state": "down"`)
 //! but does not make the instance unready: every use of it has a configured fallback, and taking
 //! every replica out of rotation at once would turn a store outage into a full one. Alert on
 //! `mcp_shared_state_up` instead.
@@ -17,6 +20,7 @@ use serde_json::json;
 
 use crate::auth::keys::KeySources;
 use crate::gateway::Forwarder;
+use crate::shared_state::revocations::RevocationList;
 use crate::telemetry::Metrics;
 
 /// `GET /healthz`.
@@ -30,6 +34,8 @@ pub(crate) struct Readiness {
     pub(crate) keys: Arc<KeySources>,
     pub(crate) upstream: Option<Arc<Forwarder>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// With a shared state store: the revocations, read to the end once before traffic comes.
+    pub(crate) revocations: Option<Arc<RevocationList>>,
 }
 
 /// `GET /readyz`: 200 when keys are loaded (and a gateway's upstream answers), 503 otherwise.
@@ -43,6 +49,13 @@ pub(crate) async fn readyz(State(readiness): State<Readiness>) -> Response {
     };
     if !readiness.keys.is_ready() {
         return not_ready("authorization server keys not loaded");
+    }
+    if readiness
+        .revocations
+        .as_ref()
+        .is_some_and(|list| !list.caught_up())
+    {
+        return not_ready("the revocations in force have not been read from the shared state");
     }
     if let Some(upstream) = &readiness.upstream
         && !upstream.probe().await

@@ -30,7 +30,8 @@ struct RevokeArgs {
     /// A file holding the token to revoke (`-`: standard input).
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// The hex SHA-256 of the token to revoke.
+    /// The token's fingerprint, as this command prints it: the hex SHA-256 of a JWT's signed part
+    /// (`header.payload`, what its signature covers), or of an opaque token whole.
     #[arg(long)]
     token_sha256: Option<String>,
     /// Revoke every token of this subject issued until now (needs the issuer).
@@ -43,7 +44,7 @@ struct RevokeArgs {
     #[arg(long, env = "OAUTH_ISSUER")]
     issuer: Option<String>,
     /// How long replicas keep the revocation, seconds: at least the longest lifetime of the
-    /// tokens concerned.
+    /// tokens concerned (at most 30 days).
     #[arg(long, default_value_t = 86_400)]
     keep_secs: u64,
 }
@@ -91,22 +92,24 @@ pub(crate) async fn run() -> Result<String, String> {
         }
         let token = token.trim();
         let revocation = Revocation::token(token, now, keep);
-        let hash = hex(&crate::digest::sha256(token.as_bytes()));
-        (revocation, format!("the token with SHA-256 {hash}"))
+        let hash = hex(&crate::shared_state::token_fingerprint(token));
+        (revocation, format!("the token with fingerprint {hash}"))
     } else if let Some(hash) = &args.token_sha256 {
         let hash = hash.to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("--token-sha256 takes 64 hex digits".into());
         }
-        let said = format!("the token with SHA-256 {hash}");
+        let said = format!("the token with fingerprint {hash}");
         let revoked = Revoked::Token { sha256: hash };
         (Revocation { revoked, until }, said)
     } else if let Some(subject) = &args.subject {
         let said = format!("every token of {subject:?} at {issuer:?} issued until now");
+        // A minute ahead: the authorization server's clock may run ahead of this host's, and a
+        // token it issued a moment ago must not escape.
         let revoked = Revoked::Subject {
             issuer,
             subject: subject.clone(),
-            before: now,
+            before: now.saturating_add(60),
         };
         (Revocation { revoked, until }, said)
     } else if let Some(jti) = &args.jti {

@@ -143,9 +143,9 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Revoked {
-    /// One token, by the hex SHA-256 of its text (the token itself is never stored).
+    /// One token, by its [`token_fingerprint`] (the token itself is never stored).
     Token {
-        /// Lower-case hex SHA-256 of the token.
+        /// Lower-case hex of the token's [`token_fingerprint`].
         sha256: String,
     },
     /// Every token of `subject` at `issuer` issued at or before `before` (a signed-out or
@@ -169,15 +169,41 @@ pub enum Revoked {
 
 impl Revocation {
     /// The revocation of the token `token`, kept for `keep` from `now` (seconds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_oauth_server::shared_state::{Revocation, Revoked, token_fingerprint};
+    ///
+    /// let revocation = Revocation::token("eyJh.eyJz.sig", 1_800_000_000, Duration::from_secs(3_600));
+    /// assert_eq!(revocation.until, 1_800_003_600);
+    /// assert!(matches!(revocation.revoked, Revoked::Token { .. }));
+    /// // A JWT is named by what its signature covers, so a re-encoded signature names it too.
+    /// assert_eq!(token_fingerprint("eyJh.eyJz.sig"), token_fingerprint("eyJh.eyJz.other-sig"));
+    /// ```
     pub fn token(token: &str, now: i64, keep: Duration) -> Self {
         Self {
             revoked: Revoked::Token {
-                sha256: hex(&crate::digest::sha256(token.as_bytes())),
+                sha256: hex(&token_fingerprint(token)),
             },
             until: now.saturating_add(secs(keep)),
         }
     }
 }
+
+/// What names a token in a revocation: the SHA-256 of a JWT's signed part (`header.payload`),
+/// or of an opaque token whole. Not of a JWT whole: an ECDSA signature has a second valid form
+/// (`s` and `n - s`), so a thief could re-encode a revoked token's signature and present a token
+/// that verifies and hashes differently.
+pub fn token_fingerprint(token: &str) -> [u8; 32] {
+    let signed = match token.rsplit_once('.') {
+        Some((signed, _)) if signed.matches('.').count() == 1 => signed,
+        _ => token,
+    };
+    crate::digest::sha256(signed.as_bytes())
+}
+
+/// The longest a revocation may be kept: the log drops older entries.
+pub const MAX_KEEP: Duration = Duration::from_secs(30 * 86_400);
 
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -203,6 +229,15 @@ pub async fn push_revocation(
     settings: &SharedStateSettings,
     revocation: &Revocation,
 ) -> Result<(), PushError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| PushError(e.to_string()))?;
+    if revocation.until > secs(now).saturating_add(secs(MAX_KEEP)) {
+        return Err(PushError(format!(
+            "a revocation is kept at most {} days",
+            MAX_KEEP.as_secs() / 86_400
+        )));
+    }
     let store = redis_store::RedisStore::new(settings).map_err(|e| PushError(e.to_string()))?;
     store
         .revoke(revocation)

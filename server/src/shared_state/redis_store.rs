@@ -36,6 +36,10 @@ impl StateUrl {
         if !matches!(scheme, "redis" | "rediss") {
             return Err("must be a redis:// or rediss:// URL".into());
         }
+        // The client's `#insecure` turns off certificate checks: never silently.
+        if url.contains('#') {
+            return Err("must not have a fragment (#insecure would turn off TLS checks)".into());
+        }
         redis::Client::open(url).map_err(|e| format!("not a usable Redis URL: {e}"))?;
         Ok(Self(url.to_owned()))
     }
@@ -66,9 +70,9 @@ impl std::fmt::Debug for StateUrl {
     }
 }
 
-/// The revocation log: a stream capped at about this many entries.
+/// The revocation log: a stream trimmed by age, never by count (a burst of revocations must not
+/// push older ones still in force out): entries older than [`super::MAX_KEEP`] go.
 const REVOCATIONS: &str = "mcp:revocations";
-const MAX_REVOCATIONS: usize = 100_000;
 /// At most this many revocations are read per poll.
 const READ_BATCH: usize = 1_000;
 /// How often a broken connection is retried.
@@ -253,13 +257,20 @@ impl SharedStore for RedisStore {
         Box::pin(async move {
             let entry = serde_json::to_string(revocation)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            // Stream ids are milliseconds of the store's clock; the trim bound is approximate
+            // (`~`), and only ever drops entries older than any revocation may be kept.
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default();
+            let oldest_kept = now_ms.saturating_sub(super::MAX_KEEP.as_millis());
             let _: String = self
                 .run(|mut connection| async move {
                     redis::cmd("XADD")
                         .arg(REVOCATIONS)
-                        .arg("MAXLEN")
+                        .arg("MINID")
                         .arg("~")
-                        .arg(MAX_REVOCATIONS)
+                        .arg(oldest_kept)
                         .arg("*")
                         .arg("r")
                         .arg(entry)

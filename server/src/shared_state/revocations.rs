@@ -36,9 +36,17 @@ pub(crate) struct RevocationList {
     entries: RwLock<Entries>,
     /// Whether any entry is held: the common case, none, costs one load per request.
     any: AtomicBool,
+    /// Whether the log has been read to its end once: until then this replica does not know
+    /// the revocations in force, and is not ready.
+    caught_up: AtomicBool,
 }
 
 impl RevocationList {
+    /// Whether the log has been read to its end at least once.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
     /// Takes in `revocations` read from the log, forgetting what ended before `now`.
     pub(crate) fn apply(&self, revocations: Vec<Revocation>, now: i64) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
@@ -107,7 +115,8 @@ pub(crate) struct TokenFacts<'a> {
     pub(crate) token_id: Option<&'a str>,
 }
 
-/// Drops what ended before `now`, then, past [`MAX_ENTRIES`], what ends first.
+/// Drops what ended before `now`, then, past [`MAX_ENTRIES`], what ends first: loudly, since
+/// those tokens are accepted again.
 fn bound<K: Clone + Eq + std::hash::Hash, V>(
     map: &mut HashMap<K, V>,
     now: i64,
@@ -115,6 +124,11 @@ fn bound<K: Clone + Eq + std::hash::Hash, V>(
 ) {
     map.retain(|_, value| until(value) > now);
     if map.len() > MAX_ENTRIES {
+        tracing::error!(
+            dropped = map.len() - MAX_ENTRIES,
+            max = MAX_ENTRIES,
+            "more revocations in force than this replica holds: those that end first are dropped"
+        );
         let mut ends: Vec<(i64, K)> = map.iter().map(|(k, v)| (until(v), k.clone())).collect();
         ends.sort_unstable_by_key(|(end, _)| *end);
         for (_, key) in ends.into_iter().take(map.len() - MAX_ENTRIES) {
@@ -160,6 +174,7 @@ pub(crate) async fn follow(
                     list.apply(revocations, clock.now());
                     cursor = next;
                     if !more {
+                        list.caught_up.store(true, Ordering::Release);
                         break;
                     }
                 }
@@ -193,7 +208,7 @@ mod tests {
     #[test]
     fn each_kind_revokes_what_it_names_until_it_ends() {
         let list = RevocationList::default();
-        let hash = crate::digest::sha256(b"the-token");
+        let hash = super::super::token_fingerprint("the-token");
         assert!(!list.revokes(&hash, &claims("alice", Some(10), None)));
         list.apply(
             vec![
@@ -217,7 +232,7 @@ mod tests {
             0,
         );
         assert!(list.revokes(&hash, &claims("alice", Some(10), None)));
-        let other = crate::digest::sha256(b"another");
+        let other = super::super::token_fingerprint("another");
         assert!(list.revokes(&other, &claims("bob", Some(50), None)));
         assert!(
             list.revokes(&other, &claims("bob", None, None)),
@@ -249,6 +264,10 @@ mod tests {
         list.apply(many, 0);
         let entries = list.entries.read().unwrap();
         assert_eq!(entries.tokens.len(), MAX_ENTRIES);
-        assert!(!entries.tokens.contains_key(&crate::digest::sha256(b"0")));
+        assert!(
+            !entries
+                .tokens
+                .contains_key(&super::super::token_fingerprint("0"))
+        );
     }
 }
