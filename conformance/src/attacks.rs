@@ -11,9 +11,11 @@ use mock_idp::attack::Forgery;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use crate::{TestEnv, fixtures_dir};
+use crate::fixtures_dir;
+use crate::target::Target;
 
 pub mod proof;
+pub mod runner;
 pub use proof::{ProofRecipe, Sending};
 
 /// One case of the corpus.
@@ -205,7 +207,7 @@ pub fn load_corpus() -> Vec<(String, AttackCase)> {
 
 impl AttackCase {
     /// Runs the setup steps against `env`'s IdP.
-    pub async fn prepare(&self, env: &TestEnv) {
+    pub async fn prepare(&self, env: &Target<'_>) {
         for step in &self.setup {
             match step {
                 SetupStep::PublishEncryptionKey => {
@@ -228,15 +230,14 @@ impl AttackCase {
     }
 
     /// The `DPoP` header values this case sends with `token` to `env` (none without a recipe).
-    pub fn proofs(&self, env: &TestEnv, token: &str) -> Vec<String> {
-        use mcp_oauth_server::Clock as _;
+    pub fn proofs(&self, env: &Target<'_>, token: &str) -> Vec<String> {
         let Some(recipe) = &self.dpop else {
             return Vec::new();
         };
         let places = Placeholders::new(env);
         let recipe: ProofRecipe = serde_json::from_value(places.fill_value(recipe))
             .unwrap_or_else(|e| panic!("{}: the proof recipe: {e}", self.title));
-        let proof = recipe.proof("POST", &env.endpoint, token, env.clock.now());
+        let proof = recipe.proof("POST", env.endpoint, token, env.clock.now());
         match recipe.send {
             Sending::None => Vec::new(),
             Sending::Once | Sending::Replayed => vec![proof],
@@ -245,7 +246,7 @@ impl AttackCase {
     }
 
     /// The credential this case sends.
-    pub async fn credential(&self, env: &TestEnv) -> String {
+    pub async fn credential(&self, env: &Target<'_>) -> String {
         match (&self.credential, &self.token) {
             (Some(Credential::Literal(text)), _) => text.clone(),
             (Some(Credential::Filler(length)), _) => "a".repeat(*length),
@@ -280,7 +281,7 @@ struct Placeholders {
 }
 
 impl Placeholders {
-    fn new(env: &TestEnv) -> Self {
+    fn new(env: &Target<'_>) -> Self {
         let root = env.idp.issuer();
         let jwks = root.jwks();
         let enc_kid = jwks["keys"]
@@ -293,16 +294,9 @@ impl Placeholders {
             .to_owned();
         Self {
             issuer: root.url().to_owned(),
-            resource: env.resource().to_owned(),
+            resource: env.resource.to_owned(),
             idp: env.idp.url().to_owned(),
-            port: env
-                .settings
-                .resource
-                .url
-                .as_url()
-                .port()
-                .map(|p| p.to_string())
-                .unwrap_or_default(),
+            port: env.resource_port(),
             kid: root.current_kid(),
             exp: (env.idp.clock().now() + 300).to_string(),
             enc_kid,
@@ -341,7 +335,7 @@ impl Placeholders {
     }
 }
 
-fn apply(transform: Transform, token: &str, places: &Placeholders, env: &TestEnv) -> String {
+fn apply(transform: Transform, token: &str, places: &Placeholders, env: &Target<'_>) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let (header, payload, signature) = (
         parts[0],

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod real_idp;
 pub mod redis;
 pub mod server;
+pub mod target;
 pub mod upstream;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -279,6 +280,19 @@ impl TestEnv {
     /// The server's canonical resource URL (`http://localhost:PORT/mcp`), the default audience.
     pub fn resource(&self) -> &str {
         self.settings.resource.url.as_str()
+    }
+
+    /// This environment as a server under test for the corpus runner: its endpoint, its IdP,
+    /// its clock, tokens with `mcp:tools`.
+    pub fn target(&self) -> target::Target<'_> {
+        target::Target {
+            endpoint: &self.endpoint,
+            resource: self.resource(),
+            idp: &self.idp,
+            http: &self.http,
+            clock: &self.clock,
+            scopes: vec!["mcp:tools".to_owned()],
+        }
     }
 
     /// The RFC 9728 URL of the resource as this client spells it (`http://127.0.0.1:PORT/...`).

@@ -1,11 +1,11 @@
 //! The attack corpus (`fixtures/attacks/*.json`, checklist §3 J01-J50 and header-level abuse):
 //! none may be accepted, none may produce a 5xx, and the server keeps serving after each.
 
-use conformance::attacks::{AttackCase, EnvKind, Sending, load_corpus};
+use conformance::attacks::runner::{self, Strictness, Verdict};
+use conformance::attacks::{AttackCase, EnvKind, load_corpus};
 use conformance::upstream::{RequestLog, Upstream};
-use conformance::{Setup, TestEnv, challenge_of, initialize_request};
+use conformance::{Setup, TestEnv};
 use mock_idp::Algorithm;
-use reqwest::StatusCode;
 
 async fn env_for(kind: EnvKind, setup: &dyn Fn() -> Setup) -> TestEnv {
     let setup = setup().required_scopes(&["mcp:tools"]);
@@ -23,24 +23,13 @@ async fn env_for(kind: EnvKind, setup: &dyn Fn() -> Setup) -> TestEnv {
 /// Sends one case; returns what went wrong, if anything. With `upstream`, the log of a gateway's
 /// upstream: the attack must not reach it.
 async fn run(env: &TestEnv, case: &AttackCase, upstream: Option<&Upstream>) -> Result<(), String> {
-    case.prepare(env).await;
-    let token = case.credential(env).await;
-    let proofs = case.proofs(env, &token);
-    if case.dpop_sending() == Some(Sending::Replayed) {
-        let first = send(env, case, &token, &proofs).await?.status();
-        if first != StatusCode::OK {
-            return Err(format!("the proof's first use got {first}"));
-        }
-    }
+    let target = env.target();
+    let prepared = runner::prepare(&target, case).await?;
     let posts_before = match upstream {
         Some(upstream) => Some(posts_in(upstream.settled_log().await)),
         None => None,
     };
-    let response = send(env, case, &token, &proofs).await?;
-    let status = response.status();
-    if status.is_server_error() {
-        return Err(format!("answered {status}: a 5xx"));
-    }
+    let response = runner::send(&target, case, &prepared).await?;
     let accepted = case.expect.status < 300;
     if let (Some(upstream), Some(before)) = (upstream, posts_before) {
         let reached = posts_in(upstream.settled_log().await) - before;
@@ -50,86 +39,12 @@ async fn run(env: &TestEnv, case: &AttackCase, upstream: Option<&Upstream>) -> R
             (true, _) => return Err(format!("the accepted request reached it {reached} times")),
         }
     }
-    if status.as_u16() != case.expect.status {
-        return Err(format!(
-            "answered {status}, expected {}",
-            case.expect.status
-        ));
+    match runner::judge(case, &response, Strictness::Exact) {
+        Verdict::Pass => {}
+        Verdict::Deviates(why) | Verdict::Fails(why) => return Err(why),
     }
-    let params = challenge_of(response.headers(), &case.expect.challenge);
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.clone())
-    };
-    let (error, description) = (param("error"), param("error_description"));
-    if error != case.expect.error {
-        return Err(format!(
-            "challenge error {error:?}, expected {:?}",
-            case.expect.error
-        ));
-    }
-    if description != case.expect.error_description {
-        return Err(format!(
-            "refused for another reason: error_description {description:?}, expected {:?}",
-            case.expect.error_description
-        ));
-    }
-    if let Some(tenant) = &case.expect.never_fetched_tenant {
-        let fetched = env
-            .idp
-            .tenant(tenant)
-            .await
-            .map_err(|e| e.to_string())?
-            .requests(mock_idp::Endpoint::Jwks);
-        if fetched != 0 {
-            return Err(format!(
-                "the server fetched a key URL from the token header ({fetched} times)"
-            ));
-        }
-    }
-    // The server keeps serving: a valid request right after succeeds.
-    let valid = env.token().await;
-    let after = env.initialize_status(Some(&valid)).await;
-    if after != StatusCode::OK {
-        return Err(format!("a valid request after the attack got {after}"));
-    }
-    Ok(())
-}
-
-/// The case's request: initialize with its credential as its `request` says, and its proofs.
-async fn send(
-    env: &TestEnv,
-    case: &AttackCase,
-    token: &str,
-    proofs: &[String],
-) -> Result<reqwest::Response, String> {
-    let url = if case.request.query_token {
-        format!("{}?access_token={token}", env.endpoint)
-    } else {
-        env.endpoint.clone()
-    };
-    let mut request = env
-        .http
-        .post(&url)
-        .headers(env.mcp_headers(None, None))
-        .json(&initialize_request());
-    for template in &case.request.authorization {
-        let value = template.replace("{token}", token);
-        let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|e| format!("unsendable header: {e}"))?;
-        request = request.header("authorization", value);
-    }
-    for proof in proofs {
-        let value = reqwest::header::HeaderValue::from_bytes(proof.as_bytes())
-            .map_err(|e| format!("unsendable proof: {e}"))?;
-        request = request.header("dpop", value);
-    }
-    request
-        .send()
-        .await
-        .map_err(|e| format!("transport error: {e}"))
+    runner::fetched_nothing_it_was_told_to(&target, case).await?;
+    runner::still_serves(&target).await
 }
 
 /// Every case of the corpus, each against a fresh-enough environment of its algorithm; all
