@@ -39,7 +39,7 @@ fn series(text: &str, name_and_labels: &str) -> Option<f64> {
 
 /// /metrics after good, refused, out-of-scope and rate-limited requests shows each counter,
 /// with bounded labels and no subject or token.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_happened() {
     let env = TestEnv::setup()
         .configure(|s| {
@@ -188,7 +188,10 @@ impl Server {
         self.wait_until(|seen| seen.iter().find(|l| wanted(l)).cloned())
     }
 
-    /// Waits (at most 20 s) until `done` finds what it wants in the lines seen so far.
+    /// Waits (at most 20 s) until `done` finds what it wants in the lines seen so far. It blocks
+    /// the calling thread: tests that use it run multi-threaded, so the in-process mock IdP the
+    /// server fetches its keys from keeps answering meanwhile (on one thread it could not, and
+    /// the server's start would wait for its fetch timeouts).
     fn wait_until<T>(&mut self, done: impl Fn(&[String]) -> Option<T>) -> T {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
@@ -217,7 +220,7 @@ impl Server {
 /// decision on /mcp is an audit event (its own target) with the request id, issuer, subject,
 /// client, JSON-RPC method and tool, scopes required and granted, outcome and reason, and no line
 /// holds a token. MCP_METRICS_ADDR serves /metrics on its own listener.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_json_log_carries_an_audit_event_per_decision() {
     let idp = MockIdp::builder()
         .keys(fixture_supply())
@@ -568,7 +571,7 @@ async fn forged_request(idp: &MockIdp, format: &str) -> (Server, String) {
 /// timestamp and level, and the raw escape byte appears nowhere), and the values are there,
 /// escaped. The request id is the server's (also in the response); the client's `x-request-id`
 /// is logged apart, escaped, as `client_request_id`.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_values_cannot_forge_text_log_lines() {
     let idp = MockIdp::builder()
         .keys(fixture_supply())
@@ -626,7 +629,7 @@ async fn untrusted_values_cannot_forge_text_log_lines() {
 
 /// The same request with LOG_FORMAT=json: every line is one JSON object, the values round-trip
 /// exactly, the request id is the server's and the client's id is its own field.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_values_round_trip_in_the_json_log() {
     let idp = MockIdp::builder()
         .keys(fixture_supply())
