@@ -256,7 +256,13 @@ impl AttackCase {
                     None => env.idp.issuer().clone(),
                 };
                 let places = Placeholders::new(env);
-                let forgery: Forgery = serde_json::from_value(places.fill_value(recipe))
+                let mut recipe = places.fill_value(recipe);
+                // The corpus grants `mcp:tools`, what the suite's server requires; another
+                // server's required scopes take its place.
+                if recipe["scope"] == "mcp:tools" && env.scopes != ["mcp:tools"] {
+                    recipe["scope"] = Value::String(env.scopes.join(" "));
+                }
+                let forgery: Forgery = serde_json::from_value(recipe)
                     .unwrap_or_else(|e| panic!("{}: the token recipe: {e}", self.title));
                 let token = signer.forge(&forgery).await.unwrap();
                 match self.transform {
@@ -308,6 +314,10 @@ impl Placeholders {
             .replace("$PROOF_JKT", crate::fixture_key(proof::PROOF_KEY).kid())
             .replace("$ISSUER_UPPER", &self.issuer.to_uppercase())
             .replace("$ISSUER", &self.issuer)
+            .replace(
+                "$RESOURCE_SPELLED_OTHERWISE",
+                &spelled_otherwise(&self.resource),
+            )
             .replace("$RESOURCE", &self.resource)
             .replace("$IDP", &self.idp)
             .replace("$PORT", &self.port)
@@ -394,4 +404,28 @@ fn apply(transform: Transform, token: &str, places: &Placeholders, env: &Target<
 
 fn weak_pem() -> String {
     std::fs::read_to_string(fixtures_dir().join("keys/rsa-1024-weak.pem")).unwrap()
+}
+
+/// The same URL as `resource` spelled otherwise, as RFC 3986 §6.2.2 normalises it back: scheme
+/// and host in upper case, a `/./` dot segment, the last segment's first character escaped, and
+/// a query and fragment (which `htu` comparison ignores).
+fn spelled_otherwise(resource: &str) -> String {
+    let Ok(url) = url::Url::parse(resource) else {
+        return resource.to_owned();
+    };
+    let host = url.host_str().unwrap_or_default().to_uppercase();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = url.path();
+    let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+    let mut chars = last.chars();
+    let escaped = match chars.next() {
+        Some(first) if first.is_ascii_alphanumeric() => {
+            format!("%{:02X}{}", u32::from(first), chars.as_str())
+        }
+        _ => last.to_owned(),
+    };
+    format!(
+        "{}://{host}{port}{parent}/./{escaped}?x=1#f",
+        url.scheme().to_uppercase()
+    )
 }

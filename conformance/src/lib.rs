@@ -11,6 +11,7 @@
 )]
 
 pub mod attacks;
+pub mod check;
 pub mod coverage;
 pub mod examples;
 pub mod logs;
