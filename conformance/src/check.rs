@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::attacks::runner::{self, Strictness, Verdict};
 use crate::attacks::{EnvKind, load_corpus};
-use crate::coverage::{parse_checklist, repo_root};
+use crate::coverage::repo_root;
 use crate::target::Target;
 
 mod report;
@@ -144,27 +144,68 @@ pub async fn wait_for(url: &str, wait: Duration) -> Result<(), String> {
     }
 }
 
-/// Levels and references of the checklist's rows.
-struct Checklist(BTreeMap<String, (Level, String)>);
+/// Levels and sources of the checklist's rows (`docs/spec-checklist.md`): every row's id, its
+/// level (the attack table's rows, which have none, are refusals: MUST) and its source, the RFC
+/// or spec section it comes from.
+struct Checklist(BTreeMap<String, (Option<Level>, String)>);
 
 impl Checklist {
     fn read() -> Self {
         let text =
             std::fs::read_to_string(repo_root().join("docs/spec-checklist.md")).unwrap_or_default();
         let mut rows = BTreeMap::new();
-        for requirement in parse_checklist(&text) {
-            let level = if requirement.is_must() {
-                Level::Must
+        for line in text.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let Some(id) = cells.get(1) else { continue };
+            let is_id = id.len() == 3
+                && id.as_bytes()[0].is_ascii_uppercase()
+                && id[1..].bytes().all(|b| b.is_ascii_digit());
+            if !is_id || rows.contains_key(*id) {
+                continue;
+            }
+            let level_cell = cells.get(3).copied().unwrap_or_default();
+            // The attack table's rows have no level: refusals, MUST. Others say MUST,
+            // SHOULD or MAY; a row of practice or derivation leaves it to the check.
+            let is_attack = id.starts_with('J');
+            let level = if level_cell.contains("MUST") || is_attack {
+                Some(Level::Must)
+            } else if level_cell.to_ascii_uppercase().contains("SHOULD")
+                || level_cell.contains("MAY")
+            {
+                Some(Level::Should)
             } else {
-                Level::Should
+                None
             };
-            rows.insert(requirement.id.clone(), (level, requirement.text.clone()));
+            let source = cells
+                .iter()
+                .rev()
+                .skip(1)
+                .find(|c| {
+                    c.contains("RFC")
+                        || c.contains('§')
+                        || c.contains("M0")
+                        || c.contains("M1")
+                        || c.contains("M2")
+                })
+                .copied()
+                .unwrap_or_default();
+            rows.insert((*id).to_owned(), (level, source.to_owned()));
         }
         Self(rows)
     }
 
     fn level(&self, id: &str, otherwise: Level) -> Level {
-        self.0.get(id).map_or(otherwise, |(level, _)| *level)
+        self.0
+            .get(id)
+            .and_then(|(level, _)| *level)
+            .unwrap_or(otherwise)
+    }
+
+    fn source(&self, id: &str) -> String {
+        self.0
+            .get(id)
+            .map(|(_, source)| source.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -210,7 +251,7 @@ pub async fn run(options: &Options, idp: &MockIdp) -> Report {
     let dpop = metadata
         .as_ref()
         .is_some_and(|m| m.get("dpop_signing_alg_values_supported").is_some());
-    corpus(&target, dpop, &mut report).await;
+    corpus(&target, &checklist, dpop, &mut report).await;
     transport(&target, &checklist, &token, &mut report).await;
     step_up(&target, &checklist, options, &mut report).await;
     report
@@ -228,11 +269,7 @@ fn finding(
     Finding {
         id: id.to_owned(),
         level: checklist.level(id, otherwise),
-        reference: checklist
-            .0
-            .get(id)
-            .map(|(_, text)| text.clone())
-            .unwrap_or_default(),
+        reference: checklist.source(id),
         check: check.to_owned(),
         outcome,
         sent: sent.to_owned(),
@@ -411,9 +448,9 @@ async fn discovery(
 /// Every case of the corpus, graded by [`Strictness::Spec`]: accepting what must be refused (or
 /// a 5xx) fails a MUST; refusing with another status or error code than RFC 6750's deviates
 /// from a SHOULD.
-async fn corpus(target: &Target<'_>, dpop: bool, report: &mut Report) {
+async fn corpus(target: &Target<'_>, checklist: &Checklist, dpop: bool, report: &mut Report) {
     for (file, case) in load_corpus() {
-        let reference = file.trim_end_matches(".json").to_owned();
+        let reference = format!("{}; fixtures/attacks/{file}", checklist.source(&case.id));
         let record = |outcome: Outcome, level: Level, received: String| Finding {
             id: case.id.clone(),
             level,
