@@ -206,19 +206,31 @@ pub fn load_corpus() -> Vec<(String, AttackCase)> {
 }
 
 impl AttackCase {
+    /// Whether the case needs the mock IdP in this process (a key its admin API cannot publish).
+    pub fn needs_in_process_idp(&self) -> bool {
+        self.setup.contains(&SetupStep::PublishWeakKey)
+    }
+
     /// Runs the setup steps against `env`'s IdP.
-    pub async fn prepare(&self, env: &Target<'_>) {
+    ///
+    /// # Errors
+    /// When the IdP refuses, or a step needs the IdP in this process and it is not.
+    pub async fn prepare(&self, env: &Target<'_>) -> Result<(), String> {
         for step in &self.setup {
             match step {
-                SetupStep::PublishEncryptionKey => {
-                    env.idp.issuer().publish_encryption_key().await.unwrap();
-                }
+                SetupStep::PublishEncryptionKey => env.idp.publish_encryption_key().await?,
                 SetupStep::PublishWeakKey => {
-                    let jwk = mock_idp::attack::rsa_public_jwk(&weak_pem(), "weak-1024").unwrap();
-                    env.idp.issuer().publish_jwk(jwk);
+                    let idp = env
+                        .idp
+                        .in_process()
+                        .ok_or("publishing a weak key needs the mock IdP in this process")?;
+                    let jwk = mock_idp::attack::rsa_public_jwk(&weak_pem(), "weak-1024")
+                        .map_err(|e| e.to_string())?;
+                    idp.issuer().publish_jwk(jwk);
                 }
             }
         }
+        Ok(())
     }
 
     /// How this case's proof is sent, when it has one.
@@ -230,11 +242,11 @@ impl AttackCase {
     }
 
     /// The `DPoP` header values this case sends with `token` to `env` (none without a recipe).
-    pub fn proofs(&self, env: &Target<'_>, token: &str) -> Vec<String> {
+    pub async fn proofs(&self, env: &Target<'_>, token: &str) -> Vec<String> {
         let Some(recipe) = &self.dpop else {
             return Vec::new();
         };
-        let places = Placeholders::new(env);
+        let places = Placeholders::new(env).await;
         let recipe: ProofRecipe = serde_json::from_value(places.fill_value(recipe))
             .unwrap_or_else(|e| panic!("{}: the proof recipe: {e}", self.title));
         let proof = recipe.proof("POST", env.endpoint, token, env.clock.now());
@@ -251,22 +263,30 @@ impl AttackCase {
             (Some(Credential::Literal(text)), _) => text.clone(),
             (Some(Credential::Filler(length)), _) => "a".repeat(*length),
             (None, Some(recipe)) => {
-                let signer = match &self.signed_by_tenant {
-                    Some(tenant) => env.idp.tenant(tenant).await.unwrap(),
-                    None => env.idp.issuer().clone(),
-                };
-                let places = Placeholders::new(env);
+                let places = Placeholders::new(env).await;
                 let mut recipe = places.fill_value(recipe);
+                // The IdP's default audience may not be the server's (an IdP already running):
+                // a recipe that names none means the resource.
+                if recipe.get("audience").is_none()
+                    && let Some(members) = recipe.as_object_mut()
+                {
+                    members.insert("audience".into(), Value::String(places.resource.clone()));
+                }
                 // The corpus grants `mcp:tools`, what the suite's server requires; another
                 // server's required scopes take its place.
                 if recipe["scope"] == "mcp:tools" && env.scopes != ["mcp:tools"] {
                     recipe["scope"] = Value::String(env.scopes.join(" "));
                 }
-                let forgery: Forgery = serde_json::from_value(recipe)
-                    .unwrap_or_else(|e| panic!("{}: the token recipe: {e}", self.title));
-                let token = signer.forge(&forgery).await.unwrap();
+                if let Err(e) = serde_json::from_value::<Forgery>(recipe.clone()) {
+                    panic!("{}: the token recipe: {e}", self.title);
+                }
+                let token = env
+                    .idp
+                    .forge(self.signed_by_tenant.as_deref(), &recipe)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e}", self.title));
                 match self.transform {
-                    Some(transform) => apply(transform, &token, &places, env),
+                    Some(transform) => apply(transform, &token, &places),
                     None => token,
                 }
             }
@@ -284,12 +304,14 @@ struct Placeholders {
     kid: String,
     exp: String,
     enc_kid: String,
+    /// Now, by the IdP's clock.
+    now: i64,
 }
 
 impl Placeholders {
-    fn new(env: &Target<'_>) -> Self {
-        let root = env.idp.issuer();
-        let jwks = root.jwks();
+    async fn new(env: &Target<'_>) -> Self {
+        let jwks = env.idp.jwks().await;
+        let now = env.idp.now().await;
         let enc_kid = jwks["keys"]
             .as_array()
             .into_iter()
@@ -299,13 +321,14 @@ impl Placeholders {
             .unwrap_or("publish_encryption_key first")
             .to_owned();
         Self {
-            issuer: root.url().to_owned(),
+            issuer: env.idp.url(),
             resource: env.resource.to_owned(),
-            idp: env.idp.url().to_owned(),
+            idp: env.idp.url(),
             port: env.resource_port(),
-            kid: root.current_kid(),
-            exp: (env.idp.clock().now() + 300).to_string(),
+            kid: env.idp.current_kid().await,
+            exp: (now + 300).to_string(),
             enc_kid,
+            now,
         }
     }
 
@@ -345,7 +368,7 @@ impl Placeholders {
     }
 }
 
-fn apply(transform: Transform, token: &str, places: &Placeholders, env: &Target<'_>) -> String {
+fn apply(transform: Transform, token: &str, places: &Placeholders) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let (header, payload, signature) = (
         parts[0],
@@ -355,7 +378,7 @@ fn apply(transform: Transform, token: &str, places: &Placeholders, env: &Target<
     match transform {
         Transform::StripSignature => format!("{header}.{payload}."),
         Transform::TamperPayload => {
-            let claims = json!({"iss": places.issuer, "sub": "admin", "aud": places.resource, "scope": "mcp:tools admin", "exp": env.idp.clock().now() + 86_400});
+            let claims = json!({"iss": places.issuer, "sub": "admin", "aud": places.resource, "scope": "mcp:tools admin", "exp": places.now + 86_400});
             format!(
                 "{header}.{}.{signature}",
                 URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mcp_oauth_server::SystemClock;
-use mock_idp::{AccessTokenSpec, MockIdp};
+use mock_idp::MockIdp;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::attacks::runner::{self, Strictness, Verdict};
 use crate::attacks::{EnvKind, load_corpus};
 use crate::coverage::repo_root;
-use crate::target::Target;
+use crate::target::{Idp, Target};
 
 mod report;
 pub use report::{junit, table};
@@ -210,7 +210,7 @@ impl Checklist {
 }
 
 /// Runs every check against `options.url`, whose server trusts `idp`.
-pub async fn run(options: &Options, idp: &MockIdp) -> Report {
+pub async fn run(options: &Options, idp: Idp<'_>) -> Report {
     let http = crate::no_redirects();
     let clock = SystemClock;
     let target = Target {
@@ -411,6 +411,7 @@ async fn discovery(
     ));
     let document = document.filter(Value::is_object)?;
     let issuer = target.idp.url();
+    let issuer = issuer.as_str();
     let servers = document["authorization_servers"]
         .as_array()
         .cloned()
@@ -467,6 +468,10 @@ async fn corpus(target: &Target<'_>, checklist: &Checklist, dpop: bool, report: 
             ),
             received,
         };
+        if case.needs_in_process_idp() && target.idp.in_process().is_none() {
+            report.findings.push(record(Outcome::Skip("the case publishes a key the mock IdP's admin API cannot: run without --issuer".into()), Level::Must, "-".into()));
+            continue;
+        }
         if case.env == EnvKind::Es256 {
             report.findings.push(record(
                 Outcome::Skip("an ECDSA signature case: the tool's issuer signs with RS256".into()),
@@ -755,15 +760,8 @@ async fn step_up(
         return;
     };
     let token = target
-        .idp
-        .issuer()
-        .mint(
-            &AccessTokenSpec::user("conformance-carol")
-                .audience(target.resource)
-                .scope(options.scopes.iter().cloned()),
-        )
-        .await
-        .unwrap_or_default();
+        .token_with("conformance-carol", &options.scopes)
+        .await;
     let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": tool, "arguments": {}}});
     let response = target
         .http

@@ -10,7 +10,11 @@ use tokio::process::{Child, ChildStdout, Command};
 
 /// The example's executable, built first (a no-op when `cargo test` already built it).
 pub fn example_binary(name: &str) -> PathBuf {
-    build(&["--example", name], &format!("example {name}"));
+    build(
+        "mcp-oauth-server",
+        &["--example", name],
+        &format!("example {name}"),
+    );
     profile_dir()
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
@@ -18,18 +22,28 @@ pub fn example_binary(name: &str) -> PathBuf {
 
 /// The server binary (`mcp-oauth-server`), built first (a no-op when already built).
 pub fn server_binary() -> PathBuf {
-    build(&["--bin", "mcp-oauth-server"], "the server");
+    build(
+        "mcp-oauth-server",
+        &["--bin", "mcp-oauth-server"],
+        "the server",
+    );
     profile_dir().join(format!("mcp-oauth-server{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// Builds `what` of the server crate into the target directory and profile this test binary was
+/// The mock IdP's binary (`mock-idp`), built first (a no-op when already built).
+pub fn mock_idp_binary() -> PathBuf {
+    build("mock-idp", &["--bin", "mock-idp"], "the mock IdP");
+    profile_dir().join(format!("mock-idp{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Builds `what` of `package` into the target directory and profile this test binary was
 /// built in, so that the executable is where [`profile_dir`] says, however the target directory
 /// was chosen (`CARGO_TARGET_DIR`, `--target-dir`, `build.target-dir`, `--release`).
-fn build(target: &[&str], what: &str) {
+fn build(package: &str, target: &[&str], what: &str) {
     let profile_dir = profile_dir();
     let target_dir = profile_dir.parent().expect("<target>/<profile>");
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "mcp-oauth-server"])
+        .args(["build", "-q", "-p", package])
         .args(target)
         .arg("--target-dir")
         .arg(target_dir)

@@ -289,7 +289,7 @@ impl TestEnv {
         target::Target {
             endpoint: &self.endpoint,
             resource: self.resource(),
-            idp: &self.idp,
+            idp: target::Idp::InProcess(&self.idp),
             http: &self.http,
             clock: &self.clock,
             scopes: vec!["mcp:tools".to_owned()],

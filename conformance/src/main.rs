@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use conformance::check::{self, Options};
+use conformance::target::{Idp, RemoteIdp};
 
 #[derive(Parser)]
 #[command(
@@ -35,8 +36,13 @@ enum Command {
         #[arg(long, requires = "tool")]
         tool_scope: Option<String>,
         /// The mock IdP's port (0: any); fix it to configure the server before starting the tool.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, conflicts_with = "issuer")]
         idp_port: u16,
+        /// Use a mock IdP already running at this issuer URL (started with `--admin on`, e.g.
+        /// `cargo run -p mock-idp -- --port 9400`) instead of starting one: start the server
+        /// under test first, then the tool.
+        #[arg(long)]
+        issuer: Option<String>,
         /// Write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -57,18 +63,33 @@ async fn main() -> ExitCode {
         tool,
         tool_scope,
         idp_port,
+        issuer,
         json,
         junit,
         wait_secs,
     } = Cli::parse().command;
-    let idp = match check::start_idp(idp_port, &url).await {
-        Ok(idp) => idp,
-        Err(why) => {
-            eprintln!("{why}");
-            return ExitCode::from(2);
-        }
+    let (in_process, remote) = match &issuer {
+        None => match check::start_idp(idp_port, &url).await {
+            Ok(idp) => (Some(idp), None),
+            Err(why) => {
+                eprintln!("{why}");
+                return ExitCode::from(2);
+            }
+        },
+        Some(issuer) => match RemoteIdp::connect(issuer).await {
+            Ok(idp) => (None, Some(idp)),
+            Err(why) => {
+                eprintln!("{why}");
+                return ExitCode::from(2);
+            }
+        },
     };
-    let issuer = idp.url().to_owned();
+    let idp = match (&in_process, &remote) {
+        (Some(idp), _) => Idp::InProcess(idp),
+        (None, Some(idp)) => Idp::Remote(idp),
+        (None, None) => return ExitCode::from(2),
+    };
+    let issuer = idp.url();
     let jwks = format!("{issuer}/jwks");
     println!("issuer: {issuer}");
     println!("jwks: {jwks}");
@@ -91,7 +112,7 @@ async fn main() -> ExitCode {
         scopes,
         scoped_tool: tool.zip(tool_scope),
     };
-    let report = check::run(&options, &idp).await;
+    let report = check::run(&options, idp).await;
     print!("{}", check::table(&report));
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();

@@ -99,6 +99,84 @@ async fn the_tool_passes_our_server() {
     }
 }
 
+/// `--issuer`: the server under test is started first, trusting a mock IdP already running (the
+/// `mock-idp` binary, admin API on); the tool drives that IdP through its admin API. With
+/// `--tool get_me --tool-scope profile:read` (our server told so by `MCP_TOOL_SCOPES`) the 403
+/// step-up is checked too (H01, H03). Everything passes but the one case the admin API cannot
+/// set up, which says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_drives_an_idp_already_running() {
+    let (idp_listener, idp_port) = RunningServer::bind().await;
+    drop(idp_listener);
+    let _idp = Command::new(conformance::examples::mock_idp_binary())
+        .args(["--port", &idp_port.to_string(), "--admin", "on"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    assert!(
+        conformance::eventually(DEADLINE, || {
+            let url = format!("{issuer}/jwks");
+            async move {
+                reqwest::get(url)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    );
+    let (listener, port) = RunningServer::bind().await;
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let _server = Command::new(server_binary())
+        .env("OAUTH_ISSUER", &issuer)
+        .env("MCP_RESOURCE_URL", &url)
+        .env("OAUTH_REQUIRED_SCOPES", "mcp:tools")
+        .env("MCP_TOOL_SCOPES", "get_me=profile:read")
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let json = std::env::temp_dir().join(format!("conformance-remote-{port}.json"));
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .args(["check", "--url", &url, "--issuer", &issuer])
+        .args(["--tool", "get_me", "--tool-scope", "profile:read", "--json"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(DEADLINE, tool.wait())
+        .await
+        .expect("the tool finishes")
+        .unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let failed = failures(&report);
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(status.code(), Some(0));
+    let findings = report["findings"].as_array().unwrap();
+    let result_of = |id: &str| {
+        findings
+            .iter()
+            .filter(|f| f["id"] == id)
+            .map(|f| f["result"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(result_of("H01"), ["pass"], "the step-up was checked");
+    assert_eq!(result_of("H03"), ["pass"]);
+    assert_eq!(
+        result_of("J22"),
+        ["skip"],
+        "needs the IdP in process, and says so"
+    );
+}
+
 /// Issue 22's second server: the official TypeScript SDK's recommended setup, judged by the tool.
 /// Its report is whatever it honestly is: this test asserts it equals the one kept in `docs/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,9 +51,9 @@ pub struct Prepared {
 /// # Errors
 /// When the replay's first use is refused, or the request cannot be sent.
 pub async fn prepare(target: &Target<'_>, case: &AttackCase) -> Result<Prepared, String> {
-    case.prepare(target).await;
+    case.prepare(target).await?;
     let credential = case.credential(target).await;
-    let proofs = case.proofs(target, &credential);
+    let proofs = case.proofs(target, &credential).await;
     let prepared = Prepared { credential, proofs };
     if case.dpop_sending() == Some(Sending::Replayed) {
         let first = send(target, case, &prepared).await?.status();
@@ -174,12 +174,7 @@ pub async fn fetched_nothing_it_was_told_to(
     let Some(tenant) = &case.expect.never_fetched_tenant else {
         return Ok(());
     };
-    let fetched = target
-        .idp
-        .tenant(tenant)
-        .await
-        .map_err(|e| e.to_string())?
-        .requests(mock_idp::Endpoint::Jwks);
+    let fetched = target.idp.jwks_fetches(tenant).await?;
     if fetched == 0 {
         Ok(())
     } else {
