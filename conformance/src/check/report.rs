@@ -111,3 +111,60 @@ fn without_ports(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Finding, Level, Outcome, Report};
+    use super::*;
+
+    fn finding(id: &str, level: Level, outcome: Outcome) -> Finding {
+        Finding {
+            id: id.into(),
+            level,
+            reference: "RFC 6750 §3".into(),
+            check: "a <check> & \"more\"".into(),
+            outcome,
+            sent: "initialize".into(),
+            received: "401".into(),
+        }
+    }
+
+    /// JUnit: one case per finding, failures and skips counted and escaped; a SHOULD failure in
+    /// its own class. The table: one row per finding, ports taken out, the counts on top.
+    #[test]
+    fn both_forms_carry_every_finding() {
+        let report = Report {
+            url: "http://127.0.0.1:3000/mcp".into(),
+            findings: vec![
+                finding("B01", Level::Must, Outcome::Pass),
+                finding(
+                    "T02",
+                    Level::Must,
+                    Outcome::Fail("got 200 at 127.0.0.1:41234".into()),
+                ),
+                finding("T05", Level::Should, Outcome::Fail("got 200".into())),
+                finding("K06", Level::Must, Outcome::Skip("stateless".into())),
+            ],
+        };
+        assert!(report.must_failed());
+        let xml = junit(&report);
+        assert!(
+            xml.contains(r#"tests="4" failures="2" skipped="1""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"classname="must.T02" name="a &lt;check&gt; &amp; &quot;more&quot;""#)
+        );
+        assert!(xml.contains(r#"classname="should.T05""#));
+        assert!(xml.contains(r#"<skipped message="stateless"/>"#));
+        assert_eq!(xml.matches("<testcase").count(), 4);
+        let text = table(&report);
+        assert!(text.starts_with("1 passed, 2 failed (1 of them MUST), 1 skipped."));
+        assert!(text.contains("got 200 at 127.0.0.1:{PORT}"), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("| ")).count(),
+            6,
+            "head, rule, rows"
+        );
+    }
+}
