@@ -68,6 +68,8 @@ async fn main() -> ExitCode {
         junit,
         wait_secs,
     } = Cli::parse().command;
+    // `--scope ''` says no scope is required: no empty scope name.
+    let scopes: Vec<String> = scopes.into_iter().filter(|s| !s.is_empty()).collect();
     let (in_process, remote) = match &issuer {
         None => match check::start_idp(idp_port, &url).await {
             Ok(idp) => (Some(idp), None),
@@ -95,7 +97,13 @@ async fn main() -> ExitCode {
     println!("jwks: {jwks}");
     println!("audience: {url}");
     println!("configure the server under test to trust them, for example:");
-    println!("  mcp-oauth-server: OAUTH_ISSUER={issuer} MCP_RESOURCE_URL={url} mcp-oauth-server");
+    let port = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+        .unwrap_or(8000);
+    println!(
+        "  mcp-oauth-server: PORT={port} OAUTH_ISSUER={issuer} MCP_RESOURCE_URL={url} mcp-oauth-server"
+    );
     println!(
         "  TypeScript SDK:   requireBearerAuth({{ verifier }}), the verifier jose's jwtVerify(token, createRemoteJWKSet(new URL('{jwks}')), {{ issuer: '{issuer}', audience: '{url}' }})"
     );

@@ -22,10 +22,11 @@ use tokio::process::{Child, Command};
 const DEADLINE: Duration = Duration::from_secs(300);
 
 /// The tool, started for `url`; returns it once it printed its issuer, and that issuer.
-async fn start_tool(url: &str, json: &std::path::Path) -> (Child, String) {
+async fn start_tool(url: &str, json: &std::path::Path, extra: &[&str]) -> (Child, String) {
     let mut tool = Command::new(env!("CARGO_BIN_EXE_conformance"))
         .args(["check", "--url", url, "--json"])
         .arg(json)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -76,7 +77,7 @@ async fn the_tool_passes_our_server() {
     drop(listener);
     let url = format!("http://127.0.0.1:{port}/mcp");
     let json = std::env::temp_dir().join(format!("conformance-ours-{port}.json"));
-    let (tool, issuer) = start_tool(&url, &json).await;
+    let (tool, issuer) = start_tool(&url, &json, &[]).await;
     let _server = Command::new(server_binary())
         .env("OAUTH_ISSUER", &issuer)
         .env("MCP_RESOURCE_URL", &url)
@@ -97,6 +98,39 @@ async fn the_tool_passes_our_server() {
     for f in findings {
         assert!(f["sent"].is_string() && f["received"].is_string() && f["level"].is_string());
     }
+}
+
+/// `--scope ''`: a server that requires no scope of every request. The three cases of a token
+/// without the required scope cannot apply, and say so; everything else passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_required_scope_the_scope_cases_are_skipped() {
+    let (listener, port) = RunningServer::bind().await;
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let json = std::env::temp_dir().join(format!("conformance-noscope-{port}.json"));
+    let (tool, issuer) = start_tool(&url, &json, &["--scope", ""]).await;
+    let _server = Command::new(server_binary())
+        .env("OAUTH_ISSUER", &issuer)
+        .env("MCP_RESOURCE_URL", &url)
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (code, report) = finish(tool, &json).await;
+    let failed = failures(&report);
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(code, Some(0));
+    let j49: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "J49")
+        .collect();
+    assert_eq!(j49.len(), 3);
+    assert!(j49.iter().all(|f| f["result"] == "skip"), "{j49:?}");
 }
 
 /// `--issuer`: the server under test is started first, trusting a mock IdP already running (the
@@ -190,7 +224,7 @@ async fn the_tool_reports_on_a_typescript_sdk_server() {
     drop(listener);
     let url = format!("http://127.0.0.1:{port}/mcp");
     let json = std::env::temp_dir().join(format!("conformance-ts-{port}.json"));
-    let (tool, issuer) = start_tool(&url, &json).await;
+    let (tool, issuer) = start_tool(&url, &json, &[]).await;
     let mut server = conformance::real_idp::script(&node, "protected-server.mjs");
     server
         .args([&port.to_string(), &issuer, &url])
