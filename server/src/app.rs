@@ -49,9 +49,9 @@ use crate::rate_limit::RateLimiter;
 use crate::resource::metadata_path;
 use crate::session::{EndsSessions, SESSION_HEADER, SessionLimits, Sessions, Transport};
 use crate::settings::Settings;
-use crate::shared_state::SharedStore;
 use crate::shared_state::redis_store::RedisStore;
 use crate::shared_state::revocations::RevocationList;
+use crate::shared_state::{SharedStateSettings, SharedStore};
 use crate::telemetry::{
     ClientRequestId, Metrics, count_requests, exposition, request_id, response_failed,
     take_client_request_id,
@@ -150,7 +150,7 @@ pub struct Server {
 struct SharedState {
     store: Arc<dyn SharedStore>,
     revocations: Arc<RevocationList>,
-    poll: Duration,
+    settings: SharedStateSettings,
     clock: Arc<dyn Clock>,
 }
 
@@ -314,7 +314,7 @@ impl Server {
                 Some(SharedState {
                     store: Arc::new(store),
                     revocations: Arc::new(RevocationList::default()),
-                    poll: shared.revocation_poll,
+                    settings: shared.clone(),
                     clock: Arc::clone(&clock),
                 })
             }
@@ -377,16 +377,11 @@ impl Server {
                 Arc::clone(&metrics),
                 dpop,
             )
-            .with_shared_state(
-                shared
-                    .as_ref()
-                    .zip(settings.shared_state.as_ref())
-                    .map(|(state, shared)| SharedChecks {
-                        store: Arc::clone(&state.store),
-                        replay_on_failure: shared.dpop_replay_on_failure,
-                        revocations: Arc::clone(&state.revocations),
-                    }),
-            ),
+            .with_shared_state(shared.as_ref().map(|state| SharedChecks {
+                store: Arc::clone(&state.store),
+                replay_on_failure: state.settings.dpop_replay_on_failure,
+                revocations: Arc::clone(&state.revocations),
+            })),
         );
         let keys = Arc::new(KeySources::new(sources));
         let (serving, sessions) = match (handler, &settings.upstream) {
@@ -417,10 +412,12 @@ impl Server {
             (None, None) => return Err(StartError::NoUpstream),
         };
         let rate_limiter = settings.rate_limit.per_minute.map(|per_minute| {
-            let shared_budget = shared
-                .as_ref()
-                .zip(settings.shared_state.as_ref())
-                .map(|(state, shared)| (Arc::clone(&state.store), shared.rate_limit_on_failure));
+            let shared_budget = shared.as_ref().map(|state| {
+                (
+                    Arc::clone(&state.store),
+                    state.settings.rate_limit_on_failure,
+                )
+            });
             Arc::new(RateLimiter::new(
                 per_minute,
                 Arc::clone(&metrics),

@@ -315,14 +315,9 @@ impl Args {
             .and_then(|url| problems.check("MCP_STATE_URL", StateUrl::parse(url)))
             .and_then(|url| match &self.state_password_file {
                 None => Some(url),
-                Some(path) => problems.check(
-                    "MCP_STATE_PASSWORD_FILE",
-                    read_bounded(path, 4_096)
-                        .and_then(|bytes| {
-                            String::from_utf8(bytes).map_err(|_| "the password is not UTF-8".into())
-                        })
-                        .and_then(|password| url.with_password(password.trim_end())),
-                ),
+                Some(path) => {
+                    problems.check("MCP_STATE_PASSWORD_FILE", with_password_file(url, path))
+                }
             })
             .map(|url| SharedStateSettings {
                 timeout: Duration::from_millis(self.state_timeout_ms),
@@ -376,8 +371,7 @@ impl Args {
             && self.upstream_identity == UpstreamIdentityArg::Jwt
         {
             let signer = match &self.upstream_signing_key_file {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                Some(path) => read_text_bounded(path, 64 * 1024)
                     .and_then(|pem| IdentitySigner::from_pem(&pem).map_err(|e| e.to_string())),
                 None => IdentitySigner::generate().map_err(|e| e.to_string()),
             };
@@ -558,6 +552,23 @@ impl Problems {
     fn into_error(self) -> ConfigError {
         ConfigError { problems: self.0 }
     }
+}
+
+/// The shared state store at `url`, with the password `path` holds (trailing newline ignored)
+/// instead of any in the URL: what `MCP_STATE_PASSWORD_FILE` and `revoke --state-password-file`
+/// mean.
+pub(crate) fn with_password_file(
+    url: StateUrl,
+    path: &std::path::Path,
+) -> Result<StateUrl, String> {
+    let password = read_text_bounded(path, 4_096)?;
+    url.with_password(password.trim_end())
+}
+
+/// A secret file's text, at most `max` bytes of UTF-8.
+pub(crate) fn read_text_bounded(path: &std::path::Path, max: u64) -> Result<String, String> {
+    String::from_utf8(read_bounded(path, max)?)
+        .map_err(|_| format!("{} is not UTF-8 text", path.display()))
 }
 
 /// A secret file's bytes, at most `max` of them (a larger file is a mistake, not a secret).

@@ -51,7 +51,7 @@ impl Server {
         tokio::spawn(crate::shared_state::revocations::follow(
             shared.store,
             shared.revocations,
-            shared.poll,
+            shared.settings.revocation_poll,
             shared.clock,
             Arc::clone(&self.metrics),
             self.shutdown.clone(),
