@@ -1219,3 +1219,66 @@ async fn an_introspection_answer_is_shared_by_the_replicas() {
     assert_eq!(status_at(&replicas[1], &token).await, StatusCode::OK);
     assert_eq!(calls() - before, 1, "the second used the shared answer");
 }
+
+/// D16 with `MCP_STATE_DPOP_REPLAY_ON_FAILURE=local`: with the store down a replica judges
+/// proofs by its own cache, and that cache holds the proofs it accepted while the store was up,
+/// so one of them replayed at it during the outage is still refused; a fresh proof is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_redis,
+    ignore = "needs redis-server: apt-get install redis-server, or set REDIS_SERVER"
+)]
+async fn with_the_local_replay_fallback_a_proof_seen_before_the_outage_is_refused() {
+    use mcp_oauth_server::settings::OnFailure;
+    let mut redis = RedisServer::start();
+    let idp = MockIdp::builder()
+        .keys(fixture_supply())
+        .start()
+        .await
+        .unwrap();
+    let (endpoint, replicas, _) = shared_replicas_with(&idp, &redis.url(), 1_000, |settings| {
+        if let Some(shared) = settings.shared_state.as_mut() {
+            shared.dpop_replay_on_failure = OnFailure::Local;
+        }
+    })
+    .await;
+    let key = conformance::fixture_key("p256-1");
+    let bound = idp
+        .issuer()
+        .mint(
+            &AccessTokenSpec::user("carol")
+                .audience(endpoint.as_str())
+                .claim("cnf", json!({"jkt": key.kid()})),
+        )
+        .await
+        .unwrap();
+    let replica = &replicas[0];
+    let dpop_at = |proof: String| {
+        no_redirects()
+            .post(format!("http://{}/mcp", replica.settings.listen))
+            .header("authorization", format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .header("host", replica.settings.resource.url.as_url().authority())
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+    };
+    let seen = proof_for(&endpoint, &bound, "before-the-outage");
+    assert_eq!(
+        dpop_at(seen.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    redis.stop();
+    let replayed = dpop_at(seen).await.unwrap();
+    assert_eq!(
+        replayed.status(),
+        StatusCode::UNAUTHORIZED,
+        "a replay, store or no store"
+    );
+    let fresh = dpop_at(proof_for(&endpoint, &bound, "during-the-outage"))
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK, "the local fallback serves");
+}

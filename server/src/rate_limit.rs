@@ -166,3 +166,105 @@ pub(crate) async fn limit_rate(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::auth::VerifiedBy;
+    use crate::auth::claims::VerifiedClaims;
+    use crate::shared_state::{Cursor, Revocation, StoreError};
+
+    /// A store that never answers.
+    #[derive(Debug)]
+    struct Down;
+
+    fn down<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, StoreError>> {
+        Box::pin(async { Err(StoreError::TimedOut) })
+    }
+
+    impl SharedStore for Down {
+        fn spend<'a>(
+            &'a self,
+            _: &'a str,
+            _: u32,
+        ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>> {
+            down()
+        }
+        fn first_use<'a>(
+            &'a self,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            down()
+        }
+        fn get_text<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+            down()
+        }
+        fn put_text<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            down()
+        }
+        fn revoke<'a>(&'a self, _: &'a Revocation) -> BoxFuture<'a, Result<(), StoreError>> {
+            down()
+        }
+        fn revocations_since<'a>(
+            &'a self,
+            _: &'a Cursor,
+        ) -> BoxFuture<'a, Result<(Vec<Revocation>, Cursor), StoreError>> {
+            down()
+        }
+    }
+
+    fn alice() -> Principal {
+        Principal::new(
+            Arc::new(VerifiedClaims {
+                issuer: "https://as.example".into(),
+                subject: "alice".into(),
+                audience: serde_json::Value::Null,
+                expires_at: None,
+                issued_at: None,
+                token_id: None,
+                client_id: None,
+                scopes: Vec::new(),
+                uid: None,
+                dpop_jkt: None,
+            }),
+            VerifiedBy::Jwt,
+        )
+    }
+
+    fn limiter(on_failure: OnFailure) -> RateLimiter {
+        RateLimiter::new(
+            NonZeroU32::new(2).unwrap(),
+            Arc::new(Metrics::new(Vec::new())),
+            Some((Arc::new(Down), on_failure)),
+        )
+    }
+
+    /// With the store down, `refuse` answers 503 with `Retry-After`; `local` spends this
+    /// replica's own budget (two, then 429).
+    #[tokio::test]
+    async fn a_store_that_fails_meets_the_configured_fallback() {
+        let refused = limit_rate(&limiter(OnFailure::Refuse), Some(alice()))
+            .await
+            .expect("refused");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+
+        let local = limiter(OnFailure::Local);
+        assert!(limit_rate(&local, Some(alice())).await.is_none());
+        assert!(limit_rate(&local, Some(alice())).await.is_none());
+        let over = limit_rate(&local, Some(alice()))
+            .await
+            .expect("over budget");
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}

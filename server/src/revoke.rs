@@ -65,9 +65,7 @@ pub(crate) async fn run() -> Result<String, String> {
         RevokeArgs::try_parse_from(std::env::args_os().skip(1)).map_err(|e| e.to_string())?;
     let mut url = StateUrl::parse(&args.state_url)?;
     if let Some(path) = &args.state_password_file {
-        let password = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        url = url.with_password(password.trim_end())?;
+        url = crate::config::with_password_file(url, path)?;
     }
     let now = i64::try_from(
         std::time::SystemTime::now()
@@ -87,8 +85,7 @@ pub(crate) async fn run() -> Result<String, String> {
                 .read_to_string(&mut token)
                 .map_err(|e| format!("cannot read the token: {e}"))?;
         } else {
-            token = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            token = crate::config::read_text_bounded(path, 64 * 1024)?;
         }
         let token = token.trim();
         let revocation = Revocation::token(token, now, keep);
@@ -104,14 +101,7 @@ pub(crate) async fn run() -> Result<String, String> {
         (Revocation { revoked, until }, said)
     } else if let Some(subject) = &args.subject {
         let said = format!("every token of {subject:?} at {issuer:?} issued until now");
-        // A minute ahead: the authorization server's clock may run ahead of this host's, and a
-        // token it issued a moment ago must not escape.
-        let revoked = Revoked::Subject {
-            issuer,
-            subject: subject.clone(),
-            before: now.saturating_add(60),
-        };
-        (Revocation { revoked, until }, said)
+        (subject_revocation(issuer, subject, now, until), said)
     } else if let Some(jti) = &args.jti {
         let said = format!("the token {jti:?} of {issuer:?}");
         let revoked = Revoked::TokenId {
@@ -133,4 +123,37 @@ pub(crate) async fn run() -> Result<String, String> {
     Ok(format!(
         "revoked {said}, on every replica within its poll interval"
     ))
+}
+
+/// Every token of `subject` at `issuer` issued until `now`, and a minute more: the authorization
+/// server's clock may run ahead of this host's, and a token it issued a moment ago must not
+/// escape.
+fn subject_revocation(issuer: String, subject: &str, now: i64, until: i64) -> Revocation {
+    Revocation {
+        revoked: Revoked::Subject {
+            issuer,
+            subject: subject.to_owned(),
+            before: now.saturating_add(SUBJECT_LEEWAY_SECS),
+        },
+        until,
+    }
+}
+
+/// How far past this host's clock a subject's revocation reaches.
+const SUBJECT_LEEWAY_SECS: i64 = 60;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token issued by a clock a little ahead of this host's is revoked too.
+    #[test]
+    fn a_subjects_revocation_reaches_a_minute_past_now() {
+        let revocation = subject_revocation("https://as.example".into(), "alice", 1_000, 90_000);
+        assert_eq!(revocation.until, 90_000);
+        assert!(matches!(
+            revocation.revoked,
+            Revoked::Subject { before: 1_060, ref subject, .. } if subject == "alice"
+        ));
+    }
 }

@@ -249,3 +249,42 @@ pub async fn push_revocation(
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PushError(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client's `#insecure` (no certificate checks) is refused, never silently honoured.
+    #[test]
+    fn a_url_that_would_turn_off_tls_checks_is_refused() {
+        assert!(StateUrl::parse("rediss://redis.internal:6380/0").is_ok());
+        let refused = StateUrl::parse("rediss://redis.internal:6380/0#insecure").unwrap_err();
+        assert!(refused.contains("#insecure"), "{refused}");
+    }
+
+    /// The store's password never shows in the settings' debug output (logs, panics).
+    #[test]
+    fn the_password_is_not_shown() {
+        let url = StateUrl::parse("redis://:s3cr3t-pw@redis.internal:6379/0").unwrap();
+        let shown = format!("{:?}", SharedStateSettings::new(url));
+        assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+        assert!(shown.contains("redis.internal"), "{shown}");
+    }
+
+    /// A revocation kept past [`MAX_KEEP`] would outlive the log's trim: refused before any call.
+    #[tokio::test]
+    async fn a_revocation_kept_longer_than_the_log_is_refused() {
+        let settings = SharedStateSettings::new(StateUrl::parse("redis://127.0.0.1:1/0").unwrap());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let too_long = Revocation::token(
+            "t",
+            i64::try_from(now).unwrap(),
+            MAX_KEEP + Duration::from_secs(86_400),
+        );
+        let refused = push_revocation(&settings, &too_long).await.unwrap_err();
+        assert!(refused.to_string().contains("30 days"), "{refused}");
+    }
+}

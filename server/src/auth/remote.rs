@@ -266,18 +266,11 @@ impl RemoteVerifier {
         mut self,
         store: Option<(Arc<dyn SharedStore>, Arc<Metrics>)>,
     ) -> Self {
-        self.shared = store.map(|(store, metrics)| {
-            let mut scope = self.policy.issuer().as_str().to_owned();
-            for audience in self.policy.audiences() {
-                scope.push('\n');
-                scope.push_str(audience.as_str());
-            }
-            let scope = crate::digest::sha256(scope.as_bytes());
-            SharedAnswers {
-                store,
-                metrics,
-                prefix: format!("mcp:answer:{}:", crate::shared_state::hex(&scope[..12])),
-            }
+        let prefix = answer_prefix(&self.policy);
+        self.shared = store.map(|(store, metrics)| SharedAnswers {
+            store,
+            metrics,
+            prefix,
         });
         self
     }
@@ -483,5 +476,51 @@ impl RemoteVerifier {
         } else {
             tracing::warn!(error, issuer = %self.policy.issuer(), "{what}");
         }
+    }
+}
+
+/// Where a verifier's shared answers live: `mcp:answer:` and a hash of the issuer and the
+/// audiences, so a store shared by deployments never serves an answer judged for another
+/// audience.
+fn answer_prefix(policy: &ValidationPolicy) -> String {
+    let mut scope = policy.issuer().as_str().to_owned();
+    for audience in policy.audiences() {
+        scope.push('\n');
+        scope.push_str(audience.as_str());
+    }
+    let scope = crate::digest::sha256(scope.as_bytes());
+    format!("mcp:answer:{}:", crate::shared_state::hex(&scope[..12]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::authorization_server::Issuer;
+    use crate::auth::policy::Audience;
+
+    fn policy(issuer: &str, audience: &str) -> ValidationPolicy {
+        ValidationPolicy::new(
+            Issuer::parse(issuer).unwrap(),
+            Audience::new(audience).unwrap(),
+        )
+    }
+
+    /// An answer judged for one audience (or issuer) is never found under another's key.
+    #[test]
+    fn shared_answers_are_kept_apart_by_issuer_and_audience() {
+        let ours = answer_prefix(&policy("https://as.example", "https://a.example/mcp"));
+        assert_eq!(
+            ours,
+            answer_prefix(&policy("https://as.example", "https://a.example/mcp")),
+            "replicas of one deployment share"
+        );
+        assert_ne!(
+            ours,
+            answer_prefix(&policy("https://as.example", "https://b.example/mcp"))
+        );
+        assert_ne!(
+            ours,
+            answer_prefix(&policy("https://as2.example", "https://a.example/mcp"))
+        );
     }
 }
