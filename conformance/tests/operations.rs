@@ -824,20 +824,50 @@ async fn shared_replicas_with(
 /// One stateless `tools/list` at `endpoint` (through the forwarder: a new connection, so the
 /// next replica) with `authorization` and, when given, a DPoP proof.
 async fn list_tools(endpoint: &str, authorization: &str, proof: Option<&str>) -> reqwest::Response {
+    list_tools_at(endpoint, None, authorization, proof).await
+}
+
+/// One stateless `tools/list` at `url` on a new connection, with `host` as the `Host` header
+/// when given (a replica addressed by its listener, as its resource's host), `authorization`
+/// and, when given, a DPoP proof.
+async fn list_tools_at(
+    url: &str,
+    host: Option<&str>,
+    authorization: &str,
+    proof: Option<&str>,
+) -> reqwest::Response {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let mut request = http
-        .post(endpoint)
+        .post(url)
         .header("authorization", authorization)
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2025-06-18")
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
     if let Some(proof) = proof {
         request = request.header("dpop", proof);
     }
     request.send().await.unwrap()
+}
+
+/// A replica's own URL and the `Host` its guard accepts (its resource's).
+fn direct(replica: &RunningServer) -> (String, String) {
+    (
+        format!("http://{}/mcp", replica.settings.listen),
+        replica
+            .settings
+            .resource
+            .url
+            .as_url()
+            .authority()
+            .to_owned(),
+    )
 }
 
 /// A DPoP proof by the fixture key `p256-1` for a POST to `endpoint` with `token`.
@@ -1140,16 +1170,9 @@ async fn with_the_store_down_each_use_does_as_configured_and_sharing_resumes() {
 
 /// The status of one bearer `tools/list` straight at `replica` (by its resource's host name).
 async fn status_at(replica: &RunningServer, token: &str) -> StatusCode {
-    no_redirects()
-        .post(format!("http://{}/mcp", replica.settings.listen))
-        .bearer_auth(token)
-        .header("host", replica.settings.resource.url.as_url().authority())
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        .send()
+    let (url, host) = direct(replica);
+    list_tools_at(&url, Some(&host), &format!("Bearer {token}"), None)
         .await
-        .unwrap()
         .status()
 }
 
@@ -1252,33 +1275,26 @@ async fn with_the_local_replay_fallback_a_proof_seen_before_the_outage_is_refuse
         )
         .await
         .unwrap();
-    let replica = &replicas[0];
+    let (url, host) = direct(&replicas[0]);
+    let dpop = format!("DPoP {bound}");
     let dpop_at = |proof: String| {
-        no_redirects()
-            .post(format!("http://{}/mcp", replica.settings.listen))
-            .header("authorization", format!("DPoP {bound}"))
-            .header("dpop", proof)
-            .header("host", replica.settings.resource.url.as_url().authority())
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-            .send()
+        let (url, host, dpop) = (url.clone(), host.clone(), dpop.clone());
+        async move {
+            list_tools_at(&url, Some(&host), &dpop, Some(&proof))
+                .await
+                .status()
+        }
     };
     let seen = proof_for(&endpoint, &bound, "before-the-outage");
-    assert_eq!(
-        dpop_at(seen.clone()).await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(dpop_at(seen.clone()).await, StatusCode::OK);
 
     redis.stop();
-    let replayed = dpop_at(seen).await.unwrap();
+    let replayed = dpop_at(seen).await;
     assert_eq!(
-        replayed.status(),
+        replayed,
         StatusCode::UNAUTHORIZED,
         "a replay, store or no store"
     );
-    let fresh = dpop_at(proof_for(&endpoint, &bound, "during-the-outage"))
-        .await
-        .unwrap();
-    assert_eq!(fresh.status(), StatusCode::OK, "the local fallback serves");
+    let fresh = dpop_at(proof_for(&endpoint, &bound, "during-the-outage")).await;
+    assert_eq!(fresh, StatusCode::OK, "the local fallback serves");
 }

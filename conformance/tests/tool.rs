@@ -48,6 +48,22 @@ async fn start_tool(url: &str, json: &std::path::Path, extra: &[&str]) -> (Child
     (tool, issuer)
 }
 
+/// Our server binary trusting `issuer` at `url` (listening on `port`), with `env` beside;
+/// killed when dropped.
+fn our_server(issuer: &str, url: &str, port: u16, env: &[(&str, &str)]) -> Child {
+    Command::new(server_binary())
+        .env("OAUTH_ISSUER", issuer)
+        .env("MCP_RESOURCE_URL", url)
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 /// The tool's exit code and report, once it is done.
 async fn finish(mut tool: Child, json: &std::path::Path) -> (Option<i32>, Value) {
     let status = tokio::time::timeout(DEADLINE, tool.wait())
@@ -78,17 +94,12 @@ async fn the_tool_passes_our_server() {
     let url = format!("http://127.0.0.1:{port}/mcp");
     let json = std::env::temp_dir().join(format!("conformance-ours-{port}.json"));
     let (tool, issuer) = start_tool(&url, &json, &[]).await;
-    let _server = Command::new(server_binary())
-        .env("OAUTH_ISSUER", &issuer)
-        .env("MCP_RESOURCE_URL", &url)
-        .env("OAUTH_REQUIRED_SCOPES", "mcp:tools")
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _server = our_server(
+        &issuer,
+        &url,
+        port,
+        &[("OAUTH_REQUIRED_SCOPES", "mcp:tools")],
+    );
     let (code, report) = finish(tool, &json).await;
     let failed = failures(&report);
     assert!(failed.is_empty(), "{failed:#?}");
@@ -109,16 +120,7 @@ async fn with_no_required_scope_the_scope_cases_are_skipped() {
     let url = format!("http://127.0.0.1:{port}/mcp");
     let json = std::env::temp_dir().join(format!("conformance-noscope-{port}.json"));
     let (tool, issuer) = start_tool(&url, &json, &["--scope", ""]).await;
-    let _server = Command::new(server_binary())
-        .env("OAUTH_ISSUER", &issuer)
-        .env("MCP_RESOURCE_URL", &url)
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _server = our_server(&issuer, &url, port, &[]);
     let (code, report) = finish(tool, &json).await;
     let failed = failures(&report);
     assert!(failed.is_empty(), "{failed:#?}");
@@ -164,18 +166,15 @@ async fn the_tool_drives_an_idp_already_running() {
     let (listener, port) = RunningServer::bind().await;
     drop(listener);
     let url = format!("http://127.0.0.1:{port}/mcp");
-    let _server = Command::new(server_binary())
-        .env("OAUTH_ISSUER", &issuer)
-        .env("MCP_RESOURCE_URL", &url)
-        .env("OAUTH_REQUIRED_SCOPES", "mcp:tools")
-        .env("MCP_TOOL_SCOPES", "get_me=profile:read")
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _server = our_server(
+        &issuer,
+        &url,
+        port,
+        &[
+            ("OAUTH_REQUIRED_SCOPES", "mcp:tools"),
+            ("MCP_TOOL_SCOPES", "get_me=profile:read"),
+        ],
+    );
     let json = std::env::temp_dir().join(format!("conformance-remote-{port}.json"));
     let mut tool = Command::new(env!("CARGO_BIN_EXE_conformance"))
         .args(["check", "--url", &url, "--issuer", &issuer])
